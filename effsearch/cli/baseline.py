@@ -1,0 +1,193 @@
+"""``effsearch baseline --flops-target 400M``: search a baseline network for a MACs budget.
+
+A thin layer over :func:`effsearch.search.run_baseline_search`: it parses and checks the options
+(every mistake is one line and exit status 1, before anything is written), runs the search and
+prints the closing table and the chosen baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from effsearch.cli.common import add_command, console
+from effsearch.errors import EffsearchError
+
+DEFAULT_SPACE = "mnasnet"
+DEFAULT_TRIALS = 32
+"""Four controller updates (batches of 8) at the proxy's default budget (2 epochs): the default
+search, and so ``make demo``, takes about 6 minutes of one CPU core."""
+DEFAULT_SAMPLER = "mnas"
+
+EXAMPLES = """
+  effsearch baseline --flops-target 400M                 the controller on the default space and data set
+  effsearch baseline --flops-target 400M --out results/demo   re-run the same command to resume
+  effsearch baseline --flops-target 0.4G --space small --trials 20 --epochs 1     a quick look
+  effsearch baseline --flops-target 400M --sampler random --seed 1   a baseline to compare against
+  effsearch baseline --flops-target 400M --reward hard --retrain-top 3 --retrain-epochs 10
+  effsearch baseline --flops-target 400M --workers 2     two candidates at a time on a local Ray cluster
+  effsearch baseline --flops-target 600M --workers 32 --ray-address auto \\
+      --storage postgresql+psycopg2://me@db/effsearch --study b0-600M    a cluster and a shared database
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = add_command(
+        sub, "baseline", help="search a baseline network for a MACs budget (MNAS controller)",
+        description="Search MBConv stage configurations for the reward ACC * (MACs/T)^w with an MNAS-style "
+        "controller (or random, TPE, NSGA-II), training each candidate briefly on the proxy task. The Optuna "
+        "study is the single source of truth; the results folder holds trials.csv, pareto.csv, baseline.yaml "
+        "and run.json. Re-running the same command resumes.", examples=EXAMPLES,
+    )
+    what = parser.add_argument_group("what to search")
+    what.add_argument("--flops-target", required=True, metavar="T", help="MACs budget T, e.g. 400M, 0.4G or 4e8")
+    what.add_argument("--space", default=DEFAULT_SPACE, help=f"search space name or YAML file (default {DEFAULT_SPACE}; built in: mnasnet, small)")
+    what.add_argument("--sampler", default=DEFAULT_SAMPLER, help="mnas (LSTM controller, PPO), random, tpe, or nsga2 "
+                      f"(accuracy vs MACs as two objectives); default {DEFAULT_SAMPLER}")
+    what.add_argument("--trials", type=int, default=DEFAULT_TRIALS, help=f"finished trials the study should hold (default {DEFAULT_TRIALS})")
+    what.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="stop starting new trials after this long")
+    what.add_argument("--retrain-top", type=int, default=0, metavar="K", help="retrain the K best for --retrain-epochs and pick the baseline among them")
+    what.add_argument("--retrain-epochs", type=float, default=None, metavar="E", help="epochs of the retraining (default 3 x --epochs)")
+    what.add_argument("--latency", action="store_true", help="also measure each candidate's CPU latency (recorded, not rewarded)")
+    score = parser.add_argument_group("how to score")
+    score.add_argument("--reward", default="soft", help="soft (alpha = beta = -0.07, default) or hard (alpha 0, beta -1)")
+    score.add_argument("--alpha", type=float, default=None, help="exponent when MACs <= T (overrides --reward)")
+    score.add_argument("--beta", type=float, default=None, help="exponent when MACs > T (overrides --reward)")
+    score.add_argument("--reject-above", default="2", metavar="FACTOR",
+                       help="record candidates above FACTOR x T as rejected without training them (default 2; 'none' trains all)")
+    _add_proxy(parser)
+    where = parser.add_argument_group("where to run")
+    where.add_argument("--out", type=Path, default=None, help="results folder (default results/baseline-<target>-<space>-<sampler>-s<seed>)")
+    where.add_argument("--storage", default=None, metavar="URL", help="Optuna storage: sqlite:///..., postgresql+psycopg2://..., "
+                       "mysql+pymysql://..., or journal:PATH (default: study.db in the results folder)")
+    where.add_argument("--study", default=None, metavar="NAME", help="study name in the storage (default: the results folder's name)")
+    where.add_argument("--workers", type=int, default=1, help="candidates trained at once; more than 1 uses Ray (default 1, in this process)")
+    where.add_argument("--ray-address", default=None, metavar="ADDR", help="join this Ray cluster (e.g. auto or ray://head:10001) instead of starting one")
+    where.add_argument("--gpus-per-trial", type=float, default=None, metavar="G", help="GPUs per Ray task (default: local GPUs shared by the workers)")
+    where.add_argument("--quiet", action="store_true", help="no progress display, only the final summary")
+    parser.set_defaults(_parser=parser)
+    return parser
+
+
+def _add_proxy(parser: argparse.ArgumentParser) -> None:
+    from effsearch.cli.common import add_proxy_args
+
+    add_proxy_args(parser)
+
+
+# --- options to configs ---------------------------------------------------------------------------
+
+
+def _reject_above(text: str) -> float | None:
+    if str(text).strip().lower() in ("none", "off", "0", ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise EffsearchError(f"--reject-above {text!r} is invalid; give a factor of the target such as 2, or none") from None
+
+
+def reward_config(args: argparse.Namespace):  # -> RewardConfig (imported lazily)
+    from effsearch.reward import RewardConfig
+    from effsearch.units import parse_count
+
+    target = parse_count(args.flops_target, "--flops-target")
+    preset = RewardConfig.preset(args.reward, target=target, reject_above=_reject_above(args.reject_above))
+    alpha = preset.alpha if args.alpha is None else args.alpha
+    beta = preset.beta if args.beta is None else args.beta
+    return RewardConfig(target=target, alpha=alpha, beta=beta, reject_above=preset.reject_above)
+
+
+def default_out(args: argparse.Namespace, target: float) -> Path:
+    """A folder named after what makes a run, so the same command finds (and resumes) it again."""
+    from effsearch.results import DEFAULT_ROOT
+    from effsearch.units import format_count
+
+    space = Path(args.space).stem if args.space.endswith((".yaml", ".yml")) else args.space
+    return DEFAULT_ROOT / f"baseline-{format_count(target)}-{space}-{args.sampler}-s{args.seed}"
+
+
+def configs(args: argparse.Namespace) -> dict[str, Any]:
+    """Every config of the run, validated; raises :class:`EffsearchError` on the first mistake."""
+    from effsearch.cli.common import proxy_config_from_args
+    from effsearch.search import RunConfig, SearchConfig
+
+    reward = reward_config(args)
+    search = SearchConfig(space=args.space, sampler=args.sampler, trials=args.trials, timeout=args.timeout,
+                          seed=args.seed, retrain_top=args.retrain_top, retrain_epochs=args.retrain_epochs,
+                          latency=args.latency)
+    run = RunConfig(out=args.out or default_out(args, reward.target), storage=args.storage, study=args.study,
+                    workers=args.workers, ray_address=args.ray_address, gpus_per_trial=args.gpus_per_trial,
+                    progress=not args.quiet)
+    return {"search": search, "reward": reward, "proxy": proxy_config_from_args(args), "run": run}
+
+
+def command_argv(args: argparse.Namespace) -> list[str]:
+    """The command as run, rebuilt from the options that differ from their defaults, for ``run.json``.
+
+    Rebuilt rather than copied from ``sys.argv`` so it is right however ``main`` was called, and so
+    the storage password can be hidden.
+    """
+    from effsearch.search.study import display_url
+
+    argv = ["effsearch", "baseline"]
+    for action in args._parser._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest == "help" or value == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        if isinstance(action, argparse._StoreTrueAction):
+            argv.append(flag)
+        else:
+            argv += [flag, display_url(value) if action.dest == "storage" else str(value)]
+    return argv
+
+
+# --- run ------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    from effsearch.interrupts import stop_on_signals
+
+    with stop_on_signals():  # from the start: a SIGTERM while torch loads must not kill the run unsaved
+        import optuna
+
+        from effsearch.search import run_baseline_search
+        from effsearch.space import load_space
+
+        cfg = configs(args)
+        load_space(cfg["search"].space)  # a bad space is reported before the data set is loaded
+        data = _load_data(args)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        out = console()
+        result = run_baseline_search(**cfg, data=data, argv=command_argv(args), console=out)
+    print_summary(result, cfg["reward"].target, out)
+    return 0
+
+
+def _load_data(args: argparse.Namespace) -> Any:
+    from effsearch.cli.common import dataset_from_args
+
+    return dataset_from_args(args)
+
+
+def print_summary(result: Any, target: float, out: Any) -> None:
+    """The closing table of the top candidates and the chosen baseline's numbers."""
+    from effsearch.search.progress import top_table
+    from effsearch.units import format_count
+
+    base = result.baseline
+    out.print(top_table(result.exported.trials, baseline=None if base is None else base["number"]))
+    trials = result.exported.trials
+    counts = trials["status"].value_counts().to_dict()
+    out.print("trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), highlight=False)
+    if base is None:
+        out.print(f"no candidate finished yet; results so far in {result.out}", highlight=False)
+        return
+    how = f", retrained {base['retrained_epochs']:g} epochs" if base.get("retrained_epochs") else ""
+    out.print(f"baseline: trial {base['number']}{how}", highlight=False)
+    out.print(f"  params {format_count(base['params'])}  MACs {format_count(base['macs'])} "
+              f"({base['macs'] / target:.2f}x the {format_count(target)} target)  "
+              f"accuracy {base['accuracy']:.4f}  reward {base['reward']:.4f}", highlight=False)
+    out.print(f"  saved {result.out / 'baseline.yaml'}; see it with: effsearch show {result.out}", highlight=False)

@@ -1,0 +1,106 @@
+"""Pieces shared by the subcommands: parser construction with examples, and shared option groups."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, description: str, examples: str) -> argparse.ArgumentParser:
+    """A subcommand parser whose ``--help`` ends with worked examples."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog="examples:\n" + examples.strip("\n"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_spec_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--width", type=float, default=None, help="width multiplier (channels, rounded to 8)")
+    parser.add_argument("--depth", type=float, default=None, help="depth multiplier (repeats, rounded up)")
+    parser.add_argument("--resolution", type=int, default=None, help="deployment resolution in pixels")
+
+
+def apply_spec_overrides(spec, args: argparse.Namespace):
+    from effsearch.scaling import scale
+
+    if args.width is None and args.depth is None:
+        return spec if args.resolution is None else spec.replace(resolution=args.resolution)
+    return scale(spec, width=args.width or 1.0, depth=args.depth or 1.0, resolution=args.resolution)
+
+
+def console():
+    """A rich console that keeps tables readable when output is piped (no 80-column squeeze)."""
+    import shutil
+    import sys
+
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() else max(160, shutil.get_terminal_size((160, 24)).columns)
+    return Console(width=width)
+
+
+# --------------------------------------------------------------------------- proxy training options (issue 3)
+
+if TYPE_CHECKING:  # torch-heavy types, imported only for annotations
+    from effsearch.data import Dataset
+    from effsearch.proxy import ProxyConfig
+
+
+def add_proxy_args(parser: argparse.ArgumentParser) -> None:
+    """The options of proxy training shared by ``evaluate``, ``baseline`` and ``scale``.
+
+    Defaults are left as ``None`` so :func:`proxy_config_from_args` only overrides what the user
+    gave and :class:`effsearch.proxy.ProxyConfig` stays the one place that holds the defaults.
+    """
+    group = parser.add_argument_group("proxy training (how each candidate is trained and validated)")
+    group.add_argument("--dataset", metavar="NAME[:PATH]", default=None,
+                       help="digits (default, bundled), cifar10[:PATH], cifar100[:PATH], mnist[:PATH], "
+                       "fashion-mnist[:PATH], folder:PATH or npz:FILE")
+    group.add_argument("--data-dir", metavar="DIR", default=None,
+                       help="cache folder for downloaded data sets (default $EFFSEARCH_DATA or ~/.cache/effsearch/data)")
+    group.add_argument("--val-fraction", type=float, default=None, metavar="F",
+                       help="share of the training data held out for validation (default 0.2)")
+    group.add_argument("--epochs", type=float, default=None, metavar="E", help="training epochs per candidate (default 4)")
+    group.add_argument("--steps", type=int, default=None, metavar="N", help="stop after N optimizer steps")
+    group.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds of training")
+    group.add_argument("--batch-size", type=int, default=None, metavar="B", help="training batch size (default 64)")
+    group.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.1 x batch/128 for SGD)")
+    group.add_argument("--optimizer", choices=("sgd", "adamw"), default=None, help="sgd (Nesterov, default) or adamw")
+    group.add_argument("--proxy-resolution", type=int, default=None, metavar="PX",
+                       help="input size for proxy training (default: the data set's, 16 for digits)")
+    group.add_argument("--seed", type=int, default=0, help="seed for initialisation, data order and sampling (default 0)")
+    group.add_argument("--threads", type=int, default=None, help="CPU threads per training (default: OMP_NUM_THREADS or all usable cores)")
+    group.add_argument("--device", default=None, help="auto (default: cuda when available), cpu, cuda or cuda:N")
+
+
+_PROXY_FIELDS = {
+    "epochs": "epochs", "steps": "steps", "seconds": "seconds", "batch_size": "batch_size", "lr": "lr",
+    "optimizer": "optimizer", "proxy_resolution": "resolution", "threads": "threads", "device": "device",
+}
+
+
+def proxy_config_from_args(args: argparse.Namespace, **overrides: object) -> ProxyConfig:
+    """A validated :class:`~effsearch.proxy.ProxyConfig` from :func:`add_proxy_args` options.
+
+    A step or time budget given without ``--epochs`` replaces the default epoch budget instead of
+    adding to it. ``overrides`` (keyword fields of ProxyConfig) win over the options.
+    """
+    from effsearch.proxy import ProxyConfig
+
+    values = {field: getattr(args, arg) for arg, field in _PROXY_FIELDS.items() if getattr(args, arg, None) is not None}
+    if "epochs" not in values and ("steps" in values or "seconds" in values):
+        values["epochs"] = None
+    values.update(overrides)
+    return ProxyConfig(**values)
+
+
+def dataset_from_args(args: argparse.Namespace) -> Dataset:
+    """Load the data set named by ``--dataset`` (validation split seeded by 0, so runs compare)."""
+    from effsearch.data import DEFAULT_VAL_FRACTION, load_dataset
+
+    fraction = getattr(args, "val_fraction", None)
+    return load_dataset(getattr(args, "dataset", None), seed=0, cache_dir=getattr(args, "data_dir", None),
+                        val_fraction=DEFAULT_VAL_FRACTION if fraction is None else fraction)

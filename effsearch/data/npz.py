@@ -1,0 +1,74 @@
+"""NumPy ``.npz`` arrays: images and integer labels, with an optional validation split.
+
+Key pairs tried in order: ``x_train``/``y_train`` (Keras style), ``train_x``/``train_y``, ``x``/``y``,
+``images``/``labels``; ``x_val``/``y_val`` (or ``val_x``/``val_y``) are used as the validation split
+when present. Images may be N,H,W (grayscale), N,H,W,C or N,C,H,W with C in 1, 3 or 4. uint8 stays
+uint8; other dtypes are stored as float32 and normalised with their own statistics.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from effsearch.data import RawData
+from effsearch.errors import DataError
+
+TRAIN_KEYS = (("x_train", "y_train"), ("train_x", "train_y"), ("x", "y"), ("images", "labels"))
+VAL_KEYS = (("x_val", "y_val"), ("val_x", "val_y"))
+LAYOUT = "an .npz with x_train and y_train (or x/y, images/labels), images N,H,W[,C] or N,C,H,W, integer labels"
+
+
+def _images(arr: np.ndarray, source: str) -> torch.Tensor:
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3, 4) and arr.shape[1] not in (1, 3, 4):
+        arr = arr.transpose(0, 3, 1, 2)  # N,H,W,C -> N,C,H,W
+    elif not (arr.ndim == 4 and arr.shape[1] in (1, 3, 4)):
+        raise DataError(f"{source}: images have shape {arr.shape}; expected {LAYOUT}")
+    h, w = arr.shape[-2:]
+    if h != w:  # centre-crop to a square; the networks assume square inputs
+        side = min(h, w)
+        arr = arr[..., (h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    dtype = np.uint8 if arr.dtype == np.uint8 else np.float32
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=dtype))
+
+
+def _labels(arr: np.ndarray, source: str) -> torch.Tensor:
+    arr = np.asarray(arr).reshape(-1) if np.asarray(arr).ndim == 2 and np.asarray(arr).shape[1] == 1 else np.asarray(arr)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise DataError(f"{source}: labels have shape {arr.shape} and dtype {arr.dtype}; expected N integer class indices")
+    return torch.from_numpy(arr.astype(np.int64))
+
+
+def _pair(npz: np.lib.npyio.NpzFile, options: tuple[tuple[str, str], ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    for xk, yk in options:
+        if xk in npz.files and yk in npz.files:
+            return npz[xk], npz[yk]
+    return None
+
+
+def load(path: str | None = None, *, cache_dir: str | Path | None = None, download: bool = True) -> RawData:
+    del cache_dir, download
+    if not path:
+        raise DataError(f"npz needs a path: --dataset npz:FILE, where FILE is {LAYOUT}")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError(f"npz: {file} does not exist; expected {LAYOUT}")
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            train, val = _pair(npz, TRAIN_KEYS), _pair(npz, VAL_KEYS)
+            keys = ", ".join(npz.files) or "none"
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"npz: {file} is not a readable .npz ({exc}); expected {LAYOUT}") from None
+    if train is None:
+        raise DataError(f"npz: {file} has keys {keys}; expected {LAYOUT}")
+    src = str(file)
+    x, y = _images(train[0], src), _labels(train[1], src)
+    val_pair = (_images(val[0], src), _labels(val[1], src)) if val is not None else None
+    if val_pair is not None and (val_pair[0].shape[1:] != x.shape[1:] or val_pair[0].dtype != x.dtype):
+        raise DataError(f"npz: {file}: validation images {tuple(val_pair[0].shape)} do not match training images {tuple(x.shape)}")
+    return RawData(x=x, y=y, classes=(), augment="none", source=src, val=val_pair)

@@ -1,0 +1,121 @@
+"""The baseline search's configuration, split by concern as Ray Tune splits it.
+
+* :class:`SearchConfig` - *what* to search and for how long: the space, the sampler, the number of
+  trials, the time limit, the seed, the retraining of the best candidates, latency measurement;
+* :class:`~effsearch.reward.RewardConfig` - *how a candidate is scored* (lives with the reward);
+* :class:`~effsearch.proxy.ProxyConfig` - *how a candidate is trained* (lives with the proxy);
+* :class:`RunConfig` - *where and how to run*: the results folder, the Optuna storage and study name,
+  the Ray workers.
+
+All are frozen, keyword-only and validated on construction, so a config that exists can be run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from effsearch.errors import EffsearchError
+
+SAMPLERS = ("mnas", "random", "tpe", "nsga2")
+MULTI_OBJECTIVE = ("nsga2",)
+"""Samplers that search accuracy against MACs as two objectives instead of the scalar reward."""
+DEFAULT_STUDY = "baseline"
+_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,99}$")
+
+
+def _positive_int(name: str, value: object, *, allow_zero: bool = False) -> None:
+    lo = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise EffsearchError(f"{name} {value!r} is invalid; give an integer >= {lo}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """What to search: the space, how candidates are proposed, and the trial and time budget.
+
+    ``trials`` counts the finished trials of the whole study (completed, rejected, repeated or
+    failed; not those interrupted by a killed run), so re-running the same command tops a study up
+    to ``trials`` instead of adding ``trials`` more.
+    """
+
+    space: str = "mnasnet"
+    sampler: str = "mnas"
+    trials: int = 40
+    timeout: float | None = None
+    seed: int = 0
+    retrain_top: int = 0
+    retrain_epochs: float | None = None
+    latency: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.space, str) or not self.space.strip():
+            raise EffsearchError("search space is empty; give a space name (e.g. mnasnet) or a YAML file")
+        if self.sampler not in SAMPLERS:
+            raise EffsearchError(f"unknown sampler {self.sampler!r}; use one of {', '.join(SAMPLERS)}")
+        _positive_int("--trials", self.trials)
+        if self.timeout is not None and (not isinstance(self.timeout, (int, float)) or not math.isfinite(self.timeout) or self.timeout <= 0):
+            raise EffsearchError(f"--timeout {self.timeout!r} is invalid; give a positive number of seconds")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise EffsearchError(f"--seed {self.seed!r} is invalid; give an integer from 0 to 2**32 - 1")
+        _positive_int("--retrain-top", self.retrain_top, allow_zero=True)
+        if self.retrain_epochs is not None and (isinstance(self.retrain_epochs, bool) or not isinstance(self.retrain_epochs, (int, float))
+                                                or not math.isfinite(self.retrain_epochs) or self.retrain_epochs <= 0):
+            raise EffsearchError(f"--retrain-epochs {self.retrain_epochs!r} is invalid; give a positive number of epochs")
+
+    @property
+    def objectives(self) -> int:
+        """1 (the reward, maximised) or 2 (accuracy maximised, MACs minimised)."""
+        return 2 if self.sampler in MULTI_OBJECTIVE else 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Where and how to run: results folder, Optuna storage and study, Ray workers.
+
+    ``storage`` is an SQLAlchemy URL (``sqlite:///...``, ``postgresql+psycopg2://...``,
+    ``mysql+pymysql://...``), a journal file (``journal:PATH`` or a path ending in ``.log``), or
+    ``None`` for ``study.db`` in the results folder.
+    """
+
+    out: Path
+    storage: str | None = None
+    study: str | None = None
+    workers: int = 1
+    ray_address: str | None = None
+    gpus_per_trial: float | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        if self.out.exists() and not self.out.is_dir():
+            raise EffsearchError(f"--out {self.out} is a file; give a folder for the results")
+        if self.storage is not None and (not isinstance(self.storage, str) or not self.storage.strip()):
+            raise EffsearchError("--storage is empty; give a database URL or a journal file, or leave it out")
+        if self.study is not None and (not isinstance(self.study, str) or not _STUDY_NAME.match(self.study)):
+            raise EffsearchError(f"--study {self.study!r} is invalid; use letters, digits and . _ - : @ + (at most 100)")
+        _positive_int("--workers", self.workers)
+        if self.gpus_per_trial is not None and (not isinstance(self.gpus_per_trial, (int, float)) or not 0 <= self.gpus_per_trial <= 8):
+            raise EffsearchError(f"--gpus-per-trial {self.gpus_per_trial!r} is invalid; give a number from 0 to 8")
+
+    @property
+    def study_name(self) -> str:
+        """The given study name, or the results folder's name, so runs sharing one database stay apart."""
+        if self.study is not None:
+            return self.study
+        name = re.sub(r"[^A-Za-z0-9_.:@+-]+", "-", self.out.resolve().name).strip("-.")
+        return name[:100] or DEFAULT_STUDY
+
+    @property
+    def storage_url(self) -> str:
+        """The storage actually used: the given URL, or the SQLite file in the results folder."""
+        if self.storage is not None:
+            return self.storage
+        return f"sqlite:///{(self.out / 'study.db').resolve()}"
+
+    @property
+    def distributed(self) -> bool:
+        """Whether candidates are trained by Ray workers rather than in this process."""
+        return self.workers > 1 or self.ray_address is not None

@@ -1,0 +1,149 @@
+"""Where candidates are trained: in this process, or as Ray tasks on a local or remote cluster.
+
+Both executors have the same small interface: ``submit(candidate) -> ticket``, ``wait()`` returning
+the ``(ticket, metrics)`` pairs that finished, ``capacity`` (how many candidates may be in flight)
+and ``close()``. The main process keeps the study and the sampler; workers only ever see a spec, the
+data and a proxy budget, and send back a metrics dict, so the storage never has to be reachable
+from the cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import logging
+from typing import Any
+
+from effsearch.search.worker import Candidate, Evaluate, describe_failure, evaluate_candidate
+
+
+class LocalExecutor:
+    """One candidate at a time, in this process: no start-up cost, the right choice on one machine."""
+
+    capacity = 1
+
+    def __init__(self, data: Any, *, evaluate: Evaluate | None = None) -> None:
+        self._data, self._evaluate = data, evaluate
+        self._pending: dict[int, Candidate] = {}
+        self._tickets = itertools.count()
+
+    def submit(self, candidate: Candidate) -> int:
+        ticket = next(self._tickets)
+        self._pending[ticket] = candidate
+        return ticket
+
+    def wait(self) -> list[tuple[int, dict[str, Any]]]:
+        ticket = next(iter(self._pending))
+        metrics = evaluate_candidate(self._pending[ticket], self._data, self._evaluate)
+        del self._pending[ticket]  # only once it ran: Ctrl-C during training leaves it pending
+        return [(ticket, metrics)]
+
+    def close(self) -> None:
+        self._pending.clear()
+
+
+class RayExecutor:
+    """Up to ``workers`` candidates in flight as Ray tasks (one CPU each, optionally a GPU share).
+
+    Starts a local cluster with ``num_cpus=workers`` unless Ray is already initialised or an
+    ``address`` of an existing cluster is given; only a cluster it started is shut down on close.
+    """
+
+    def __init__(self, data: Any, *, workers: int, address: str | None = None, gpus_per_trial: float | None = None,
+                 evaluate: Evaluate | None = None) -> None:
+        import ray
+
+        self._ray = ray
+        self._owns = not ray.is_initialized()
+        if self._owns:
+            _init_ray(workers=workers, address=address)
+        self.capacity = workers
+        gpus = _default_gpus(workers, address) if gpus_per_trial is None else gpus_per_trial
+        # No automatic retries: a worker killed for memory would only be killed again; the failure is recorded.
+        self._task = ray.remote(evaluate_candidate).options(num_cpus=1, num_gpus=gpus, max_retries=0)
+        self._data = ray.put(data)
+        self._evaluate = evaluate
+        self._refs: dict[Any, int] = {}
+        self._tickets = itertools.count()
+
+    def submit(self, candidate: Candidate) -> int:
+        ticket = next(self._tickets)
+        self._refs[self._task.remote(_one_thread(candidate), self._data, self._evaluate)] = ticket
+        return ticket
+
+    def wait(self) -> list[tuple[int, dict[str, Any]]]:
+        ready, _ = self._ray.wait(list(self._refs), num_returns=1)
+        done = []
+        for ref in ready:
+            ticket = self._refs.pop(ref)
+            try:
+                metrics = self._ray.get(ref)
+            except Exception as exc:  # a crashed or killed worker fails that trial only
+                metrics = {"status": "failed", "reason": describe_failure(_cause(exc))}
+            done.append((ticket, metrics))
+        return done
+
+    def close(self) -> None:
+        for ref in list(self._refs):
+            with contextlib.suppress(Exception):  # already finished, or its worker is gone
+                self._ray.cancel(ref, force=True)
+        self._refs.clear()
+        if self._owns:
+            self._ray.shutdown()
+
+
+def _one_thread(candidate: Candidate) -> Candidate:
+    """Each task has one CPU, so it trains on one thread unless the proxy config says otherwise.
+
+    Left to the environment, a worker may inherit the driver's OMP_NUM_THREADS; two threads per
+    task on a machine with one core per task make every training several times slower.
+    """
+    proxy = candidate.proxy
+    if dataclasses.is_dataclass(proxy) and getattr(proxy, "threads", 0) is None:
+        return dataclasses.replace(candidate, proxy=dataclasses.replace(proxy, threads=1))
+    return candidate
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The user's exception inside a RayTaskError, or Ray's own error (worker crash, OOM kill)."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, BaseException) else exc
+
+
+def _default_gpus(workers: int, address: str | None) -> float:
+    """Share the local GPUs between the workers; on a remote cluster ask for none unless told."""
+    if address is not None:
+        return 0.0
+    try:
+        import torch
+
+        count = torch.cuda.device_count()
+    except Exception:  # no usable torch CUDA means CPU workers
+        count = 0
+    return min(1.0, count / workers) if count else 0.0
+
+
+def _init_ray(*, workers: int, address: str | None) -> None:
+    import ray
+
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+    if address is None:
+        kwargs["num_cpus"] = workers
+    else:
+        kwargs["address"] = address
+    try:
+        ray.init(**kwargs)
+    except Exception as exc:  # connection problems are user errors
+        from effsearch.errors import EffsearchError
+
+        where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+        raise EffsearchError(f"cannot start or join {where}: {str(exc).strip().splitlines()[0]}") from None
+
+
+def make_executor(data: Any, *, workers: int, address: str | None, gpus_per_trial: float | None,
+                  evaluate: Evaluate | None = None) -> LocalExecutor | RayExecutor:
+    """In-process for one local worker, Ray otherwise."""
+    if workers == 1 and address is None:
+        return LocalExecutor(data, evaluate=evaluate)
+    return RayExecutor(data, workers=workers, address=address, gpus_per_trial=gpus_per_trial, evaluate=evaluate)

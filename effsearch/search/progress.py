@@ -1,0 +1,123 @@
+"""What the user watches: a progress bar with the best reward so far, a line per trial, a closing table.
+
+Compute first, then draw: the tables are built from the ``trials.csv`` frame that the outputs module
+exports, so what is printed is exactly what is saved. On a terminal the bar stays at the bottom
+while trial lines scroll above it; when output is piped (CI, ``make demo | tee``) only the lines
+are printed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from optuna.trial import FrozenTrial
+
+from effsearch.units import format_count
+
+
+def _num(value: Any, fmt: str = ".4f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, fmt)
+
+
+def compact_blocks(blocks: str | None) -> str:
+    """``r2_k5_s22_e6_i16_o24_se0.25 ...`` -> ``e6k5+se:2x24 ...``.
+
+    Per stage: op (``e<expansion>`` MBConv, ``ds`` depthwise-separable, ``cv`` plain conv), kernel,
+    ``+se`` with squeeze-excitation, ``/ns`` without the identity skip, then repeats x channels.
+    """
+    if not isinstance(blocks, str) or not blocks:
+        return "-"
+    from effsearch.blockstring import parse_block
+
+    parts = []
+    for text in blocks.split():
+        b = parse_block(text)
+        op = {"ds": "ds", "conv": "cv"}.get(b.op, f"e{b.exp_ratio:g}")
+        parts.append(f"{op}k{b.kernel_size}{'+se' if b.se_ratio else ''}{'' if b.skip else '/ns'}:{b.repeats}x{b.out_chs}")
+    return " ".join(parts)
+
+
+def trial_line(trial: FrozenTrial, best: tuple[float, int] | None) -> str:
+    """One line per finished trial: what it was, what it scored, the best so far."""
+    a = trial.user_attrs
+    status = a.get("status") or trial.state.name.lower()
+    head = f"trial {trial.number:>4} {status:<8}"
+    cost = f"MACs {format_count(a['macs']):>6} params {format_count(a['params']):>6}" if a.get("macs") else ""
+    if status in ("ok", "cached"):
+        tail = f"acc {_num(a.get('accuracy'))} reward {_num(a.get('reward'))}"
+        if status == "cached":
+            tail += f" (= trial {a.get('cached_from')})"
+        secs = (a.get("proxy") or {}).get("train_seconds")
+        tail += f"  {secs:.0f}s" if isinstance(secs, (int, float)) and status == "ok" else ""
+    else:
+        tail = str(a.get("reason") or "")
+    best_text = f"   best {best[0]:.4f} (#{best[1]})" if best else ""
+    return f"{head} {cost}  {tail}{best_text}".rstrip()
+
+
+class SearchProgress:
+    """A rich progress bar over the study's trials with the best reward so far."""
+
+    def __init__(self, *, total: int, done: int, best: tuple[float, int] | None = None, console: Any = None,
+                 enabled: bool = True) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from effsearch.cli.common import console as make_console
+
+        self.console = console or make_console()
+        self.best = best
+        self.enabled = enabled
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[best]}"), console=self.console, disable=not (enabled and self.console.is_terminal),
+        )
+        self._task = self._progress.add_task("search", total=total, completed=done, best=self._best_text())
+
+    def _best_text(self) -> str:
+        return f"best reward {self.best[0]:.4f} (trial {self.best[1]})" if self.best else "best reward -"
+
+    def __enter__(self) -> SearchProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def trial(self, trial: FrozenTrial, *, counted: bool = True) -> None:
+        """Report a finished trial (``counted``: whether it counts towards ``--trials``)."""
+        value = trial.user_attrs.get("reward")
+        if trial.user_attrs.get("status") in ("ok", "cached") and value is not None and (self.best is None or value > self.best[0]):
+            self.best = (float(value), trial.number)
+        self._progress.update(self._task, advance=1 if counted else 0, best=self._best_text())
+        self.note(trial_line(trial, self.best))
+
+    def phase(self, description: str, *, total: int, done: int = 0) -> None:
+        self._progress.update(self._task, description=description, total=total, completed=done)
+
+    def advance(self) -> None:
+        self._progress.update(self._task, advance=1)
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self._progress.console.print(text, highlight=False, markup=False)
+
+
+def top_table(trials: pd.DataFrame, *, k: int = 10, baseline: int | None = None, title: str | None = None) -> Any:
+    """The ``k`` best evaluated candidates by reward as a rich table; the baseline is marked."""
+    from rich.table import Table
+
+    from effsearch.search.outputs import top_candidates
+
+    top = top_candidates(trials, k)
+    table = Table(title=title or f"top {len(top)} candidates by reward", title_justify="left")
+    for col in ("trial", "params", "MACs", "accuracy", "reward", "architecture (per stage: op kernel +se /no-skip : repeats x channels)"):
+        table.add_column(col, justify="left" if col.startswith(("arch", "trial")) else "right")
+    for _, row in top.iterrows():
+        mark = " *" if baseline is not None and int(row["number"]) == baseline else ""
+        table.add_row(f"{int(row['number'])}{mark}", format_count(row["params"]), format_count(row["macs"]),
+                      _num(row["accuracy"]), _num(row["reward"]), compact_blocks(row["blocks"]))
+    return table

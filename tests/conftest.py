@@ -1,0 +1,33 @@
+"""Shared fixtures. Tests mirror the package; tiny specs keep them fast on two CPU cores."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Two cores on CI: keep torch from oversubscribing when several workers or Ray actors run.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture
+def tiny_spec():
+    from effsearch import NetSpec, parse_block
+
+    blocks = ("r1_k3_s11_e1_i8_o8_se0.25", "r2_k3_s22_e3_i8_o16_se0.25", "conv_r1_k3_s22_e1_i16_o16_noskip_relu")
+    return NetSpec(blocks=tuple(parse_block(b) for b in blocks), stem_chs=8, head_chs=32, resolution=32, num_classes=5)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on loopback for the session (Debian's binaries; see tests/pg_server.py)."""
+    from tests.pg_server import PostgresServer, binaries
+
+    bin_dir = binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries not installed (/usr/lib/postgresql/*/bin; apt-get install postgresql)")
+    server = PostgresServer(bin_dir).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -1,0 +1,154 @@
+"""Results folders in the exact schema of docs/internals.md, generated without training.
+
+The dashboard tests and benchmark need searches of any size (5 to 5,000 trials), grids and families
+on demand. Architectures are real (sampled around EfficientNet-B0, counted with ``effsearch.count``);
+only the accuracies are synthetic: a smooth function of cost plus noise, so fronts look like fronts.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from effsearch.blockstring import format_block, parse_block
+from effsearch.cost import count
+from effsearch.family import make_family, save_family
+from effsearch.presets import efficientnet_b0
+from effsearch.results import atomic_write_csv, atomic_write_json
+from effsearch.scaling import compound_scale, flops_ratio
+from effsearch.spec import BlockSpec, NetSpec
+from effsearch.specio import save_spec
+
+TRIAL_COLUMNS = [
+    "number", "state", "status", "reason", "sampler", "blocks", "params", "macs", "accuracy", "reward",
+    "over_budget", "train_seconds", "images_per_s", "latency_ms", "datetime_start", "datetime_complete", "duration_s",
+]
+KERNELS, EXPANSIONS, SE = (3, 5), (1, 3, 6), (0.0, 0.25)
+
+
+def sample_spec(rng: np.random.Generator) -> tuple[NetSpec, dict[str, object]]:
+    """An architecture near EfficientNet-B0 and the decisions that made it (one set per stage)."""
+    base = efficientnet_b0()
+    blocks, prev, decisions = [], base.stem_chs, {}
+    for i, block in enumerate(base.blocks, start=1):
+        kernel, exp = int(rng.choice(KERNELS)), int(rng.choice(EXPANSIONS))
+        repeats = max(1, block.repeats + int(rng.integers(-1, 2)))
+        width = float(rng.choice((0.75, 1.0, 1.25)))
+        out = max(8, int(block.out_chs * width) // 8 * 8)
+        se = float(rng.choice(SE))
+        blocks.append(BlockSpec(repeats=repeats, kernel_size=kernel, stride=block.stride, exp_ratio=exp,
+                                in_chs=prev, out_chs=out, se_ratio=se))
+        decisions.update({f"d_s{i}_kernel": kernel, f"d_s{i}_expand": exp, f"d_s{i}_repeats": repeats,
+                          f"d_s{i}_width": width, f"d_s{i}_se": se})
+        prev = out
+    return base.replace(blocks=tuple(blocks), name=""), decisions
+
+
+def _accuracy(macs: float, rng: np.random.Generator) -> float:
+    # Diminishing returns in log-cost, like real accuracy-vs-compute curves, plus evaluation noise.
+    return float(np.clip(0.55 + 0.12 * math.log(macs / 1e8) + rng.normal(0, 0.04), 0.05, 0.99))
+
+
+def _trial_row(number: int, spec: NetSpec, decisions: dict, *, target: float, sampler: str,
+               rng: np.random.Generator, hard: bool) -> dict[str, object]:
+    cost = count(spec)
+    over = cost.macs > target
+    row: dict[str, object] = {
+        "number": number, "state": "COMPLETE", "status": "ok", "reason": "", "sampler": sampler,
+        "blocks": " ".join(format_block(b) for b in spec.blocks), "params": cost.params, "macs": cost.macs,
+        "accuracy": np.nan, "reward": np.nan, "over_budget": over, "train_seconds": np.nan,
+        "images_per_s": np.nan, "latency_ms": round(float(cost.macs / 2.5e7 * rng.uniform(0.9, 1.1)), 3),
+        "datetime_start": f"2026-01-01 00:{number // 60 % 60:02d}:{number % 60:02d}",
+        "datetime_complete": "", "duration_s": np.nan, **decisions,
+    }
+    draw = rng.uniform()
+    if hard and over:
+        row.update(status="rejected", reason=f"{cost.macs:.0f} MACs over the hard limit {target:.0f}")
+    elif draw < 0.04:
+        row.update(state="FAIL", status="failed", reason="RuntimeError: out of memory (synthetic)")
+    else:
+        acc = _accuracy(cost.macs, rng)
+        row.update(accuracy=acc, reward=acc * (cost.macs / target) ** -0.07, train_seconds=round(rng.uniform(5, 9), 2),
+                   images_per_s=round(rng.uniform(800, 1200), 1), duration_s=round(rng.uniform(6, 10), 2),
+                   datetime_complete=row["datetime_start"])
+    return row
+
+
+def baseline_trials(n: int, *, seed: int = 0, target: float = 4e8, sampler: str = "mnas", hard: bool = False,
+                    running: int = 0) -> pd.DataFrame:
+    """``n`` trials in the trials.csv schema; the last ``running`` ones are still RUNNING (no metrics yet)."""
+    rng = np.random.default_rng(seed)
+    rows = [_trial_row(i, *sample_spec(rng), target=target, sampler=sampler, rng=rng, hard=hard) for i in range(n)]
+    frame = pd.DataFrame(rows)
+    for i in range(max(0, n - running), n):
+        frame.loc[i, ["state", "status", "accuracy", "reward", "datetime_complete"]] = ["RUNNING", "", np.nan, np.nan, ""]
+    decision_cols = sorted(c for c in frame.columns if c.startswith("d_"))
+    return frame[TRIAL_COLUMNS + decision_cols]
+
+
+def _front(frame: pd.DataFrame) -> pd.DataFrame:
+    ok = frame.dropna(subset=["accuracy", "macs"]).sort_values(["macs", "accuracy"], ascending=[True, False])
+    best, rows = -1.0, []
+    for idx, acc in zip(ok.index, ok["accuracy"], strict=True):
+        if acc > best:
+            rows.append(idx)
+            best = acc
+    return frame.loc[rows]
+
+
+def write_baseline_run(folder: Path, n: int = 60, *, seed: int = 0, target: float = 4e8, sampler: str = "mnas",
+                       hard: bool = False, running: int = 0, with_baseline: bool = True) -> Path:
+    """A whole baseline-search results folder (everything but study.db, which the dashboard never opens)."""
+    folder = Path(folder)
+    trials = baseline_trials(n, seed=seed, target=target, sampler=sampler, hard=hard, running=running)
+    atomic_write_json(folder / "run.json", {
+        "kind": "baseline", "command": f"effsearch baseline --flops-target {target:.0f} --out {folder}", "seed": seed,
+        "versions": {"effsearch": "0.1.0"},
+        "config": {"flops_target": target, "space": "mnasnet", "sampler": sampler, "storage": "sqlite:///study.db",
+                   "study": folder.name, "reward": {"alpha": -0.07, "beta": -0.07}, "epochs": 3, "dataset": "digits"},
+    })
+    atomic_write_csv(folder / "trials.csv", trials)
+    atomic_write_csv(folder / "pareto.csv", _front(trials))
+    if with_baseline:
+        scored = trials.dropna(subset=["reward"])
+        within = scored[~scored["over_budget"].astype(bool)]
+        best = (within if len(within) else scored).sort_values("reward").iloc[-1]
+        spec = efficientnet_b0().replace(blocks=tuple(parse_block(b) for b in best["blocks"].split()), name="baseline")
+        save_spec(spec, folder / "baseline.yaml")
+    return folder
+
+
+def write_scale_run(folder: Path, *, seed: int = 0, phis: int = 7, failed: int = 1) -> Path:
+    """A scale results folder: the grid on the constraint, the selected point and the family phi = 0..phis."""
+    rng = np.random.default_rng(seed)
+    base = efficientnet_b0().replace(name="baseline")
+    rows = []
+    for alpha in (1.0, 1.1, 1.2, 1.3, 1.4):
+        for beta in (1.0, 1.05, 1.1, 1.15, 1.2):
+            gamma = math.sqrt(2.0 / (alpha * beta**2))
+            if not 1.0 <= gamma <= 1.4:
+                continue
+            member = compound_scale(base, alpha=alpha, beta=beta, gamma=gamma, phi=1)
+            cost = count(member)
+            acc = float(np.clip(0.8 - 2 * (alpha - 1.2) ** 2 - 3 * (beta - 1.1) ** 2 + rng.normal(0, 0.005), 0, 1))
+            rows.append({"alpha": alpha, "beta": beta, "gamma": round(gamma, 4), "flops_ratio": flops_ratio(alpha, beta, gamma),
+                         "accuracy": acc, "macs": cost.macs, "params": cost.params, "status": "ok", "reason": "",
+                         "train_seconds": round(rng.uniform(10, 20), 2), "selected": False})
+    grid = pd.DataFrame(rows)
+    grid["epochs"] = 3
+    grid.loc[grid.index[:failed], ["status", "reason", "accuracy"]] = ["failed", "synthetic failure", np.nan]
+    # ASHA stopped one point early (it keeps its accuracy); one has not run yet.
+    grid.loc[grid.index[-2], ["status", "epochs"]] = ["stopped", 1]
+    grid.loc[grid.index[-1], ["status", "accuracy", "epochs"]] = ["pending", np.nan, 0]
+    best = grid["accuracy"].idxmax()
+    grid.loc[best, "selected"] = True
+    coeffs = {k: float(grid.loc[best, k]) for k in ("alpha", "beta", "gamma")}
+    folder = Path(folder)
+    atomic_write_csv(folder / "grid.csv", grid)
+    save_family(make_family(base, range(phis + 1), **coeffs), folder)  # the real family writer
+    atomic_write_json(folder / "run.json", {"kind": "scale", "command": f"effsearch scale --out {folder}", "seed": seed,
+                                            "versions": {"effsearch": "0.1.0"}, "config": {"phi": phis}})
+    return folder

@@ -1,0 +1,36 @@
+"""Every subcommand is registered, documented with examples, and fails cleanly on bad flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from effsearch.cli import COMMANDS, build_parser, main
+
+
+def test_all_commands_are_registered():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_help_has_examples(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"effsearch {command}" in out
+
+
+def test_top_level_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in out
+
+
+def test_unknown_flag_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["show", "efficientnet-b0", "--colour"])
+    assert info.value.code == 2

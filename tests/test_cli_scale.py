@@ -1,0 +1,186 @@
+"""``effsearch scale``: options, one-line errors, the family files, and a real grid through Ray Tune."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+
+import pytest
+
+from effsearch import get_preset, load_spec, save_spec
+from effsearch.cli import main
+from effsearch.cli.scale import parse_phis
+from effsearch.errors import EffsearchError
+from effsearch.family import load_family
+from effsearch.scaling import compound_scale
+
+
+def _error(capsys, argv):
+    """The command fails with exit 1 and one 'effsearch: error:' line (after any progress lines)."""
+    assert main(argv) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("effsearch: error: ")]
+    assert len(errors) == 1 and errors[0] == lines[-1]
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1..7", [1, 2, 3, 4, 5, 6, 7]), ("3", [3]), ("0..7", list(range(8))), ("1,3,5", [1, 3, 5]), ("0, 2..4", [0, 2, 3, 4])],
+)
+def test_phi_forms(text, expected):
+    assert parse_phis(text) == expected
+
+
+@pytest.mark.parametrize(("text", "message"), [("7..1", "backwards"), ("x", "malformed"), ("1..", "malformed"),
+                                               ("-1", "malformed"), ("3,1", "out of order"), ("1,1", "repeats")])
+def test_bad_phi_forms(text, message):
+    with pytest.raises(EffsearchError, match=message):
+        parse_phis(text)
+
+
+def test_paper_coefficients_on_b0(tmp_path, capsys):
+    out = tmp_path / "paper"
+    argv = ["scale", "--baseline", "efficientnet-b0", "--coefficients", "1.2,1.1,1.15", "--phi", "0..7", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "efficientnet-phi7" in printed and "alpha=1.2 beta=1.1 gamma=1.15" in printed
+    family = json.loads((out / "family.json").read_text())
+    members = family["members"]
+    assert [m["phi"] for m in members] == list(range(8))
+    for m in members:
+        assert m["depth"] == pytest.approx(1.2 ** m["phi"]) and m["width"] == pytest.approx(1.1 ** m["phi"])
+    macs = [m["macs"] for m in members]
+    assert all(b > a for a, b in itertools.pairwise(macs))
+    assert (macs[-1] / macs[0]) ** (1 / 7) == pytest.approx(1.93, abs=0.01)
+    assert family["coefficients"] == {"alpha": 1.2, "beta": 1.1, "gamma": 1.15} and family["rule"] == "compound"
+    assert load_family(out / "family.yaml").members == load_family(out).members
+    run = json.loads((out / "run.json").read_text())
+    assert run["kind"] == "scale" and run["config"]["coefficients_from"] == "given"
+    assert not (out / "grid.csv").exists()
+    # A member loads back as a spec: 'effsearch show' on its file.
+    assert main(["show", str(out / "members" / "efficientnet-phi3.yaml"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["macs"] == members[3]["macs"] and shown["resolution"] == members[3]["resolution"]
+
+
+def test_official_preset_reproduces_b0_to_b7(tmp_path, capsys):
+    out = tmp_path / "official"
+    assert main(["scale", "--baseline", "efficientnet-b0", "--preset", "official", "--phi", "0..7", "--out", str(out)]) == 0
+    assert "efficientnet-b7" in capsys.readouterr().out
+    family = load_family(out)
+    assert family.rule == "official" and family.resolution_multiple == 4
+    assert [m.spec for m in family.members] == [get_preset(f"efficientnet-b{i}") for i in range(8)]
+
+
+def test_duplicate_members_are_warned(tmp_path, capsys, tiny_spec):
+    spec_file = save_spec(tiny_spec, tmp_path / "tiny.yaml")
+    argv = ["scale", "--baseline", str(spec_file), "--coefficients", "1.0,1.01,1.0", "--ignore-constraint", "--phi", "0..2",
+            "--out", str(tmp_path / "dup")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("warning:") == 2 and "same network" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--phi", "7..1"], "backwards"),
+        (["--phi", "x"], "malformed"),
+        (["--coefficients", "1.5,1.5,1.5"], "--ignore-constraint"),
+        (["--coefficients", "1.2,1.1"], "3 comma-separated"),
+        (["--coefficients", "0.9,1.2,1.2", "--ignore-constraint"], ">= 1"),
+        (["--preset", "official", "--coefficients", "1.2,1.1,1.15"], "drop one"),
+        (["--preset", "official", "--phi", "0..9"], "stops at B7"),
+        (["--resolution-multiple", "0", "--coefficients", "1.2,1.1,1.15"], "resolution-multiple"),
+        (["--grid-step", "0", "--epochs", "1"], "step"),
+        (["--alpha-range", "2,1"], "alpha range"),
+        (["--steps", "10"], "epoch budget"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(argv, message, capsys, tmp_path):
+    err = _error(capsys, ["scale", "--baseline", "efficientnet-b0", "--out", str(tmp_path / "x"), *argv])
+    assert message in err
+
+
+def test_off_constraint_coefficients_need_the_override(tmp_path, capsys):
+    argv = ["scale", "--baseline", "efficientnet-b0", "--coefficients", "1.5,1.5,1.5", "--phi", "1", "--out", str(tmp_path)]
+    _error(capsys, argv)
+    assert main([*argv, "--ignore-constraint"]) == 0
+    assert load_family(tmp_path).member(1).depth == 1.5
+
+
+def test_missing_baseline(tmp_path, capsys, monkeypatch):
+    err = _error(capsys, ["scale", "--baseline", str(tmp_path / "nope"), "--coefficients", "1.2,1.1,1.15"])
+    assert "does not exist" in err
+    monkeypatch.chdir(tmp_path)  # no results/ here
+    err = _error(capsys, ["scale", "--coefficients", "1.2,1.1,1.15"])
+    assert "no --baseline given" in err
+
+
+def test_default_baseline_is_the_newest_baseline_run(tmp_path, capsys, monkeypatch, tiny_spec):
+    monkeypatch.chdir(tmp_path)
+    save_spec(get_preset("efficientnet-b0"), tmp_path / "results" / "old" / "baseline.yaml")
+    newest = save_spec(tiny_spec, tmp_path / "results" / "new" / "baseline.yaml")
+    os.utime(tmp_path / "results" / "old" / "baseline.yaml", (time.time() - 60, time.time() - 60))
+    assert main(["scale", "--coefficients", "1.2,1.1,1.15", "--phi", "1", "--out", "out"]) == 0
+    assert "newest baseline run" in capsys.readouterr().err
+    assert load_family(tmp_path / "out").baseline == load_spec(newest)
+
+
+def test_latency_is_measured_when_asked(tmp_path, capsys, tiny_spec):
+    spec_file = save_spec(tiny_spec, tmp_path / "tiny.yaml")
+    argv = ["scale", "--baseline", str(spec_file), "--coefficients", "1.2,1.1,1.15", "--phi", "0,1", "--latency",
+            "--out", str(tmp_path / "lat")]
+    assert main(argv) == 0
+    assert "latency" in capsys.readouterr().out
+    members = load_family(tmp_path / "lat").members
+    assert all(m.latency_ms is not None and m.latency_ms > 0 for m in members)
+
+
+# --------------------------------------------------------------------------- a real grid on a local 2-CPU Ray cluster
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_small_grid_end_to_end_and_the_family_uses_the_winner(ray_cluster, tmp_path, capsys, tiny_spec):
+    import pandas as pd
+
+    spec_file = save_spec(tiny_spec, tmp_path / "tiny.yaml")
+    out = tmp_path / "grid"
+    argv = ["scale", "--baseline", str(spec_file), "--phi", "1..3", "--grid-step", "0.25", "--tolerance", "0.2",
+            "--epochs", "1", "--proxy-resolution", "12", "--workers", "2", "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "[3/3]" in captured.err and "grid at phi = 1: 3 points (3 ok)" in captured.out
+    grid = pd.read_csv(out / "grid.csv")
+    assert len(grid) == 3 and (grid["status"] == "ok").all() and grid["selected"].sum() == 1
+    assert grid["proxy_resolution"].tolist() == [15, 12, 12]  # round(12 * gamma): gamma 1.25, 1, 1
+    winner = grid[grid["selected"]].iloc[0]
+    best = grid.sort_values(["accuracy", "macs"], ascending=[False, True]).iloc[0]
+    assert winner["index"] == best["index"]
+    family = load_family(out)
+    assert (family.alpha, family.beta, family.gamma) == (winner["alpha"], winner["beta"], winner["gamma"])
+    for m in family.members:
+        assert m.spec.blocks == compound_scale(tiny_spec, alpha=family.alpha, beta=family.beta, gamma=family.gamma, phi=m.phi).blocks
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["coefficients_from"] == "grid" and run["config"]["selected"] == int(winner["index"])
+
+    # The same command on the same folder resumes: nothing is trained again, the same family comes out.
+    before = (out / "grid.jsonl").read_text().count('"event": "start"')
+    assert main(argv) == 0
+    assert (out / "grid.jsonl").read_text().count('"event": "start"') == before
+    assert load_family(out).members == family.members
+    # ... and a different budget on it is refused rather than mixed in.
+    err = _error(capsys, [*argv[:-2], "--epochs", "2", "--out", str(out)])
+    assert "different settings" in err and "epochs" in err

@@ -1,0 +1,133 @@
+"""Storages, samplers, fingerprints and the recovery of trials left RUNNING by a killed run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from effsearch.errors import EffsearchError
+from effsearch.search import study as studies
+from effsearch.space import load_space
+from tests.search_helpers import Scorer, search
+
+
+def test_storage_urls_are_classified_and_passwords_hidden():
+    assert studies.storage_kind("sqlite:///x.db") == "sqlite"
+    assert studies.storage_kind("postgresql+psycopg2://u:p@h/db") == "rdb"
+    assert studies.storage_kind("journal:/tmp/j") == "journal"
+    assert studies.storage_kind("runs/journal.log") == "journal"
+    with pytest.raises(EffsearchError, match="not a database URL"):
+        studies.storage_kind("results/study.db")
+    shown = studies.display_url("postgresql+psycopg2://me:s3cret@db:5432/effsearch")
+    assert "s3cret" not in shown and shown.startswith("postgresql+psycopg2://me:***@db:5432")
+
+
+def test_an_unreachable_database_is_a_one_line_error():
+    with pytest.raises(EffsearchError) as info:
+        studies.open_storage("postgresql+psycopg2://nobody:pw@127.0.0.1:1/none")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("cannot open storage") and "pw" not in message
+
+
+def test_a_search_runs_in_a_journal_file(tmp_path):
+    journal = tmp_path / "shared" / "study.log"
+    search(tmp_path / "run", evaluate=Scorer(), trials=4, storage=f"journal:{journal}", study="j1")
+    assert journal.is_file() and not (tmp_path / "run" / "study.db").exists()
+    storage = studies.open_storage(str(journal))  # a bare *.log path is a journal too
+    study = optuna.load_study(study_name="j1", storage=storage)
+    assert len(study.trials) == 4 and len(pd.read_csv(tmp_path / "run" / "trials.csv")) == 4
+
+
+def test_the_study_name_defaults_to_the_results_folder(tmp_path):
+    from effsearch.search import RunConfig
+
+    assert RunConfig(out=tmp_path / "baseline-400M").study_name == "baseline-400M"
+    assert RunConfig(out=tmp_path / "x", study="mine").study_name == "mine"
+    with pytest.raises(EffsearchError, match="--study"):
+        RunConfig(out=tmp_path, study="has space")
+
+
+@pytest.mark.parametrize("name", ["mnas", "random", "tpe", "nsga2"])
+def test_every_sampler_is_an_optuna_sampler(name):
+    sampler = studies.make_sampler(name, seed=0, space=load_space("small"))
+    assert isinstance(sampler, optuna.samplers.BaseSampler)
+
+
+def test_resumed_samplers_get_a_fresh_stream_except_the_controller():
+    assert studies.sampler_seed("random", 7, 0) == 7
+    assert studies.sampler_seed("random", 7, 10) != studies.sampler_seed("random", 7, 11) != 7
+    assert studies.sampler_seed("mnas", 7, 10) == 7  # it seeds trial n from (seed, n) itself
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _running_trial(study, owner, *, decided=True):
+    trial = study.ask()
+    trial.suggest_categorical("b2_op", ["mbconv_e3", "mbconv_e6"])
+    trial.set_user_attr("owner", owner)
+    if decided:  # the runner records the architecture once every decision is made
+        trial.set_user_attr("blocks", "r2_k3_s22_e3_i16_o24")
+    return trial.number
+
+
+def test_trials_of_a_dead_run_are_failed_and_queued_again_but_live_ones_are_left(tmp_path):
+    storage = studies.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    dead = _running_trial(study, {**studies.owner_record(), "pid": _dead_pid()})
+    alive = _running_trial(study, studies.owner_record())
+    reused = _running_trial(study, {**studies.owner_record(), "started": "0"})  # our pid, another process
+    elsewhere = _running_trial(study, {"host": "another-host", "pid": 1, "started": "1"})
+    undecided = _running_trial(study, {**studies.owner_record(), "pid": _dead_pid()}, decided=False)
+    assert sorted(studies.recover_stale(study)) == sorted([dead, reused, undecided])
+    trials = {t.number: t for t in study.get_trials()}
+    for number in (dead, reused, undecided):
+        assert trials[number].state == TrialState.FAIL and trials[number].user_attrs["status"] == "interrupted"
+        assert studies.is_interrupted(trials[number]) and not studies.counts_as_finished(trials[number])
+    assert trials[alive].state == trials[elsewhere].state == TrialState.RUNNING
+    queued = [t for t in trials.values() if t.state == TrialState.WAITING]
+    # stopped before its decisions were all made: no architecture to repeat, so not queued
+    assert sorted(t.user_attrs["requeued_from"] for t in queued) == sorted([dead, reused])
+    assert studies.recover_stale(study) == []  # nothing twice
+
+
+def test_counting_ignores_interrupted_trials_only():
+    def frozen(state, status=None):
+        attrs = {} if status is None else {"status": status}
+        return optuna.trial.create_trial(state=state, values=[1.0] if state == TrialState.COMPLETE else None, user_attrs=attrs)
+
+    assert studies.counts_as_finished(frozen(TrialState.COMPLETE, "cached"))
+    assert studies.counts_as_finished(frozen(TrialState.FAIL, "failed"))
+    assert not studies.counts_as_finished(frozen(TrialState.FAIL, "interrupted"))
+    assert not studies.counts_as_finished(frozen(TrialState.FAIL))  # failed by Optuna's heartbeat
+
+
+def test_sqlite_storage_uses_write_ahead_logging(tmp_path):
+    storage = studies.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    with storage.engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+    assert mode == "wal"
+    studies.close_storage(storage)
+
+
+def test_an_existing_study_of_another_tool_is_joined_not_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'run' / 'study.db'}"
+    (tmp_path / "run").mkdir()
+    optuna.create_study(storage=url, study_name="run", direction="maximize")
+    result = search(tmp_path / "run", evaluate=Scorer(), trials=2)
+    assert result.resumed and len(result.exported.trials) == 2
+
+
+def test_workers_own_nothing_but_the_main_process_owns_every_trial(tmp_path):
+    search(tmp_path / "run", evaluate=Scorer(), trials=3)
+    study = optuna.load_study(study_name="run", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
+    assert {t.user_attrs["owner"]["pid"] for t in study.trials} == {os.getpid()}
