@@ -47,7 +47,8 @@ from effsearch.spec import NetSpec
 
 VARIANTS = {
     "effsearch trainer (defaults)": {},
-    "  without the fast convolutions": {"fast_convs": False},
+    "  without the fused batch norm": {"fused_bn": False},
+    "  without the fast kernels either": {"fast_convs": False},
     "  without channels_last either": {"fast_convs": False, "channels_last": False},
 }
 

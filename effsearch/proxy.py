@@ -10,8 +10,10 @@ deployment resolution; the ``proxy_*`` numbers only describe the network that wa
 
 Speed on CPU comes from channels_last tensors (oneDNN's fast depthwise kernels), in-memory uint8
 batches normalised per batch (no DataLoader, no per-sample collation), the right intra-op thread
-count, and a faster depthwise weight gradient (:mod:`effsearch.fastconv`); on CUDA, autocast.
-Measurements are in ``benchmarks/README.md``.
+count, exact rewrites of the depthwise and 1x1 convolutions (:mod:`effsearch.fastconv`) and of the
+squeeze-excitation backward (:mod:`effsearch.fastse`), batch norm fused with its activation in a
+small compiled kernel (:mod:`effsearch.fastbn`), and multi-tensor optimizer updates; on CUDA,
+autocast. Measurements are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class ProxyConfig:
     """How to train a proxy. The budget stops at whichever of epochs, steps or seconds comes first.
 
     The defaults are sized so an EfficientNet-B0-sized candidate trains on the default data set
-    (digits at 16 px) in roughly 5-10 s on two CPU cores while still ranking architectures; see
+    (digits at 16 px) in roughly 10-15 s on two CPU cores while still ranking architectures; see
     the README, "Proxy evaluation" for the measurements behind them.
     """
 
@@ -86,7 +88,8 @@ class ProxyConfig:
     threads: int | None = None  # CPU intra-op threads; None: OMP_NUM_THREADS or the usable cores
     amp: bool = True  # autocast on CUDA (bf16 where supported, else fp16 with loss scaling)
     channels_last: bool = True
-    fast_convs: bool = True  # effsearch.fastconv's exact depthwise and 1x1 rewrites, on CPU
+    fast_convs: bool = True  # on CPU: fastconv's depthwise and 1x1 rewrites, fastse's squeeze-excitation backward
+    fused_bn: bool = True  # on CPU with fast_convs and channels_last: fastbn's compiled batch norm + activation
 
     def __post_init__(self) -> None:
         if self.epochs is None and self.steps is None and self.seconds is None:
@@ -241,9 +244,10 @@ def _optimizer(model: torch.nn.Module, config: ProxyConfig) -> torch.optim.Optim
     decay = [p for p in model.parameters() if p.ndim > 1]
     rest = [p for p in model.parameters() if p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    # foreach: one multi-tensor kernel per update instead of ~1,000 small ones (B0 has 213 tensors).
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=config.base_lr, betas=(config.momentum, 0.999))
-    return torch.optim.SGD(groups, lr=config.base_lr, momentum=config.momentum, nesterov=config.momentum > 0)
+        return torch.optim.AdamW(groups, lr=config.base_lr, betas=(config.momentum, 0.999), foreach=True)
+    return torch.optim.SGD(groups, lr=config.base_lr, momentum=config.momentum, nesterov=config.momentum > 0, foreach=True)
 
 
 def _autocast(device: torch.device, config: ProxyConfig) -> tuple[contextlib.AbstractContextManager, torch.amp.GradScaler | None]:
@@ -332,7 +336,7 @@ def _backward_step(loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.
     else:
         loss.backward()
     if config.grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip, foreach=True)
     if scaler is not None:
         scaler.step(opt)
         scaler.update()
@@ -379,11 +383,16 @@ def prepare_model(spec: NetSpec, config: ProxyConfig, device: torch.device) -> t
             # of every activation map per step. Out of place writes the same bytes without the clone.
             m.inplace = False
     if config.fast_convs and device.type == "cpu":
+        from effsearch.fastbn import use_fast_bn_act
         from effsearch.fastconv import use_fast_depthwise, use_fast_pointwise
+        from effsearch.fastse import use_fast_se
 
         use_fast_depthwise(model)
-        if config.channels_last:  # the GEMM form needs the NHWC layout
+        use_fast_se(model)
+        if config.channels_last:  # the GEMM form and the fused batch norm need the NHWC layout
             use_fast_pointwise(model)
+            if config.fused_bn:
+                use_fast_bn_act(model)
     model = model.to(device)
     return model.to(memory_format=torch.channels_last) if config.channels_last and device.type != "mps" else model
 

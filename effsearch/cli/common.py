@@ -63,11 +63,11 @@ def add_proxy_args(parser: argparse.ArgumentParser) -> None:
                        help="cache folder for downloaded data sets (default $EFFSEARCH_DATA or ~/.cache/effsearch/data)")
     group.add_argument("--val-fraction", type=float, default=None, metavar="F",
                        help="share of the training data held out for validation (default 0.2)")
-    group.add_argument("--epochs", type=float, default=None, metavar="E", help="training epochs per candidate (default 4)")
+    group.add_argument("--epochs", type=float, default=None, metavar="E", help="training epochs per candidate (default 2)")
     group.add_argument("--steps", type=int, default=None, metavar="N", help="stop after N optimizer steps")
     group.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds of training")
     group.add_argument("--batch-size", type=int, default=None, metavar="B", help="training batch size (default 64)")
-    group.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.1 x batch/128 for SGD)")
+    group.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.2 x batch/128 for SGD, 0.004 x batch/128 for AdamW)")
     group.add_argument("--optimizer", choices=("sgd", "adamw"), default=None, help="sgd (Nesterov, default) or adamw")
     group.add_argument("--proxy-resolution", type=int, default=None, metavar="PX",
                        help="input size for proxy training (default: the data set's, 16 for digits)")

@@ -29,7 +29,7 @@ from effsearch.search.runner import SearchLoop
 from effsearch.search.worker import Evaluate
 from effsearch.units import format_count
 
-_RUNTIME_PROXY_FIELDS = ("device", "threads", "channels_last", "fast_convs", "eval_batch_size")
+_RUNTIME_PROXY_FIELDS = ("device", "threads", "channels_last", "fast_convs", "fused_bn", "eval_batch_size")
 """Proxy settings that change where or how fast a candidate trains, not what it learns: a study may
 move from a laptop to a cluster, or to more threads, and keep its trials comparable."""
 
