@@ -14,10 +14,9 @@ terms (not running statistics), exactly as ``sum(p.numel() for p in model.parame
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from effsearch.spec import BlockSpec, NetSpec
+from effsearch.spec import BlockSpec, NetSpec, mid_channels, se_channels
 
 
 @dataclass(frozen=True)
@@ -71,29 +70,54 @@ def se_cost(chs: int, rd_chs: int) -> Cost:
 
 
 def out_size(size: int, stride: int) -> int:
-    return math.ceil(size / stride)
+    return -(-size // stride)  # ceil(size / stride) in integers
+
+
+def _layer(op: str, in_chs: int, out_chs: int, kernel: int, stride: int, exp_ratio: float, se_ratio: float,
+           in_size: int) -> tuple[int, int]:
+    """(params, MACs) of one layer, in plain integers: this runs for every candidate of a search.
+
+    The same sums as :func:`conv_bn_cost` and :func:`se_cost` (which stay as the readable reference,
+    and are checked against this in the tests), unrolled so a B0-sized spec costs tens of microseconds.
+    """
+    size = -(-in_size // stride)
+    area = size * size
+    mid = mid_channels(op, in_chs, out_chs, exp_ratio)
+    rd = se_channels(in_chs, se_ratio)
+    params = 2 * rd * mid + rd + mid if rd else 0  # SE: reduce and expand 1x1 convs with biases, on a 1x1 map
+    macs = 2 * rd * mid if rd else 0
+    if op == "conv":
+        w = out_chs * in_chs * kernel * kernel
+        return params + w + 2 * out_chs, macs + (w + 2 * out_chs) * area
+    if op == "mbconv" and exp_ratio != 1:  # the 1x1 expansion, at the input size
+        w = mid * in_chs
+        params += w + 2 * mid
+        macs += (w + 2 * mid) * in_size * in_size
+    w_dw, w_pw = mid * kernel * kernel, out_chs * mid  # depthwise kxk, then the 1x1 projection
+    params += w_dw + 2 * mid + w_pw + 2 * out_chs
+    macs += (w_dw + 2 * mid + w_pw + 2 * out_chs) * area
+    return params, macs
 
 
 def layer_cost(layer: BlockSpec, in_size: int) -> Cost:
     """One layer (repeats = 1) at input size ``in_size``."""
-    size = out_size(in_size, layer.stride)
-    se = se_cost(layer.mid_chs, layer.se_chs) if layer.se_chs else ZERO
-    if layer.op == "conv":
-        return conv_bn_cost(layer.in_chs, layer.out_chs, layer.kernel_size, size) + se
-    mid = layer.mid_chs
-    expand = conv_bn_cost(layer.in_chs, mid, 1, in_size) if layer.has_expansion else ZERO
-    depthwise = conv_bn_cost(mid, mid, layer.kernel_size, size, groups=mid)
-    project = conv_bn_cost(mid, layer.out_chs, 1, size)
-    return expand + depthwise + se + project
+    return Cost(*_layer(layer.op, layer.in_chs, layer.out_chs, layer.kernel_size, layer.stride, layer.exp_ratio,
+                        layer.se_ratio, in_size))
 
 
 def block_cost(block: BlockSpec, in_size: int) -> tuple[Cost, int]:
-    """A whole stage: the sum over its layers, and the output size."""
-    total, size = ZERO, in_size
-    for layer in block.layers():
-        total = total + layer_cost(layer, size)
-        size = out_size(size, layer.stride)
-    return total, size
+    """A whole stage: the sum over its layers, and the output size.
+
+    Every layer after the first is the same layer (stride 1, output width in and out), so it is
+    costed once and counted ``repeats - 1`` times.
+    """
+    b = block
+    params, macs = _layer(b.op, b.in_chs, b.out_chs, b.kernel_size, b.stride, b.exp_ratio, b.se_ratio, in_size)
+    size = out_size(in_size, b.stride)
+    if b.repeats > 1:
+        p, m = _layer(b.op, b.out_chs, b.out_chs, b.kernel_size, 1, b.exp_ratio, b.se_ratio, size)
+        params, macs = params + (b.repeats - 1) * p, macs + (b.repeats - 1) * m
+    return Cost(params, macs), size
 
 
 def count(spec: NetSpec, resolution: int | None = None, num_classes: int | None = None) -> NetCost:

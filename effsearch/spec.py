@@ -29,6 +29,18 @@ def _check_int(what: str, name: str, value: object, lo: int) -> None:
         _fail(what, name, value, f"expected an integer >= {lo}")
 
 
+def mid_channels(op: str, in_chs: int, out_chs: int, exp_ratio: float) -> int:
+    """Channels inside a layer: the expanded width for MBConv, the input width for ds, the output for conv."""
+    if op == "conv":
+        return out_chs
+    return max(1, round(in_chs * exp_ratio))
+
+
+def se_channels(in_chs: int, se_ratio: float) -> int:
+    """SE bottleneck width, reduced from the layer's *input* channels (official behaviour); 0 without SE."""
+    return max(1, int(in_chs * se_ratio)) if se_ratio > 0 else 0
+
+
 @dataclass(frozen=True)
 class BlockSpec:
     """One stage: ``repeats`` layers of the same block; the first has ``stride`` and ``in_chs``."""
@@ -70,9 +82,7 @@ class BlockSpec:
     @property
     def mid_chs(self) -> int:
         """Channels inside the block: the expanded width for MBConv, else the input width."""
-        if self.op == "conv":
-            return self.out_chs
-        return max(1, round(self.in_chs * self.exp_ratio))
+        return mid_channels(self.op, self.in_chs, self.out_chs, self.exp_ratio)
 
     @property
     def has_expansion(self) -> bool:
@@ -82,7 +92,7 @@ class BlockSpec:
     @property
     def se_chs(self) -> int:
         """SE bottleneck width, reduced from the block's *input* channels (official behaviour)."""
-        return max(1, int(self.in_chs * self.se_ratio)) if self.se_ratio > 0 else 0
+        return se_channels(self.in_chs, self.se_ratio)
 
     def layers(self) -> Iterator[BlockSpec]:
         """The ``repeats`` single layers of this stage: later layers keep width and stride 1."""

@@ -65,3 +65,35 @@ def test_count_does_not_import_torch_modules():
     import effsearch.cost as cost_module
 
     assert "torch" not in vars(cost_module)
+
+
+def _reference_layer_cost(layer, in_size):
+    """A layer's cost composed from the readable per-op helpers, as the module docstring states it."""
+    from effsearch.cost import ZERO, conv_bn_cost, out_size, se_cost
+
+    size = out_size(in_size, layer.stride)
+    se = se_cost(layer.mid_chs, layer.se_chs) if layer.se_chs else ZERO
+    if layer.op == "conv":
+        return conv_bn_cost(layer.in_chs, layer.out_chs, layer.kernel_size, size) + se
+    mid = layer.mid_chs
+    expand = conv_bn_cost(layer.in_chs, mid, 1, in_size) if layer.has_expansion else ZERO
+    return (expand + conv_bn_cost(mid, mid, layer.kernel_size, size, groups=mid) + se
+            + conv_bn_cost(mid, layer.out_chs, 1, size))
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_the_unrolled_layer_arithmetic_equals_the_per_op_helpers(seed):
+    from effsearch.cost import block_cost, layer_cost, out_size
+
+    rng = random.Random(seed)
+    spec = random_spec(rng)
+    size = out_size(spec.resolution, spec.stem_stride)
+    for block in spec.blocks:
+        total, layer_size = None, size
+        for layer in block.layers():
+            assert layer_cost(layer, layer_size) == _reference_layer_cost(layer, layer_size)
+            cost = _reference_layer_cost(layer, layer_size)
+            total = cost if total is None else total + cost
+            layer_size = out_size(layer_size, layer.stride)
+        assert block_cost(block, size) == (total, layer_size)
+        size = layer_size
