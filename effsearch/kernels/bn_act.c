@@ -59,26 +59,31 @@ static inline void rows_of(int64_t M, int t, int T, int64_t *lo, int64_t *hi) {
     *hi = *lo + chunk < M ? *lo + chunk : M;
 }
 
-/* Per-thread workspace: 2C doubles of partial sums, then 2C floats of block sums. */
+/* Per-thread workspace (2C doubles of partial sums and 2C floats of block sums per thread) and the
+ * reduced result, out: sums of the first quantity in out[0:C], of the second in out[C:2C]. */
 typedef struct {
+    int threads;
     double *sums;
     float *block;
+    double *out;
 } Partials;
 
-static int partials_alloc(Partials *p, int T, int64_t C) {
-    p->sums = calloc((size_t)T * 2 * C, sizeof(double));
-    p->block = calloc((size_t)T * 2 * C, sizeof(float));
-    if (p->sums && p->block) return 0;
+static int partials_alloc(Partials *p, int64_t C) {
+    p->threads = omp_get_max_threads();
+    p->sums = calloc((size_t)p->threads * 2 * C, sizeof(double));
+    p->block = calloc((size_t)p->threads * 2 * C, sizeof(float));
+    p->out = calloc((size_t)2 * C, sizeof(double));
+    if (p->sums && p->block && p->out) return 0;
     free(p->sums);
     free(p->block);
+    free(p->out);
     return 1;
 }
 
-/* Adds the per-thread partials in thread order into out (2C doubles) and frees them. */
-static void partials_reduce(Partials *p, int T, int64_t C, double *out) {
-    memset(out, 0, sizeof(double) * 2 * C);
-    for (int t = 0; t < T; t++)
-        for (int64_t c = 0; c < 2 * C; c++) out[c] += p->sums[t * 2 * C + c];
+/* Adds the per-thread partials in thread order into p->out and frees them (p->out stays). */
+static void partials_reduce(Partials *p, int64_t C) {
+    for (int t = 0; t < p->threads; t++)
+        for (int64_t c = 0; c < 2 * C; c++) p->out[c] += p->sums[t * 2 * C + c];
     free(p->sums);
     free(p->block);
 }
@@ -172,21 +177,17 @@ static void input_grad_rows(const float *restrict x, float *restrict dz, int64_t
 int bn_act_train_forward(const float *x, float *y, int64_t M, int64_t C, const float *weight, const float *bias,
                          double eps, double momentum, float *running_mean, float *running_var, float *mu, float *a,
                          float *invstd, int relu) {
-    int T = omp_get_max_threads();
     Partials p;
-    double *sums = malloc(sizeof(double) * 2 * C);
-    if (!sums || partials_alloc(&p, T, C)) {
-        free(sums);
-        return 1;
-    }
-    #pragma omp parallel num_threads(T)
+    if (partials_alloc(&p, C)) return 1;
+    #pragma omp parallel num_threads(p.threads)
     {
         int t = omp_get_thread_num();
         int64_t lo, hi;
         rows_of(M, t, omp_get_num_threads(), &lo, &hi);
         sum_rows(x, lo, hi, C, p.sums + t * 2 * C, p.sums + t * 2 * C + C, p.block + t * 2 * C, p.block + t * 2 * C + C);
     }
-    partials_reduce(&p, T, C, sums);
+    partials_reduce(&p, C);
+    const double *sums = p.out;
     for (int64_t c = 0; c < C; c++) {
         double mean = sums[c] / M, var = sums[C + c] / M - mean * mean;
         var = var > 0.0 ? var : 0.0;
@@ -200,7 +201,7 @@ int bn_act_train_forward(const float *x, float *y, int64_t M, int64_t C, const f
             running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
         }
     }
-    free(sums);
+    free(p.out);
     #pragma omp parallel
     {
         int64_t lo, hi;
@@ -215,16 +216,13 @@ int bn_act_train_forward(const float *x, float *y, int64_t M, int64_t C, const f
 int bn_act_train_backward(const float *g, const float *x, float *dx, int64_t M, int64_t C, const float *mu,
                           const float *a, const float *bias, const float *invstd, int relu, float *dweight,
                           float *dbias) {
-    int T = omp_get_max_threads();
     Partials p;
-    double *sums = malloc(sizeof(double) * 2 * C);
     float *coef = malloc(sizeof(float) * 2 * C);
-    if (!sums || !coef || partials_alloc(&p, T, C)) {
-        free(sums);
+    if (!coef || partials_alloc(&p, C)) {
         free(coef);
         return 1;
     }
-    #pragma omp parallel num_threads(T)
+    #pragma omp parallel num_threads(p.threads)
     {
         int t = omp_get_thread_num();
         int64_t lo, hi;
@@ -232,7 +230,8 @@ int bn_act_train_backward(const float *g, const float *x, float *dx, int64_t M, 
         grad_rows(g, x, dx, lo, hi, C, mu, a, bias, relu, p.sums + t * 2 * C, p.sums + t * 2 * C + C,
                   p.block + t * 2 * C, p.block + t * 2 * C + C);
     }
-    partials_reduce(&p, T, C, sums);
+    partials_reduce(&p, C);
+    const double *sums = p.out;
     float *mean_dz = coef, *k = coef + C;
     for (int64_t c = 0; c < C; c++) {
         double sum_dz = sums[c], sum_dz_xhat = sums[C + c] * invstd[c];
@@ -241,7 +240,7 @@ int bn_act_train_backward(const float *g, const float *x, float *dx, int64_t M, 
         mean_dz[c] = (float)(sum_dz / M);
         k[c] = (float)((double)a[c] * invstd[c] * sum_dz_xhat / M);
     }
-    free(sums);
+    free(p.out);
     #pragma omp parallel
     {
         int64_t lo, hi;
