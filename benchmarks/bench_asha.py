@@ -27,11 +27,13 @@ from pathlib import Path
 import ray
 
 from effsearch import NetSpec, count, parse_block
+from effsearch.arch.scaling import proxy_resolution
+from effsearch.compound.grid import GridConfig, grid_points
+from effsearch.compound.settings import TuneSettings
+from effsearch.compound.trainable import phi1_spec
+from effsearch.compound.tune import run_grid
 from effsearch.data import load_dataset
-from effsearch.grid import GridConfig, grid_points
 from effsearch.proxy import ProxyConfig, train_and_evaluate
-from effsearch.scale_search import TuneSettings, phi1_spec, run_grid
-from effsearch.scaling import proxy_resolution
 
 BLOCKS = ("r1_k3_s11_e1_i8_o8", "r2_k3_s22_e3_i8_o16_se0.25", "r2_k5_s22_e3_i16_o24_se0.25", "r1_k3_s22_e3_i24_o32_se0.25")
 

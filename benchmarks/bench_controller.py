@@ -6,7 +6,7 @@ Under uniform sampling ``S`` has an exactly known mean and standard deviation, a
 pseudo-accuracy is the logistic of the standardised score, ``acc = 1 / (1 + exp(-(S - mean) / std))``
 (a typical random network scores 0.5, the best ones approach 1). The reward is the real MnasNet
 reward on the real cost model: ``acc * (MACs / T) ** -0.07`` with ``T = 400M`` and MACs from
-``effsearch.count(space.to_spec(params))`` at 224 (:func:`effsearch.reward.reward`).
+``effsearch.count(space.to_spec(params))`` at 224 (:func:`effsearch.search.reward.reward`).
 
 The optimum is exact. ``S`` is additive over decisions, and a network's MACs are additive over its
 stem, stages and head, where stage ``i``'s MACs depend only on its own decisions and its input width
@@ -48,9 +48,9 @@ import numpy as np
 import optuna
 import torch
 
-from effsearch.cost import block_cost, count, out_size
-from effsearch.reward import RewardConfig, reward
-from effsearch.space import SearchSpace, load_space
+from effsearch.arch.cost import block_cost, count, out_size
+from effsearch.search.reward import RewardConfig, reward
+from effsearch.search.space import SearchSpace, load_space
 
 TARGET = 400e6
 FRACTION = 0.95

@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from effsearch.dashboard import figures, summary  # noqa: E402
-from effsearch.dashboard.app import Server, create_app  # noqa: E402
-from effsearch.dashboard.data import load_run  # noqa: E402
-from effsearch.dashboard.report import write_report  # noqa: E402
+from effsearch.review.dashboard import figures, summary  # noqa: E402
+from effsearch.review.dashboard.app import Server, create_app  # noqa: E402
+from effsearch.review.dashboard.data import load_run  # noqa: E402
+from effsearch.review.dashboard.report import write_report  # noqa: E402
 from tests.fakeruns import write_baseline_run  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-# As effsearch itself does on import: waiting OpenMP threads sleep rather than spin (must precede torch).
+# As the effsearch command does: waiting OpenMP threads sleep rather than spin (must precede torch).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
@@ -38,18 +38,18 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from effsearch import count, load_spec
-from effsearch.builder import build_model
+from effsearch.arch.builder import build_model
+from effsearch.arch.spec import NetSpec
 from effsearch.data import Dataset, load_dataset
 from effsearch.data.split import normalise
-from effsearch.latency import processor_name
 from effsearch.proxy import ProxyConfig, adapt_for_proxy, default_threads, train_and_evaluate
-from effsearch.spec import NetSpec
+from effsearch.proxy.latency import processor_name
 
 VARIANTS = {
-    "effsearch trainer (defaults)": {},
-    "  without the fused batch norm": {"fused_bn": False},
-    "  without the fast kernels either": {"fast_convs": False},
-    "  without channels_last either": {"fast_convs": False, "channels_last": False},
+    "effsearch trainer (kernels fused)": {"kernels": "fused"},
+    "  kernels fast (no fused batch norm)": {"kernels": "fast"},
+    "  kernels torch (PyTorch's layers)": {"kernels": "torch"},
+    "  kernels torch, without channels_last": {"kernels": "torch", "channels_last": False},
 }
 
 
@@ -158,7 +158,10 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]], proxy_spec: 
     print(f"# {args.model} at {proxy_spec.resolution}px proxy ({macs / 1e6:.1f}M MACs forward), {args.dataset}, "
           f"batch {config.batch_size}, {args.steps} steps x {args.rounds} rounds, {threads} thread(s), "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    print(f"# processor: {processor_name()}; torch {torch.__version__}")
+    from effsearch.proxy.kernels import resolve_kernels
+
+    print(f"# processor: {processor_name()}; torch {torch.__version__}; "
+          f"kernels auto resolves to {resolve_kernels('auto', 'cpu', threads)} here")
     print(f"# fp32 peak: {peak_text}")
     print("| loop | images/s (median) | per round | vs reference (median of rounds) | model GFLOP/s | of fp32 peak |")
     print("|---|---:|---|---:|---:|---:|")

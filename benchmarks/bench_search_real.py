@@ -22,8 +22,8 @@ from pathlib import Path
 
 from effsearch.data import load_dataset
 from effsearch.proxy import ProxyConfig
-from effsearch.reward import RewardConfig
 from effsearch.search import RunConfig, SearchConfig, run_baseline_search
+from effsearch.search.reward import RewardConfig
 from effsearch.units import format_count, parse_count
 
 

@@ -1,81 +1,68 @@
-"""effsearch: search an efficient ConvNet baseline for a compute budget and scale it into a family."""
+"""effsearch: search an efficient ConvNet baseline for a compute budget and scale it into a family.
+
+The public API, stage by stage (docs/internals.md has the map):
+
+* architectures (pure, no torch): :func:`load_spec`, :func:`count`, :func:`scale`, block strings,
+  presets, :func:`register_op`; the model: :func:`build_model`;
+* proxy evaluation: :class:`ProxyConfig`, :func:`train_and_evaluate`, :func:`measure_latency`;
+* the baseline search: :func:`run_baseline_search` and its configs, :class:`MnasSampler`, and the
+  registries :func:`register_objective`, :func:`register_sampler`, :func:`register_evaluator`;
+* compound scaling: :func:`run_scale`, :func:`make_family`, :func:`run_grid`;
+* review: :func:`pareto_front`, :func:`hypervolume`, :func:`create_app`, :func:`write_report`.
+
+Heavy dependencies (torch, Optuna, Ray, pandas, Dash) load on first use of the names that need
+them, and importing effsearch changes no process-wide setting.
+"""
 
 from __future__ import annotations
 
-import os
+import importlib
+from typing import Any
 
-# OpenMP threads that wait by sleeping instead of spinning. libgomp reads this once, when torch is
-# loaded, so it is set here, before anything imports torch (an explicit setting wins). On cores
-# shared with other processes (CI, Ray workers on one node) spinning threads starve each other:
-# proxy training measured 7-10x faster with 2 threads on 2 busy cores (benchmarks/README.md).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from effsearch.blockstring import format_block, parse_block, timm_arch_def
-from effsearch.cost import count
+from effsearch.arch.blockstring import format_block, parse_block, timm_arch_def
+from effsearch.arch.cost import count
+from effsearch.arch.ops import Op, get_op, register_op
+from effsearch.arch.presets import get_preset, preset_names
+from effsearch.arch.scaling import compound_scale, round_channels, round_repeats, round_resolution, scale
+from effsearch.arch.spec import BlockSpec, NetSpec
+from effsearch.arch.specio import load_spec, save_spec, spec_from_dict, spec_to_dict
 from effsearch.errors import DataError, EffsearchError, SpecError
-from effsearch.family import Family, load_family, make_family
-from effsearch.grid import GridConfig, grid_points
-from effsearch.presets import get_preset, preset_names
-from effsearch.reward import RewardConfig
-from effsearch.scaling import compound_scale, round_channels, round_repeats, round_resolution, scale
-from effsearch.spec import BlockSpec, NetSpec
-from effsearch.specio import load_spec, save_spec, spec_from_dict, spec_to_dict
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_LAZY = {
+    "build_model": "effsearch.arch.builder", "Layers": "effsearch.arch.blocks",
+    "load_dataset": "effsearch.data",
+    "ProxyConfig": "effsearch.proxy", "train_and_evaluate": "effsearch.proxy", "adapt_for_proxy": "effsearch.proxy",
+    "measure_latency": "effsearch.proxy.latency",
+    "load_space": "effsearch.search.space", "MnasSampler": "effsearch.controller",
+    "run_baseline_search": "effsearch.search.baseline", "SearchResult": "effsearch.search.baseline",
+    "SearchConfig": "effsearch.search.config", "RunConfig": "effsearch.search.config",
+    "RewardConfig": "effsearch.search.reward", "Objective": "effsearch.search.objectives",
+    "register_objective": "effsearch.search.objectives", "register_sampler": "effsearch.search.samplers",
+    "register_evaluator": "effsearch.search.evaluators",
+    "run_scale": "effsearch.compound.run", "ScaleConfig": "effsearch.compound.run",
+    "ScaleRunConfig": "effsearch.compound.run", "ScaleResult": "effsearch.compound.run",
+    "GridConfig": "effsearch.compound.grid", "grid_points": "effsearch.compound.grid",
+    "Family": "effsearch.compound.family", "make_family": "effsearch.compound.family",
+    "load_family": "effsearch.compound.family", "run_grid": "effsearch.compound.tune",
+    "pareto_front": "effsearch.review.analysis", "hypervolume": "effsearch.review.analysis",
+    "create_app": "effsearch.review.dashboard", "write_report": "effsearch.review.dashboard",
+}
 
 
-def build_model(spec, *, num_classes=None, in_channels=None):
-    """A PyTorch model for ``spec``; see :func:`effsearch.builder.build_model`."""
-    from effsearch.builder import build_model as _build
-
-    return _build(spec, num_classes=num_classes, in_channels=in_channels)
-
-
-def __getattr__(name: str):
-    if name == "MnasSampler":
-        from effsearch.controller import MnasSampler
-
-        return MnasSampler
-    if name == "load_space":
-        from effsearch.space import load_space
-
-        return load_space
-    if name in ("run_baseline_search", "SearchConfig", "RunConfig"):  # Optuna loads only for a search
-        from effsearch import search
-
-        return getattr(search, name)
-    if name in ("ProxyConfig", "train_and_evaluate", "adapt_for_proxy"):  # torch loads only for training
-        from effsearch import proxy
-
-        return getattr(proxy, name)
-    if name == "load_dataset":
-        from effsearch.data import load_dataset
-
-        return load_dataset
-    if name == "measure_latency":
-        from effsearch.latency import measure_latency
-
-        return measure_latency
-    if name == "run_grid":  # Ray Tune loads only when the grid is run
-        from effsearch.scale_search import run_grid
-
-        return run_grid
-    if name in ("pareto_front", "hypervolume"):  # pandas loads only when a review needs it
-        from effsearch import analysis
-
-        return getattr(analysis, name)
-    if name in ("create_app", "write_report"):  # Dash loads only for the dashboard and the report
-        from effsearch import dashboard
-
-        return getattr(dashboard, name)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'effsearch' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
-    "BlockSpec", "DataError", "EffsearchError", "Family", "GridConfig", "MnasSampler", "NetSpec", "ProxyConfig",
-    "RewardConfig", "RunConfig", "SearchConfig", "SpecError", "adapt_for_proxy", "build_model", "compound_scale",
-    "count", "create_app", "format_block", "get_preset", "grid_points", "hypervolume", "load_dataset", "load_family",
-    "load_spec", "make_family", "measure_latency", "pareto_front", "parse_block", "preset_names", "round_channels",
-    "round_repeats", "round_resolution", "run_baseline_search", "run_grid", "save_spec", "scale", "spec_from_dict",
-    "spec_to_dict", "timm_arch_def", "train_and_evaluate", "write_report",
+    "BlockSpec", "DataError", "EffsearchError", "NetSpec", "Op", "SpecError", "compound_scale", "count", "format_block",
+    "get_op", "get_preset", "load_spec", "parse_block", "preset_names", "register_op", "round_channels", "round_repeats",
+    "round_resolution", "save_spec", "scale", "spec_from_dict", "spec_to_dict", "timm_arch_def", *sorted(_LAZY),
 ]

@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from effsearch.dashboard import summary  # noqa: E402
-from effsearch.dashboard.app import Server, create_app  # noqa: E402
-from effsearch.dashboard.data import load_run  # noqa: E402
 from effsearch.errors import EffsearchError  # noqa: E402
+from effsearch.review.dashboard import summary  # noqa: E402
+from effsearch.review.dashboard.app import Server, create_app  # noqa: E402
+from effsearch.review.dashboard.data import load_run  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from effsearch.blockstring import format_block, parse_block
-from effsearch.cost import count
-from effsearch.family import make_family, save_family
-from effsearch.presets import efficientnet_b0
-from effsearch.results import atomic_write_csv, atomic_write_json
-from effsearch.scaling import compound_scale, flops_ratio
-from effsearch.spec import BlockSpec, NetSpec
-from effsearch.specio import save_spec
+from effsearch.arch.blockstring import format_block, parse_block
+from effsearch.arch.cost import count
+from effsearch.arch.presets import efficientnet_b0
+from effsearch.arch.scaling import compound_scale, flops_ratio
+from effsearch.arch.spec import BlockSpec, NetSpec
+from effsearch.arch.specio import save_spec
+from effsearch.compound.family import make_family, save_family
+from effsearch.runtime.results import atomic_write_csv, atomic_write_json
 
 TRIAL_COLUMNS = [
     "number", "state", "status", "reason", "sampler", "blocks", "params", "macs", "accuracy", "reward",

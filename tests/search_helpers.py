@@ -13,9 +13,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from effsearch.reward import RewardConfig
 from effsearch.search import RunConfig, SearchConfig, run_baseline_search
-from effsearch.search.runner import blocks_key
+from effsearch.search.loop import blocks_key
+from effsearch.search.reward import RewardConfig
 
 TINY_SPACE = """
 name: tiny

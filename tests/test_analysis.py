@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from effsearch import analysis
-from effsearch.presets import EFFICIENTNET_TABLE
+from effsearch.arch.presets import EFFICIENTNET_TABLE
+from effsearch.review import analysis
 
 # --- brute-force references (quadratic, written independently of the module) ---------------------
 

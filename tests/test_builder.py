@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from effsearch import build_model, get_preset, scale
-from effsearch.blocks import DropPath
+from effsearch.arch.blocks import DropPath
 from tests.randspecs import random_spec
 
 

@@ -30,7 +30,7 @@ def test_top_level_help_lists_commands(capsys):
         assert command in out
 
 
-def test_unknown_flag_exits_2(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["show", "efficientnet-b0", "--colour"])
-    assert info.value.code == 2
+def test_unknown_flag_is_one_line_and_exit_1(capsys):
+    assert main(["show", "efficientnet-b0", "--colour"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("effsearch: error: unrecognized arguments: --colour") and err.count("\n") == 1

@@ -62,7 +62,7 @@ def test_a_study_run_with_other_settings_is_refused_and_kept(existing, capsys):
     assert main(["baseline", "--flops-target", "300M", "--space", "small", "--sampler", "random",
                  "--trials", "5", "--out", str(existing)]) == 1
     err = capsys.readouterr().err.strip()
-    assert "was run with flops_target = 400000000.0, not 300000000.0" in err and "\n" not in err
+    assert "was run with target = 400000000.0, not 300000000.0" in err and "\n" not in err
     study = optuna.load_study(study_name="run", storage=f"sqlite:///{existing / 'study.db'}")
     assert [(t.number, t.state, t.values, t.user_attrs) for t in study.trials] == trials
 
@@ -86,7 +86,7 @@ def test_a_real_search_from_the_command_line(tmp_path, capsys):
     import json
 
     run = json.loads((out / "run.json").read_text())
-    assert run["kind"] == "baseline" and run["config"]["flops_target"] == 5e6 and run["config"]["sampler"] == "random"
+    assert run["kind"] == "baseline" and run["config"]["target"] == 5e6 and run["config"]["objective"] == "macs" and run["config"]["sampler"] == "random"
     assert run["config"]["reward"]["alpha"] == -0.07 and run["config"]["epochs"] == 1 and run["config"]["dataset"] == "digits"
     assert run["command"].startswith("effsearch baseline --flops-target 5M")
     assert main(["show", str(out), "--json"]) == 0
@@ -183,3 +183,26 @@ def test_sigterm_saves_like_ctrl_c_and_queues_the_trial_in_flight(tmp_path):
     stopped = next(t for t in study.trials if t.state.name == "FAIL")
     assert stopped.user_attrs["status"] == "interrupted"
     assert next(t for t in study.trials if t.state.name == "WAITING").user_attrs["requeued_from"] == stopped.number
+
+
+@pytest.mark.slow
+def test_a_latency_target_search_rewards_measured_latency(tmp_path, capsys):
+    out = tmp_path / "lat"
+    argv = ["baseline", "--latency-target", "5ms", "--space", "small", "--trials", "3", "--epochs", "1", "--threads", "1",
+            "--sampler", "random", "--out", str(out), "--quiet"]
+    # Small-space networks take ~20 ms at 224 px on one thread here: the default rule rejects them untrained
+    # (reward 0, latency recorded), and with --reject-above none they are trained and rewarded on it.
+    for extra in ([], ["--reject-above", "none"]):
+        assert main([*argv[:-3], *extra, "--out", str(out / str(len(extra))), "--quiet"]) == 0
+        trials = pd.read_csv(out / str(len(extra)) / "trials.csv")
+        assert len(trials) == 3 and (trials["latency_ms"] > 0).all() and set(trials["status"]) <= {"ok", "cached", "rejected"}
+        for _, t in trials.iterrows():
+            accuracy = t["accuracy"] if t["status"] != "rejected" else 0.0
+            assert t["reward"] == pytest.approx(accuracy * (t["latency_ms"] / 5.0) ** -0.07)
+    assert set(trials["status"]) <= {"ok", "cached"} and "the 5ms target" in capsys.readouterr().out
+    out = out / "2"
+    import json
+
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert config["objective"] == "latency_ms" and config["target"] == 5.0
+    assert config["latency_measured_on"]["threads"] == 1 and config["latency_measured_on"]["device"] == "cpu"

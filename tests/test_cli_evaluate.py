@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from effsearch.arch.specio import save_spec
 from effsearch.cli import main
-from effsearch.specio import save_spec
 from tests.test_proxy import tiny_spec
 
 

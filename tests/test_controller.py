@@ -17,7 +17,7 @@ from effsearch import EffsearchError, MnasSampler, count
 from effsearch.controller import ControllerError, state
 from effsearch.controller.ppo import Baseline, _ppo_loss
 from effsearch.controller.sampler import TRIAL_ATTR
-from effsearch.space import load_space
+from effsearch.search.space import load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -62,14 +62,14 @@ def test_cost_taken_at_requested_resolution():
 
 def test_count_does_not_import_torch_modules():
     # The cost model is pure arithmetic: it must not build modules (speed and no torch needed).
-    import effsearch.cost as cost_module
+    import effsearch.arch.cost as cost_module
 
     assert "torch" not in vars(cost_module)
 
 
 def _reference_layer_cost(layer, in_size):
     """A layer's cost composed from the readable per-op helpers, as the module docstring states it."""
-    from effsearch.cost import ZERO, conv_bn_cost, out_size, se_cost
+    from effsearch.arch.cost import ZERO, conv_bn_cost, out_size, se_cost
 
     size = out_size(in_size, layer.stride)
     se = se_cost(layer.mid_chs, layer.se_chs) if layer.se_chs else ZERO
@@ -83,7 +83,7 @@ def _reference_layer_cost(layer, in_size):
 
 @pytest.mark.parametrize("seed", range(50))
 def test_the_unrolled_layer_arithmetic_equals_the_per_op_helpers(seed):
-    from effsearch.cost import block_cost, layer_cost, out_size
+    from effsearch.arch.cost import block_cost, layer_cost, out_size
 
     rng = random.Random(seed)
     spec = random_spec(rng)

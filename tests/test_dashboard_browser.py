@@ -2,7 +2,7 @@
 
 The page is served on a free loopback port from a thread; the static report is opened from disk.
 Counts are read from what plotly drew (the graph div's data and its SVG points) and compared with
-the pure computation in :mod:`effsearch.analysis`.
+the pure computation in :mod:`effsearch.review.analysis`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from effsearch.dashboard import summary
-from effsearch.dashboard.app import Server, create_app
-from effsearch.dashboard.data import load_run
-from effsearch.dashboard.report import write_report
+from effsearch.review.dashboard import summary
+from effsearch.review.dashboard.app import Server, create_app
+from effsearch.review.dashboard.data import load_run
+from effsearch.review.dashboard.report import write_report
 from tests.fakeruns import write_baseline_run, write_scale_run
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,13 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from effsearch import analysis, count
+from effsearch import count
 from effsearch.cli import main
-from effsearch.dashboard import figures, summary, tables
-from effsearch.dashboard.app import Server, create_app
-from effsearch.dashboard.data import RunCache, discover, load_run, normalize_trials, run_names, trial_spec
-from effsearch.dashboard.report import write_report
 from effsearch.errors import EffsearchError
+from effsearch.review import analysis
+from effsearch.review.dashboard import compound_figures, figures, summary, tables
+from effsearch.review.dashboard.app import Server, create_app
+from effsearch.review.dashboard.cache import RunCache, discover, run_names
+from effsearch.review.dashboard.data import load_run, normalize_trials, trial_spec
+from effsearch.review.dashboard.report import write_report
 from tests.fakeruns import write_baseline_run, write_scale_run
 
 
@@ -183,7 +185,7 @@ def test_learning_figure_overlays_runs_with_hypervolume(runs_dir: Path) -> None:
 
 def test_grid_and_family_figures(runs_dir: Path) -> None:
     run = load_run(runs_dir / "scale")
-    grid = figures.grid_figure([run])
+    grid = compound_figures.grid_figure([run])
     chosen = next(t for t in grid.data if t.meta["role"] == "chosen")
     selected = run.grid[run.grid["selected"]].iloc[0]
     assert (chosen.x[0], chosen.y[0]) == (selected["alpha"], selected["beta"])
@@ -192,20 +194,20 @@ def test_grid_and_family_figures(runs_dir: Path) -> None:
     assert len(next(t for t in grid.data if t.meta["role"] == "grid_pending").x) == 1
     measured = next(t for t in grid.data if t.meta["role"] == "grid")
     assert len(measured.x) == int(run.grid["accuracy"].notna().sum()) and "circle-open" in list(measured.marker.symbol)
-    family = figures.family_figure([run])
+    family = compound_figures.family_figure([run])
     official = next(t for t in family.data if t.meta["role"] == "official" and t.meta["metric"] == "macs")
     assert list(official.y) == [m.macs_paper for m in analysis.OFFICIAL_EFFICIENTNET]
     ours = next(t for t in family.data if t.meta["role"] == "family" and t.meta["metric"] == "params")
     assert list(ours.y) == [m["params"] for m in run.family["members"]]
     assert family.layout.yaxis.type == "log"
     empty = load_run(runs_dir / "mnas")
-    assert "no grid.csv" in figures.grid_figure([empty]).layout.annotations[0].text
+    assert "no grid.csv" in compound_figures.grid_figure([empty]).layout.annotations[0].text
 
 
 def test_family_table_of_the_official_rule_matches_the_paper(tmp_path: Path) -> None:
     """B0 scaled by the released table lands within 10% of the paper's params and MACs, phi by phi."""
     from effsearch import get_preset
-    from effsearch.family import make_family, save_family
+    from effsearch.compound.family import make_family, save_family
 
     save_family(make_family(get_preset("efficientnet-b0"), range(8), rule="official"), tmp_path)
     table = summary.family_table(load_run(tmp_path))
@@ -258,7 +260,7 @@ def test_dashboard_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     for argv, message in (
         (["dashboard", str(tmp_path / "missing")], "does not exist"),
         (["dashboard", str(tmp_path / "empty")], "is empty"),
-        (["dashboard", str(tmp_path), "--port", "70000"], "out of range"),
+        (["dashboard", str(tmp_path), "--port", "70000"], "--port 70000 is invalid"),
     ):
         assert main(argv) == 1
         err = capsys.readouterr().err

@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from effsearch import build_model, count, get_preset, load_spec
-from effsearch.errors import EffsearchError
-from effsearch.family import (
+from effsearch.arch.presets import EFFICIENTNET_TABLE
+from effsearch.arch.scaling import round_resolution
+from effsearch.arch.specio import spec_from_dict
+from effsearch.compound.family import (
     check_phis,
     family_from_dict,
     family_to_dict,
@@ -20,9 +22,7 @@ from effsearch.family import (
     make_family,
     save_family,
 )
-from effsearch.presets import EFFICIENTNET_TABLE
-from effsearch.scaling import round_resolution
-from effsearch.specio import spec_from_dict
+from effsearch.errors import EffsearchError
 
 PAPER = {"alpha": 1.2, "beta": 1.1, "gamma": 1.15}
 

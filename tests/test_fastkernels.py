@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 import shutil
 
 import pytest
 import torch
 from torch import nn
 
-from effsearch import fastbn
-from effsearch.blocks import ConvBnAct, SqueezeExcite
-from effsearch.fastbn import FastConvBnAct, use_fast_bn_act
-from effsearch.fastse import FastSqueezeExcite, _SqueezeExciteFn, use_fast_se
+from effsearch.arch.blocks import ConvBnAct, SqueezeExcite
+from effsearch.proxy.config import ConfigError
+from effsearch.proxy.kernels import available_paths, resolve_kernels
+from effsearch.proxy.kernels import bn_act as fastbn
+from effsearch.proxy.kernels.bn_act import FusedConvBnAct, kernel_threads
+from effsearch.proxy.kernels.se import FastSqueezeExcite, _SqueezeExciteFn
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="the fused batch norm is compiled with the system C compiler")
 
@@ -24,8 +25,8 @@ needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="the fused batc
 def test_fast_se_matches_autograd(act, channels_last):
     torch.manual_seed(0)
     ref = SqueezeExcite(24, 6, act).double()
-    fast = copy.deepcopy(ref)
-    assert use_fast_se(nn.Sequential(fast)) == 1 and isinstance(fast, FastSqueezeExcite)
+    fast = FastSqueezeExcite(24, 6, act).double()
+    fast.load_state_dict(ref.state_dict())
     x = torch.randn(4, 24, 5, 7, dtype=torch.float64)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -50,8 +51,8 @@ def test_fast_se_backward_passes_gradcheck(relu):
 
 def test_fast_se_outside_training_is_the_plain_module():
     ref = SqueezeExcite(8, 2, "swish")
-    fast = copy.deepcopy(ref)
-    use_fast_se(fast)
+    fast = FastSqueezeExcite(8, 2, "swish")
+    fast.load_state_dict(ref.state_dict())
     x = torch.randn(2, 8, 3, 3)
     with torch.no_grad():
         assert torch.equal(fast(x), ref(x))
@@ -67,8 +68,9 @@ def _pair(chs: int, act: str, momentum: float | None = 0.1):
     with torch.no_grad():
         ref.bn.weight.uniform_(0.5, 1.5)
         ref.bn.bias.uniform_(-0.5, 0.5)
-    fast = copy.deepcopy(ref)
-    assert use_fast_bn_act(fast) == 1 and isinstance(fast, FastConvBnAct)
+    fast = FusedConvBnAct(5, chs, 3, act=act)
+    fast.load_state_dict(ref.state_dict())
+    fast.bn.momentum = momentum
     return ref.to(memory_format=torch.channels_last), fast.to(memory_format=torch.channels_last)
 
 
@@ -117,16 +119,36 @@ def test_fused_bn_falls_back_for_nchw_input():
     assert torch.equal(ref.to(memory_format=torch.contiguous_format)(x), fast.to(memory_format=torch.contiguous_format)(x))
 
 
-def test_without_a_compiler_every_layer_keeps_pytorchs_path(monkeypatch, tmp_path):
+def test_without_a_compiler_the_fused_path_is_unavailable_and_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("EFFSEARCH_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", "no-such-compiler")
     fastbn.library.cache_clear()
     try:
-        assert fastbn.library() is None
-        model = nn.Sequential(ConvBnAct(3, 8, 3, act="swish"))
-        assert use_fast_bn_act(model) == 0 and type(model[0]) is ConvBnAct
+        assert fastbn.library() is None and kernel_threads() is None
+        assert available_paths() == ["fast", "torch"]
+        with pytest.raises(ConfigError, match="no C compiler"):
+            resolve_kernels("fused", "cpu", 1)
+        assert resolve_kernels("fast", "cpu", 1) == "fast"
+        # a layer built for the fused path still runs, on PyTorch's batch norm
+        model = FusedConvBnAct(3, 8, 3, act="swish").train()
+        x = torch.randn(2, 3, 5, 5).contiguous(memory_format=torch.channels_last)
+        ref = ConvBnAct(3, 8, 3, act="swish").train()
+        ref.load_state_dict(model.state_dict())
+        assert torch.equal(model(x), ref(x))
     finally:
         fastbn.library.cache_clear()
+
+
+@needs_cc
+def test_the_kernel_runs_in_torchs_thread_pool():
+    """The compiled kernel shares torch's OpenMP runtime, so torch.set_num_threads governs it too."""
+    before = torch.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            assert kernel_threads() == n
+    finally:
+        torch.set_num_threads(before)
 
 
 @needs_cc
@@ -152,16 +174,18 @@ def _kinds(model: nn.Module) -> set[str]:
 
 
 @needs_cc
-def test_the_proxy_network_uses_every_fast_kernel_unless_told_not_to():
+def test_the_proxy_network_is_built_from_its_paths_layers():
     from effsearch import load_spec
     from effsearch.proxy import ProxyConfig, adapt_for_proxy, prepare_model
 
     spec = adapt_for_proxy(load_spec("efficientnet-b0"), 16, num_classes=10, in_chans=1)
-    cpu = torch.device("cpu")
-    assert {"FastConvBnAct", "FastSqueezeExcite", "FastDepthwiseConv2d", "FastPointwiseConv2d"} <= _kinds(
-        prepare_model(spec, ProxyConfig(epochs=1), cpu))
-    assert "FastConvBnAct" not in _kinds(prepare_model(spec, ProxyConfig(epochs=1, fused_bn=False), cpu))
-    assert not {"FastConvBnAct", "FastSqueezeExcite"} & _kinds(prepare_model(spec, ProxyConfig(epochs=1, fast_convs=False), cpu))
+    cpu, config = torch.device("cpu"), ProxyConfig(epochs=1)
+    fused, fast, plain = (prepare_model(spec, config, cpu, path) for path in ("fused", "fast", "torch"))
+    assert {"FusedConvBnAct", "FastSqueezeExcite", "FastDepthwiseConv2d", "FastPointwiseConv2d"} <= _kinds(fused)
+    assert "FusedConvBnAct" not in _kinds(fast) and {"FastSqueezeExcite", "FastDepthwiseConv2d"} <= _kinds(fast)
+    assert not {"FusedConvBnAct", "FastSqueezeExcite", "FastDepthwiseConv2d", "FastPointwiseConv2d"} & _kinds(plain)
+    assert fused.state_dict().keys() == fast.state_dict().keys() == plain.state_dict().keys()
+    assert not any(getattr(m, "inplace", False) for m in plain.modules())  # autograd would clone their inputs
 
 
 @needs_cc
@@ -185,7 +209,7 @@ def test_whole_network_gradients_are_as_accurate_as_pytorchs():
 
     def gradient(fused: bool, dtype: torch.dtype) -> torch.Tensor:
         torch.manual_seed(0)
-        model = prepare_model(spec, ProxyConfig(epochs=1, fused_bn=fused), torch.device("cpu")).to(dtype)
+        model = prepare_model(spec, ProxyConfig(epochs=1), torch.device("cpu"), "fused" if fused else "fast").to(dtype)
         torch.nn.functional.cross_entropy(model(x.to(dtype)), data.train_y[:32]).backward()
         return torch.cat([p.grad.double().flatten() for p in model.parameters()])
 

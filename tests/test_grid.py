@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from effsearch.compound.grid import GridConfig, axis_values, describe, grid_points
 from effsearch.errors import EffsearchError
-from effsearch.grid import GridConfig, axis_values, describe, grid_points
 
 
 def test_axis_values_are_exact_decimal_steps():
@@ -93,7 +93,7 @@ def test_config_is_keyword_only():
 
 
 def test_an_empty_grid_says_how_to_widen_it():
-    with pytest.raises(EffsearchError, match="larger --tolerance"):
+    with pytest.raises(EffsearchError, match="larger tolerance"):
         grid_points(GridConfig(alpha_range=(1.0, 1.0), beta_range=(1.0, 1.0), gamma_range=(1.0, 1.0)))
 
 

@@ -1,4 +1,4 @@
-"""CPU latency: batch 1 at the deployment resolution, median of repeats, with what it ran on."""
+"""Latency: batch 1 at the deployment resolution, timed by torch.utils.benchmark, with what it ran on."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from effsearch import parse_block
-from effsearch.latency import measure_latency, processor_name
-from effsearch.spec import NetSpec
+from effsearch.arch.spec import NetSpec
+from effsearch.proxy.latency import measure_latency, processor_name
 
 
 def tiny(resolution: int = 32) -> NetSpec:
@@ -17,21 +17,28 @@ def tiny(resolution: int = 32) -> NetSpec:
 
 def test_latency_record():
     before = torch.get_num_threads()
-    result = measure_latency(tiny(), repeats=5, warmup=1, threads=1)
-    assert result["latency_ms"] > 0 and result["min_ms"] <= result["latency_ms"] <= result["p90_ms"] + 1e-9
+    result = measure_latency(tiny(), threads=1, min_run_time=0.05)
+    assert result["latency_ms"] > 0 and result["iqr_ms"] >= 0 and result["runs"] >= 1
     assert result["resolution"] == 32 and result["batch_size"] == 1 and result["threads"] == 1
-    assert result["repeats"] == 5 and result["warmup"] == 1 and result["device"] == "cpu"
+    assert result["device"] == "cpu" and result["method"] == "torch.utils.benchmark"
     assert isinstance(result["processor"], str) and result["processor"] == processor_name() != ""
     assert torch.get_num_threads() == before
 
 
 def test_latency_grows_with_resolution():
     # 16x the pixels: the median must rise clearly (compared in the same process, not against a clock)
-    small = min(measure_latency(tiny(32), repeats=7, warmup=2, threads=1)["min_ms"] for _ in range(2))
-    large = min(measure_latency(tiny(32), resolution=128, repeats=7, warmup=2, threads=1)["min_ms"] for _ in range(2))
+    small = min(measure_latency(tiny(32), threads=1, min_run_time=0.05)["latency_ms"] for _ in range(2))
+    large = min(measure_latency(tiny(32), resolution=128, threads=1, min_run_time=0.05)["latency_ms"] for _ in range(2))
     assert large > small
 
 
 def test_latency_rejects_bad_arguments():
+    from effsearch.errors import EffsearchError
+
     with pytest.raises(ValueError):
-        measure_latency(tiny(), repeats=0)
+        measure_latency(tiny(), batch_size=0)
+    with pytest.raises(ValueError):
+        measure_latency(tiny(), min_run_time=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(EffsearchError, match="no CUDA GPU"):
+            measure_latency(tiny(), device="cuda")

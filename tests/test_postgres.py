@@ -53,11 +53,12 @@ def test_two_workers_land_every_trial_in_one_postgres_study(postgres_url, tmp_pa
 def test_a_trial_whose_owner_went_silent_on_another_host_is_queued_again(postgres_url, monkeypatch):
     import time
 
+    from effsearch.search import storage as storages
     from effsearch.search import study as studies
 
-    monkeypatch.setattr(studies, "HEARTBEAT_S", 1)
-    monkeypatch.setattr(studies, "GRACE_S", 2)
-    study = optuna.create_study(storage=studies.open_storage(postgres_url), study_name="silent", direction="maximize")
+    monkeypatch.setattr(storages, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(storages, "GRACE_S", 2)
+    study = optuna.create_study(storage=storages.open_storage(postgres_url), study_name="silent", direction="maximize")
     trial = study.ask()
     trial.suggest_categorical("b1_op", ["ds", "mbconv_e3"])
     trial.set_user_attr("owner", {"host": "node-7", "pid": 4242, "started": "1"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 import math
@@ -12,15 +11,9 @@ import torch
 from torch import nn
 
 from effsearch import count, get_preset, parse_block
+from effsearch.arch.spec import NetSpec
 from effsearch.data import load_dataset
 from effsearch.errors import EffsearchError
-from effsearch.fastconv import (
-    FastDepthwiseConv2d,
-    FastPointwiseConv2d,
-    cropped_kernel,
-    use_fast_depthwise,
-    use_fast_pointwise,
-)
 from effsearch.proxy import (
     ConfigError,
     ProxyConfig,
@@ -30,7 +23,11 @@ from effsearch.proxy import (
     thread_scope,
     train_and_evaluate,
 )
-from effsearch.spec import NetSpec
+from effsearch.proxy.kernels.conv import (
+    FastDepthwiseConv2d,
+    FastPointwiseConv2d,
+    cropped_kernel,
+)
 
 CONTRACT_KEYS = {
     "status", "reason", "accuracy", "loss", "train_seconds", "images_per_s", "epochs", "steps",
@@ -209,8 +206,8 @@ def test_caller_state_is_restored(data):
 def test_fast_depthwise_is_exact(size, kernel, stride):
     torch.manual_seed(0)
     ref = nn.Conv2d(6, 6, kernel, stride, kernel // 2, groups=6, bias=False).double()
-    fast = copy.deepcopy(ref)
-    assert use_fast_depthwise(nn.Sequential(fast)) == 1 and isinstance(fast, FastDepthwiseConv2d)
+    fast = FastDepthwiseConv2d(6, 6, kernel, stride, kernel // 2, groups=6, bias=False).double()
+    fast.load_state_dict(ref.state_dict())
     x = torch.randn(3, 6, size, size, dtype=torch.float64).contiguous(memory_format=torch.channels_last).requires_grad_(True)
     y_ref = ref(x)
     grad = torch.randn_like(y_ref)
@@ -221,9 +218,14 @@ def test_fast_depthwise_is_exact(size, kernel, stride):
     assert fast.state_dict().keys() == ref.state_dict().keys()
 
 
-def test_fast_depthwise_leaves_other_convs_alone():
-    model = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False))
-    assert use_fast_depthwise(model) == 1 and type(model[0]) is nn.Conv2d and type(model[1]) is nn.Conv2d
+def test_the_fast_layers_take_only_depthwise_and_pointwise_convs():
+    from effsearch.proxy.kernels import kernel_layers
+
+    layers = kernel_layers("fast")
+    assert layers.conv_class(8, 8, 3, 1, 8) is FastDepthwiseConv2d
+    assert layers.conv_class(8, 16, 1, 1, 1) is FastPointwiseConv2d
+    assert layers.conv_class(4, 8, 3, 1, 1) is nn.Conv2d and layers.conv_class(8, 8, 3, 1, 2) is nn.Conv2d
+    assert layers.conv_class(4, 4, 1, 2, 1) is nn.Conv2d  # a strided 1x1 is no GEMM over the same pixels
     assert cropped_kernel(5, 2) == 3 and cropped_kernel(3, 1) == 1 and cropped_kernel(5, 8) == 5
 
 
@@ -231,8 +233,8 @@ def test_fast_depthwise_leaves_other_convs_alone():
 def test_fast_pointwise_is_exact(size, bias):
     torch.manual_seed(0)
     ref = nn.Conv2d(12, 20, 1, bias=bias).double()
-    fast = copy.deepcopy(ref)
-    assert use_fast_pointwise(nn.Sequential(fast)) == 1 and isinstance(fast, FastPointwiseConv2d)
+    fast = FastPointwiseConv2d(12, 20, 1, bias=bias).double()
+    fast.load_state_dict(ref.state_dict())
     x = torch.randn(3, 12, size, size, dtype=torch.float64).contiguous(memory_format=torch.channels_last).requires_grad_(True)
     y_ref = ref(x)
     grad = torch.randn_like(y_ref)
@@ -242,4 +244,3 @@ def test_fast_pointwise_is_exact(size, bias):
     for a, b in zip(torch.autograd.grad(y, (x, *fast.parameters()), grad), grads_ref, strict=True):
         assert torch.allclose(a, b, atol=1e-12)
     assert torch.allclose(fast(x.contiguous()), y_ref, atol=1e-12)  # NCHW input falls back to the convolution
-    assert use_fast_pointwise(nn.Sequential(nn.Conv2d(4, 4, 1, stride=2), nn.Conv2d(4, 4, 3))) == 0

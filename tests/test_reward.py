@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from effsearch.errors import EffsearchError
-from effsearch.reward import RewardConfig, exponent, over_budget, rejection, reward
+from effsearch.search.reward import RewardConfig, exponent, over_budget, rejection, reward
 
 T = 4e8
 
@@ -52,7 +52,7 @@ def test_rejection_is_configurable_and_explains_itself() -> None:
 def test_custom_exponents_and_to_dict() -> None:
     cfg = RewardConfig(target=T, alpha=-0.05, beta=-0.5)
     assert cfg.name == "custom"
-    assert cfg.to_dict() == {"name": "custom", "target": T, "alpha": -0.05, "beta": -0.5, "reject_above": 2.0}
+    assert cfg.to_dict() == {"name": "custom", "objective": "macs", "target": T, "alpha": -0.05, "beta": -0.5, "reject_above": 2.0}
     assert reward(0.5, 2 * T, cfg) == pytest.approx(0.5 * 2 ** -0.5)
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from effsearch import SpecError, count, get_preset, round_channels, round_repeats, round_resolution, scale
-from effsearch.presets import EFFICIENTNET_TABLE
-from effsearch.scaling import compound_scale, flops_ratio
+from effsearch.arch.presets import EFFICIENTNET_TABLE
+from effsearch.arch.scaling import compound_scale, flops_ratio
 
 # DESIGN.md reference table: timm's models, params and fvcore MACs at their own resolution.
 REFERENCE = {

@@ -21,13 +21,15 @@ def test_defaults_and_objectives():
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"sampler": "cmaes"}, "unknown sampler 'cmaes'"),
-    ({"trials": 0}, "--trials 0"),
-    ({"trials": 2.5}, "--trials 2.5"),
-    ({"timeout": -1}, "--timeout -1"),
-    ({"timeout": math.inf}, "--timeout inf"),
-    ({"seed": -1}, "--seed -1"),
-    ({"retrain_top": -2}, "--retrain-top -2"),
-    ({"retrain_epochs": 0}, "--retrain-epochs 0"),
+    ({"trials": 0}, "trials 0"),
+    ({"trials": 2.5}, "trials 2.5"),
+    ({"timeout": -1}, "timeout -1"),
+    ({"timeout": math.inf}, "timeout inf"),
+    ({"seed": -1}, "seed -1"),
+    ({"retrain_top": -2}, "retrain-top count -2"),
+    ({"retrain_epochs": 0}, "retraining epochs 0"),
+    ({"evaluator": "oracle"}, "unknown evaluator 'oracle'"),
+    ({"latency_threads": 0}, "latency threads 0"),
     ({"space": " "}, "search space is empty"),
 ])
 def test_invalid_search_settings(kwargs, message):
@@ -43,8 +45,8 @@ def test_run_config_storage_and_validation(tmp_path):
     assert RunConfig(out=tmp_path, storage="journal:x.log").storage_url == "journal:x.log"
     assert isinstance(RunConfig(out=str(tmp_path)).out, Path)
     (tmp_path / "file").write_text("")
-    for kwargs, message in (({"out": tmp_path / "file"}, "is a file"), ({"out": tmp_path, "workers": 0}, "--workers 0"),
-                            ({"out": tmp_path, "storage": ""}, "--storage is empty"),
-                            ({"out": tmp_path, "gpus_per_trial": -1}, "--gpus-per-trial -1")):
+    for kwargs, message in (({"out": tmp_path / "file"}, "is a file"), ({"out": tmp_path, "workers": 0}, "workers 0"),
+                            ({"out": tmp_path, "storage": ""}, "storage URL is empty"),
+                            ({"out": tmp_path, "gpus_per_trial": -1}, "GPUs per trial -1")):
         with pytest.raises(EffsearchError, match=message):
             RunConfig(**kwargs)

@@ -11,9 +11,9 @@ import yaml
 from optuna.trial import TrialState
 
 from effsearch import count, load_spec
-from effsearch.reward import RewardConfig, reward
 from effsearch.search.outputs import RETRAIN_COLUMNS, TRIAL_COLUMNS
-from effsearch.space import load_space
+from effsearch.search.reward import RewardConfig, reward
+from effsearch.search.space import load_space
 from tests.search_helpers import FakeProxy, Scorer, score, search, tiny_space
 
 
@@ -209,8 +209,8 @@ def test_a_different_setting_is_refused_before_anything_is_written(tmp_path):
     out = tmp_path / "run"
     search(out, evaluate=Scorer(), trials=3)
     snapshot = pd.read_csv(out / "trials.csv")
-    for kwargs, key in (({"target": 3e8}, "flops_target"), ({"proxy": FakeProxy(epochs=2)}, "proxy"),
-                        ({"seed": 1}, "seed"), ({"sampler": "nsga2"}, "nsga2")):
+    for kwargs, key in (({"target": 3e8}, "target"), ({"proxy": FakeProxy(epochs=2)}, "proxy"),
+                        ({"seed": 1}, "seed"), ({"sampler": "nsga2"}, "two objectives")):
         with pytest.raises(EffsearchError, match=key):
             search(out, evaluate=Scorer(), trials=5, **kwargs)
     assert len(_study(out).trials) == 3

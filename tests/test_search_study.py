@@ -12,25 +12,27 @@ import pytest
 from optuna.trial import TrialState
 
 from effsearch.errors import EffsearchError
+from effsearch.search import storage as storages
 from effsearch.search import study as studies
-from effsearch.space import load_space
+from effsearch.search.samplers import get_sampler, make_sampler, sampler_seed
+from effsearch.search.space import load_space
 from tests.search_helpers import Scorer, search
 
 
 def test_storage_urls_are_classified_and_passwords_hidden():
-    assert studies.storage_kind("sqlite:///x.db") == "sqlite"
-    assert studies.storage_kind("postgresql+psycopg2://u:p@h/db") == "rdb"
-    assert studies.storage_kind("journal:/tmp/j") == "journal"
-    assert studies.storage_kind("runs/journal.log") == "journal"
+    assert storages.storage_kind("sqlite:///x.db") == "sqlite"
+    assert storages.storage_kind("postgresql+psycopg2://u:p@h/db") == "rdb"
+    assert storages.storage_kind("journal:/tmp/j") == "journal"
+    assert storages.storage_kind("runs/journal.log") == "journal"
     with pytest.raises(EffsearchError, match="not a database URL"):
-        studies.storage_kind("results/study.db")
-    shown = studies.display_url("postgresql+psycopg2://me:s3cret@db:5432/effsearch")
+        storages.storage_kind("results/study.db")
+    shown = storages.display_url("postgresql+psycopg2://me:s3cret@db:5432/effsearch")
     assert "s3cret" not in shown and shown.startswith("postgresql+psycopg2://me:***@db:5432")
 
 
 def test_an_unreachable_database_is_a_one_line_error():
     with pytest.raises(EffsearchError) as info:
-        studies.open_storage("postgresql+psycopg2://nobody:pw@127.0.0.1:1/none")
+        storages.open_storage("postgresql+psycopg2://nobody:pw@127.0.0.1:1/none")
     message = str(info.value)
     assert "\n" not in message and message.startswith("cannot open storage") and "pw" not in message
 
@@ -39,7 +41,7 @@ def test_a_search_runs_in_a_journal_file(tmp_path):
     journal = tmp_path / "shared" / "study.log"
     search(tmp_path / "run", evaluate=Scorer(), trials=4, storage=f"journal:{journal}", study="j1")
     assert journal.is_file() and not (tmp_path / "run" / "study.db").exists()
-    storage = studies.open_storage(str(journal))  # a bare *.log path is a journal too
+    storage = storages.open_storage(str(journal))  # a bare *.log path is a journal too
     study = optuna.load_study(study_name="j1", storage=storage)
     assert len(study.trials) == 4 and len(pd.read_csv(tmp_path / "run" / "trials.csv")) == 4
 
@@ -49,20 +51,21 @@ def test_the_study_name_defaults_to_the_results_folder(tmp_path):
 
     assert RunConfig(out=tmp_path / "baseline-400M").study_name == "baseline-400M"
     assert RunConfig(out=tmp_path / "x", study="mine").study_name == "mine"
-    with pytest.raises(EffsearchError, match="--study"):
+    with pytest.raises(EffsearchError, match="study name"):
         RunConfig(out=tmp_path, study="has space")
 
 
 @pytest.mark.parametrize("name", ["mnas", "random", "tpe", "nsga2"])
 def test_every_sampler_is_an_optuna_sampler(name):
-    sampler = studies.make_sampler(name, seed=0, space=load_space("small"))
+    sampler = make_sampler(name, seed=0, space=load_space("small"))
     assert isinstance(sampler, optuna.samplers.BaseSampler)
 
 
 def test_resumed_samplers_get_a_fresh_stream_except_the_controller():
-    assert studies.sampler_seed("random", 7, 0) == 7
-    assert studies.sampler_seed("random", 7, 10) != studies.sampler_seed("random", 7, 11) != 7
-    assert studies.sampler_seed("mnas", 7, 10) == 7  # it seeds trial n from (seed, n) itself
+    random, mnas = get_sampler("random"), get_sampler("mnas")
+    assert sampler_seed(random, 7, 0) == 7
+    assert sampler_seed(random, 7, 10) != sampler_seed(random, 7, 11) != 7
+    assert sampler_seed(mnas, 7, 10) == 7  # it seeds trial n from (seed, n) itself
 
 
 def _dead_pid() -> int:
@@ -81,7 +84,7 @@ def _running_trial(study, owner, *, decided=True):
 
 
 def test_trials_of_a_dead_run_are_failed_and_queued_again_but_live_ones_are_left(tmp_path):
-    storage = studies.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    storage = storages.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
     study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
     dead = _running_trial(study, {**studies.owner_record(), "pid": _dead_pid()})
     alive = _running_trial(study, studies.owner_record())
@@ -112,11 +115,11 @@ def test_counting_ignores_interrupted_trials_only():
 
 
 def test_sqlite_storage_uses_write_ahead_logging(tmp_path):
-    storage = studies.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    storage = storages.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
     with storage.engine.connect() as conn:
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
     assert mode == "wal"
-    studies.close_storage(storage)
+    storages.close_storage(storage)
 
 
 def test_an_existing_study_of_another_tool_is_joined_not_refused(tmp_path):

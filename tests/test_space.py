@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from effsearch import EffsearchError, NetSpec, count, round_channels
-from effsearch.space import SpaceError, available_spaces, load_space, parse_space
+from effsearch.search.space import SpaceError, available_spaces, load_space, parse_space
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,14 +1,25 @@
 """The ``effsearch`` command: a thin layer over the library API, one module per subcommand.
 
-Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int``. A user error
-(:class:`~effsearch.errors.EffsearchError`) becomes one line on stderr and exit status 1; argparse
-errors exit 2; Ctrl-C exits 130 after the subcommand has saved what it completed.
+Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int`` (and
+``LONG_RUNNING = True`` when Ctrl-C and SIGTERM should stop it at the next step and save). A user
+error (:class:`~effsearch.errors.EffsearchError`), a malformed option included, becomes one line on
+stderr and exit status 1; Ctrl-C exits 130 after the subcommand has saved what it completed.
 """
 
 from __future__ import annotations
 
+import os
+
+# The command (not the library) may change process-wide settings. OpenMP threads that wait by
+# sleeping instead of spinning: libgomp reads this once, when torch loads, so it is set before any
+# command imports torch (an explicit setting wins). On cores shared with other processes (CI, Ray
+# workers on one node) spinning threads starve each other: proxy training measured 7-10x faster
+# with 2 threads on 2 busy cores (benchmarks/README.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import importlib
+import re
 import sys
 
 from effsearch import __version__
@@ -26,7 +37,9 @@ run 'effsearch COMMAND --help' for each command's options and examples."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from effsearch.cli.common import Parser
+
+    parser = Parser(
         prog="effsearch",
         description="Search an efficient ConvNet baseline for a compute budget and scale it into a family.",
         epilog=EPILOG,
@@ -37,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"effsearch.cli.{name}")
         command = module.add_parser(sub)
-        command.set_defaults(_run=module.run)
+        command.set_defaults(_run=module.run, _long_running=getattr(module, "LONG_RUNNING", False), _parser=command)
     return parser
 
 
@@ -48,20 +61,41 @@ def error(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except EffsearchError as exc:  # a usage mistake: one line, exit 1
+        return error(str(exc))
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        return _call(args)
     except EffsearchError as exc:
-        return error(str(exc))
+        return error(flagify(str(exc), getattr(args, "_parser", None)))
     except KeyboardInterrupt:
-        from effsearch.interrupts import acknowledge
-
-        acknowledge()
         print("effsearch: interrupted; completed work is saved, run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def flagify(message: str, parser: argparse.ArgumentParser | None) -> str:
+    """Library messages name settings as Python does (``ignore_constraint``); say the flag instead."""
+    if parser is None:
+        return message
+    for action in parser._actions:
+        if action.option_strings and "_" in action.dest:
+            flag = max(action.option_strings, key=len)
+            message = re.sub(rf"\b{action.dest}(=True)?\b", flag, message)
+    return message
+
+
+def _call(args: argparse.Namespace) -> int:
+    """Run the command; long-running ones stop at the next step on the first Ctrl-C or SIGTERM."""
+    if not getattr(args, "_long_running", False):
+        return int(args._run(args) or 0)
+    from effsearch.runtime.stop import stop_on_signals
+
+    with stop_on_signals():  # from the start: a SIGTERM while torch loads must not kill the run unsaved
+        return int(args._run(args) or 0)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,20 @@
-"""``effsearch baseline --flops-target 400M``: search a baseline network for a MACs budget.
+"""``effsearch baseline --flops-target 400M``: search a baseline network for a compute budget.
 
-A thin layer over :func:`effsearch.search.run_baseline_search`: it parses and checks the options
-(every mistake is one line and exit status 1, before anything is written), runs the search and
-prints the closing table and the chosen baseline.
+A thin layer over :func:`effsearch.search.run_baseline_search`: it parses the options into configs
+(every mistake is one line and exit status 1, before anything is written), makes one library call
+and prints the closing table and the chosen baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
-from effsearch.cli.common import add_command, console
+from effsearch.cli.common import COUNT, POSITIVE, add_command, float_range, int_range
 from effsearch.errors import EffsearchError
+from effsearch.runtime.console import console
 
 DEFAULT_SPACE = "mnasnet"
 DEFAULT_TRIALS = 32
@@ -27,6 +29,7 @@ EXAMPLES = """
   effsearch baseline --flops-target 400M --sampler random --seed 1   a baseline to compare against
   effsearch baseline --flops-target 400M --reward hard --retrain-top 3 --retrain-epochs 10
   effsearch baseline --flops-target 400M --workers 2     two candidates at a time on a local Ray cluster
+  effsearch baseline --latency-target 15ms --latency-threads 1   MnasNet's objective: measured latency
   effsearch baseline --flops-target 600M --workers 32 --ray-address auto \\
       --storage postgresql+psycopg2://me@db/effsearch --study b0-600M    a cluster and a shared database
 """
@@ -34,26 +37,34 @@ EXAMPLES = """
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = add_command(
-        sub, "baseline", help="search a baseline network for a MACs budget (MNAS controller)",
-        description="Search MBConv stage configurations for the reward ACC * (MACs/T)^w with an MNAS-style "
-        "controller (or random, TPE, NSGA-II), training each candidate briefly on the proxy task. The Optuna "
-        "study is the single source of truth; the results folder holds trials.csv, pareto.csv, baseline.yaml "
-        "and run.json. Re-running the same command resumes.", examples=EXAMPLES,
+        sub, "baseline", help="search a baseline network for a compute budget (MNAS controller)",
+        description="Search MBConv stage configurations for the reward ACC * (COST/T)^w, where COST is the MACs "
+        "(default), the params or the measured latency, with an MNAS-style controller (or random, TPE, NSGA-II), "
+        "evaluating each candidate on the proxy task. The Optuna study is the single source of truth; the results "
+        "folder holds trials.csv, pareto.csv, baseline.yaml and run.json. Re-running the same command resumes.",
+        examples=EXAMPLES,
     )
-    what = parser.add_argument_group("what to search")
-    what.add_argument("--flops-target", required=True, metavar="T", help="MACs budget T, e.g. 400M, 0.4G or 4e8")
+    what = parser.add_argument_group("what to search (give one target)")
+    what.add_argument("--flops-target", metavar="T", default=None, help="MACs budget T, e.g. 400M, 0.4G or 4e8 (the default objective)")
+    what.add_argument("--latency-target", metavar="T", default=None,
+                      help="measured latency budget instead, e.g. 15ms (batch 1, deployment resolution; see --latency-threads)")
+    what.add_argument("--params-target", metavar="T", default=None, help="parameter budget instead, e.g. 5M")
     what.add_argument("--space", default=DEFAULT_SPACE, help=f"search space name or YAML file (default {DEFAULT_SPACE}; built in: mnasnet, small)")
     what.add_argument("--sampler", default=DEFAULT_SAMPLER, help="mnas (LSTM controller, PPO), random, tpe, or nsga2 "
-                      f"(accuracy vs MACs as two objectives); default {DEFAULT_SAMPLER}")
-    what.add_argument("--trials", type=int, default=DEFAULT_TRIALS, help=f"finished trials the study should hold (default {DEFAULT_TRIALS})")
-    what.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="stop starting new trials after this long")
-    what.add_argument("--retrain-top", type=int, default=0, metavar="K", help="retrain the K best for --retrain-epochs and pick the baseline among them")
-    what.add_argument("--retrain-epochs", type=float, default=None, metavar="E", help="epochs of the retraining (default 3 x --epochs)")
-    what.add_argument("--latency", action="store_true", help="also measure each candidate's CPU latency (recorded, not rewarded)")
+                      f"(accuracy vs the cost as two objectives); default {DEFAULT_SAMPLER}")
+    what.add_argument("--evaluator", default="proxy", metavar="NAME[:ARG]",
+                      help="how candidates get their accuracy: proxy (standalone proxy training, default)")
+    what.add_argument("--trials", type=COUNT, default=DEFAULT_TRIALS, help=f"finished trials the study should hold (default {DEFAULT_TRIALS})")
+    what.add_argument("--timeout", type=POSITIVE, default=None, metavar="SECONDS", help="stop starting new trials after this long")
+    what.add_argument("--retrain-top", type=int_range(0), default=0, metavar="K", help="retrain the K best for --retrain-epochs and pick the baseline among them")
+    what.add_argument("--retrain-epochs", type=POSITIVE, default=None, metavar="E", help="epochs of the retraining (default 3 x --epochs)")
+    what.add_argument("--latency", action="store_true", help="also measure each candidate's latency (recorded, not rewarded)")
+    what.add_argument("--latency-threads", type=COUNT, default=1, metavar="N", help="CPU threads for latency measurements (default 1)")
+    what.add_argument("--latency-device", default="cpu", metavar="D", help="device latency is measured on: cpu (default) or cuda[:N]")
     score = parser.add_argument_group("how to score")
     score.add_argument("--reward", default="soft", help="soft (alpha = beta = -0.07, default) or hard (alpha 0, beta -1)")
-    score.add_argument("--alpha", type=float, default=None, help="exponent when MACs <= T (overrides --reward)")
-    score.add_argument("--beta", type=float, default=None, help="exponent when MACs > T (overrides --reward)")
+    score.add_argument("--alpha", type=float_range(-math.inf), default=None, help="exponent when MACs <= T (overrides --reward)")
+    score.add_argument("--beta", type=float_range(-math.inf), default=None, help="exponent when MACs > T (overrides --reward)")
     score.add_argument("--reject-above", default="2", metavar="FACTOR",
                        help="record candidates above FACTOR x T as rejected without training them (default 2; 'none' trains all)")
     _add_proxy(parser)
@@ -62,11 +73,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     where.add_argument("--storage", default=None, metavar="URL", help="Optuna storage: sqlite:///..., postgresql+psycopg2://..., "
                        "mysql+pymysql://..., or journal:PATH (default: study.db in the results folder)")
     where.add_argument("--study", default=None, metavar="NAME", help="study name in the storage (default: the results folder's name)")
-    where.add_argument("--workers", type=int, default=1, help="candidates trained at once; more than 1 uses Ray (default 1, in this process)")
+    where.add_argument("--workers", type=COUNT, default=1, help="candidates trained at once; more than 1 uses Ray (default 1, in this process)")
     where.add_argument("--ray-address", default=None, metavar="ADDR", help="join this Ray cluster (e.g. auto or ray://head:10001) instead of starting one")
-    where.add_argument("--gpus-per-trial", type=float, default=None, metavar="G", help="GPUs per Ray task (default: local GPUs shared by the workers)")
+    where.add_argument("--gpus-per-trial", type=float_range(0, 8), default=None, metavar="G", help="GPUs per Ray task (default: local GPUs shared by the workers)")
+    where.add_argument("--mix-runtime", action="store_true",
+                       help="let trials trained with another device, thread count or kernel path into an existing study")
     where.add_argument("--quiet", action="store_true", help="no progress display, only the final summary")
-    parser.set_defaults(_parser=parser)
     return parser
 
 
@@ -88,24 +100,41 @@ def _reject_above(text: str) -> float | None:
         raise EffsearchError(f"--reject-above {text!r} is invalid; give a factor of the target such as 2, or none") from None
 
 
-def reward_config(args: argparse.Namespace):  # -> RewardConfig (imported lazily)
-    from effsearch.reward import RewardConfig
-    from effsearch.units import parse_count
+_TARGETS = {"flops_target": "macs", "latency_target": "latency_ms", "params_target": "params"}
 
-    target = parse_count(args.flops_target, "--flops-target")
-    preset = RewardConfig.preset(args.reward, target=target, reject_above=_reject_above(args.reject_above))
+
+def objective_target(args: argparse.Namespace) -> tuple[str, str, str]:
+    """The one objective the options name: (objective, its flag, the target text)."""
+    given = [(dest, value) for dest in _TARGETS if (value := getattr(args, dest, None)) is not None]
+    if not given:
+        raise EffsearchError("give a budget: --flops-target 400M (or --latency-target 15ms, or --params-target 5M)")
+    if len(given) > 1:
+        flags = " and ".join("--" + d.replace("_", "-") for d, _ in given)
+        raise EffsearchError(f"{flags} name two objectives; a search optimises one, so give only one target")
+    dest, text = given[0]
+    return _TARGETS[dest], "--" + dest.replace("_", "-"), str(text)
+
+
+def reward_config(args: argparse.Namespace):  # -> RewardConfig (imported lazily)
+    from effsearch.search.objectives import get_objective
+    from effsearch.search.reward import RewardConfig
+
+    objective, flag, text = objective_target(args)
+    target = get_objective(objective).parse(text, what=flag)
+    preset = RewardConfig.preset(args.reward, target=target, reject_above=_reject_above(args.reject_above), objective=objective)
     alpha = preset.alpha if args.alpha is None else args.alpha
     beta = preset.beta if args.beta is None else args.beta
-    return RewardConfig(target=target, alpha=alpha, beta=beta, reject_above=preset.reject_above)
+    return RewardConfig(target=target, alpha=alpha, beta=beta, reject_above=preset.reject_above, objective=objective)
 
 
-def default_out(args: argparse.Namespace, target: float) -> Path:
+def default_out(args: argparse.Namespace, reward: Any) -> Path:
     """A folder named after what makes a run, so the same command finds (and resumes) it again."""
-    from effsearch.results import DEFAULT_ROOT
-    from effsearch.units import format_count
+    from effsearch.runtime.results import DEFAULT_ROOT
+    from effsearch.search.objectives import get_objective
 
     space = Path(args.space).stem if args.space.endswith((".yaml", ".yml")) else args.space
-    return DEFAULT_ROOT / f"baseline-{format_count(target)}-{space}-{args.sampler}-s{args.seed}"
+    target = get_objective(reward.objective).format(reward.target)
+    return DEFAULT_ROOT / f"baseline-{target}-{space}-{args.sampler}-s{args.seed}"
 
 
 def configs(args: argparse.Namespace) -> dict[str, Any]:
@@ -114,10 +143,11 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
     from effsearch.search import RunConfig, SearchConfig
 
     reward = reward_config(args)
-    search = SearchConfig(space=args.space, sampler=args.sampler, trials=args.trials, timeout=args.timeout,
-                          seed=args.seed, retrain_top=args.retrain_top, retrain_epochs=args.retrain_epochs,
-                          latency=args.latency)
-    run = RunConfig(out=args.out or default_out(args, reward.target), storage=args.storage, study=args.study,
+    search = SearchConfig(space=args.space, sampler=args.sampler, evaluator=args.evaluator, trials=args.trials,
+                          timeout=args.timeout, seed=args.seed, retrain_top=args.retrain_top,
+                          retrain_epochs=args.retrain_epochs, latency=args.latency, latency_threads=args.latency_threads,
+                          latency_device=args.latency_device, mix_runtime=args.mix_runtime)
+    run = RunConfig(out=args.out or default_out(args, reward), storage=args.storage, study=args.study,
                     workers=args.workers, ray_address=args.ray_address, gpus_per_trial=args.gpus_per_trial,
                     progress=not args.quiet)
     return {"search": search, "reward": reward, "proxy": proxy_config_from_args(args), "run": run}
@@ -129,7 +159,7 @@ def command_argv(args: argparse.Namespace) -> list[str]:
     Rebuilt rather than copied from ``sys.argv`` so it is right however ``main`` was called, and so
     the storage password can be hidden.
     """
-    from effsearch.search.study import display_url
+    from effsearch.search.storage import display_url
 
     argv = ["effsearch", "baseline"]
     for action in args._parser._actions:
@@ -147,22 +177,23 @@ def command_argv(args: argparse.Namespace) -> list[str]:
 # --- run ------------------------------------------------------------------------------------------
 
 
+LONG_RUNNING = True
+"""The CLI installs the stop handlers (Ctrl-C and SIGTERM stop at the next step and save)."""
+
+
 def run(args: argparse.Namespace) -> int:
-    from effsearch.interrupts import stop_on_signals
+    import optuna
 
-    with stop_on_signals():  # from the start: a SIGTERM while torch loads must not kill the run unsaved
-        import optuna
+    from effsearch.search import run_baseline_search
+    from effsearch.search.space import load_space
 
-        from effsearch.search import run_baseline_search
-        from effsearch.space import load_space
-
-        cfg = configs(args)
-        load_space(cfg["search"].space)  # a bad space is reported before the data set is loaded
-        data = _load_data(args)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        out = console()
-        result = run_baseline_search(**cfg, data=data, argv=command_argv(args), console=out)
-    print_summary(result, cfg["reward"].target, out)
+    cfg = configs(args)
+    load_space(cfg["search"].space)  # a bad space is reported before the data set is loaded
+    data = _load_data(args)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out = console()
+    result = run_baseline_search(**cfg, data=data, argv=command_argv(args), console=out)
+    print_summary(result, cfg["reward"], out)
     return 0
 
 
@@ -172,10 +203,13 @@ def _load_data(args: argparse.Namespace) -> Any:
     return dataset_from_args(args)
 
 
-def print_summary(result: Any, target: float, out: Any) -> None:
+def print_summary(result: Any, reward: Any, out: Any) -> None:
     """The closing table of the top candidates and the chosen baseline's numbers."""
+    from effsearch.search.objectives import get_objective
     from effsearch.search.progress import top_table
     from effsearch.units import format_count
+
+    obj = get_objective(reward.objective)
 
     base = result.baseline
     out.print(top_table(result.exported.trials, baseline=None if base is None else base["number"]))
@@ -187,7 +221,8 @@ def print_summary(result: Any, target: float, out: Any) -> None:
         return
     how = f", retrained {base['retrained_epochs']:g} epochs" if base.get("retrained_epochs") else ""
     out.print(f"baseline: trial {base['number']}{how}", highlight=False)
-    out.print(f"  params {format_count(base['params'])}  MACs {format_count(base['macs'])} "
-              f"({base['macs'] / target:.2f}x the {format_count(target)} target)  "
+    cost = base.get(reward.objective) if reward.objective != "macs" else base["macs"]
+    ratio = f"{obj.format(cost)} {obj.label}, {cost / reward.target:.2f}x the {obj.format(reward.target)} target" if cost else ""
+    out.print(f"  params {format_count(base['params'])}  MACs {format_count(base['macs'])} ({ratio})  "
               f"accuracy {base['accuracy']:.4f}  reward {base['reward']:.4f}", highlight=False)
     out.print(f"  saved {result.out / 'baseline.yaml'}; see it with: effsearch show {result.out}", highlight=False)

@@ -3,7 +3,82 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import math
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
+
+from effsearch.errors import EffsearchError
+from effsearch.runtime.console import console
+
+__all__ = [
+    "COUNT",
+    "POSITIVE",
+    "SEED",
+    "Parser",
+    "add_command",
+    "add_proxy_args",
+    "add_spec_overrides",
+    "apply_spec_overrides",
+    "console",
+    "dataset_from_args",
+    "float_range",
+    "int_range",
+    "proxy_config_from_args",
+]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (``effsearch: error: ...``, exit 1), not 14 lines of usage."""
+
+    def error(self, message: str) -> NoReturn:
+        match = re.match(r"argument ([^:]+): (.*)$", message)
+        if match:  # "argument --trials: 0 is invalid" -> "--trials 0 is invalid"
+            flag = match.group(1).split("/")[-1]
+            message = f"{flag} {match.group(2)}"
+        raise EffsearchError(f"{message}; see '{self.prog} --help'")
+
+
+def _number(text: str, convert: type) -> float:
+    try:
+        value = convert(text)
+    except ValueError:
+        kind = "an integer" if convert is int else "a number"
+        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+    if convert is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
+def int_range(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from ``lo`` (to ``hi``)."""
+    def parse(text: str) -> int:
+        value = int(_number(text, int))
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{value} is invalid; give an integer " + (f">= {lo}" if hi is None else f"from {lo} to {hi}"))
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_range(lo: float, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in the given range."""
+    def parse(text: str) -> float:
+        value = _number(text, float)
+        bad = value < lo or (lo_open and value == lo) or (hi is not None and (value > hi or (hi_open and value == hi)))
+        if bad:
+            span = f"{'(' if lo_open else '['}{lo:g}, {'inf)' if hi is None else f'{hi:g}' + (')' if hi_open else ']')}"
+            raise argparse.ArgumentTypeError(f"{value:g} is invalid; give a number in {span}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+POSITIVE = float_range(0, lo_open=True)
+COUNT = int_range(1)
+SEED = int_range(0, 2**32 - 1)
 
 
 def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, description: str, examples: str) -> argparse.ArgumentParser:
@@ -18,28 +93,17 @@ def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, descri
 
 
 def add_spec_overrides(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--width", type=float, default=None, help="width multiplier (channels, rounded to 8)")
-    parser.add_argument("--depth", type=float, default=None, help="depth multiplier (repeats, rounded up)")
-    parser.add_argument("--resolution", type=int, default=None, help="deployment resolution in pixels")
+    parser.add_argument("--width", type=POSITIVE, default=None, help="width multiplier (channels, rounded to 8)")
+    parser.add_argument("--depth", type=POSITIVE, default=None, help="depth multiplier (repeats, rounded up)")
+    parser.add_argument("--resolution", type=int_range(8), default=None, help="deployment resolution in pixels")
 
 
 def apply_spec_overrides(spec, args: argparse.Namespace):
-    from effsearch.scaling import scale
+    from effsearch.arch.scaling import scale
 
     if args.width is None and args.depth is None:
         return spec if args.resolution is None else spec.replace(resolution=args.resolution)
     return scale(spec, width=args.width or 1.0, depth=args.depth or 1.0, resolution=args.resolution)
-
-
-def console():
-    """A rich console that keeps tables readable when output is piped (no 80-column squeeze)."""
-    import shutil
-    import sys
-
-    from rich.console import Console
-
-    width = None if sys.stdout.isatty() else max(160, shutil.get_terminal_size((160, 24)).columns)
-    return Console(width=width)
 
 
 # --------------------------------------------------------------------------- proxy training options (issue 3)
@@ -61,24 +125,27 @@ def add_proxy_args(parser: argparse.ArgumentParser) -> None:
                        "fashion-mnist[:PATH], folder:PATH or npz:FILE")
     group.add_argument("--data-dir", metavar="DIR", default=None,
                        help="cache folder for downloaded data sets (default $EFFSEARCH_DATA or ~/.cache/effsearch/data)")
-    group.add_argument("--val-fraction", type=float, default=None, metavar="F",
+    group.add_argument("--val-fraction", type=float_range(0, 1, lo_open=True, hi_open=True), default=None, metavar="F",
                        help="share of the training data held out for validation (default 0.2)")
-    group.add_argument("--epochs", type=float, default=None, metavar="E", help="training epochs per candidate (default 2)")
-    group.add_argument("--steps", type=int, default=None, metavar="N", help="stop after N optimizer steps")
-    group.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds of training")
-    group.add_argument("--batch-size", type=int, default=None, metavar="B", help="training batch size (default 64)")
-    group.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.2 x batch/128 for SGD, 0.004 x batch/128 for AdamW)")
+    group.add_argument("--epochs", type=POSITIVE, default=None, metavar="E", help="training epochs per candidate (default 2)")
+    group.add_argument("--steps", type=COUNT, default=None, metavar="N", help="stop after N optimizer steps")
+    group.add_argument("--seconds", type=POSITIVE, default=None, metavar="S", help="stop after S seconds of training")
+    group.add_argument("--batch-size", type=COUNT, default=None, metavar="B", help="training batch size (default 64)")
+    group.add_argument("--lr", type=POSITIVE, default=None, help="peak learning rate (default 0.2 x batch/128 for SGD, 0.004 x batch/128 for AdamW)")
     group.add_argument("--optimizer", choices=("sgd", "adamw"), default=None, help="sgd (Nesterov, default) or adamw")
-    group.add_argument("--proxy-resolution", type=int, default=None, metavar="PX",
+    group.add_argument("--proxy-resolution", type=int_range(8, 1024), default=None, metavar="PX",
                        help="input size for proxy training (default: the data set's, 16 for digits)")
-    group.add_argument("--seed", type=int, default=0, help="seed for initialisation, data order and sampling (default 0)")
-    group.add_argument("--threads", type=int, default=None, help="CPU threads per training (default: OMP_NUM_THREADS or all usable cores)")
+    group.add_argument("--seed", type=SEED, default=0, help="seed for initialisation, data order and sampling (default 0)")
+    group.add_argument("--threads", type=COUNT, default=None, help="CPU threads per training (default: OMP_NUM_THREADS or all usable cores)")
     group.add_argument("--device", default=None, help="auto (default: cuda when available), cpu, cuda or cuda:N")
+    group.add_argument("--kernels", default=None, choices=("auto", "fused", "fast", "torch"),
+                       help="CPU layer path: auto (default: the fastest on this processor, measured once), fused, fast or torch")
 
 
 _PROXY_FIELDS = {
     "epochs": "epochs", "steps": "steps", "seconds": "seconds", "batch_size": "batch_size", "lr": "lr",
     "optimizer": "optimizer", "proxy_resolution": "resolution", "threads": "threads", "device": "device",
+    "kernels": "kernels",
 }
 
 

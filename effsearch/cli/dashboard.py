@@ -7,7 +7,7 @@ import contextlib
 import ipaddress
 import sys
 
-from effsearch.cli.common import add_command
+from effsearch.cli.common import POSITIVE, add_command, int_range
 from effsearch.errors import EffsearchError
 
 EXAMPLES = """
@@ -28,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("results", nargs="*", metavar="RESULTS", help="results folders (default: the runs under results/)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8050, help="port to listen on (default 8050; 0 picks a free port)")
-    parser.add_argument("--poll", type=float, default=2.0, metavar="SECONDS",
+    parser.add_argument("--port", type=int_range(0, 65535), default=8050, help="port to listen on (default 8050; 0 picks a free port)")
+    parser.add_argument("--poll", type=POSITIVE, default=2.0, metavar="SECONDS",
                         help="how often the page checks the folders for new results (default 2)")
     return parser
 
@@ -49,8 +49,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effsearch.dashboard.app import Server, create_app
-    from effsearch.dashboard.data import discover
+    from effsearch.review.dashboard.app import Server, create_app
+    from effsearch.review.dashboard.cache import discover
 
     _check(args)
     folders = args.results or discover()

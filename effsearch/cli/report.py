@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effsearch.dashboard.report import write_report
+    from effsearch.review.dashboard.report import write_report
     from effsearch.units import format_count
 
     path = write_report(args.results, args.output, title=args.title)

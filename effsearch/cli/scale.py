@@ -1,9 +1,8 @@
 """``effsearch scale``: the compound grid at phi = 1 (unless coefficients are given), then the family.
 
-A thin layer over :mod:`effsearch.grid`, :mod:`effsearch.scale_search` and :mod:`effsearch.family`:
-parse and check the options, run the grid through Ray Tune into the results folder (resuming it when
-the folder already holds this grid), write ``family.yaml`` / ``family.json`` / ``members/`` and
-``run.json``, and print the family table.
+A thin layer over :func:`effsearch.compound.run_scale`: parse the options into configs, make one
+library call (it runs or resumes the grid on Ray Tune, writes the family and ``run.json``), and print
+the grid and family tables.
 """
 
 from __future__ import annotations
@@ -15,15 +14,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from effsearch.cli.common import add_command, add_proxy_args, console, dataset_from_args, proxy_config_from_args
+from effsearch.cli.common import (
+    COUNT,
+    POSITIVE,
+    add_command,
+    add_proxy_args,
+    console,
+    dataset_from_args,
+    float_range,
+    int_range,
+    proxy_config_from_args,
+)
 from effsearch.errors import EffsearchError
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from effsearch.family import Family
-    from effsearch.grid import GridConfig
-    from effsearch.scale_search import GridResult, TuneSettings
+    from effsearch.compound.family import Family
+    from effsearch.compound.grid import GridConfig
+    from effsearch.compound.run import ScaleResult
+    from effsearch.compound.tune import GridResult
 
 EXAMPLES = """
   effsearch scale --baseline results/baseline-demo --phi 1..7         grid search, then B1..B7-style members
@@ -82,27 +92,27 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     what.add_argument("--coefficients", metavar="A,B,G", default=None, help="use these alpha,beta,gamma and skip the grid")
     what.add_argument("--preset", choices=("official",), default=None,
                       help="'official': apply the released B0..B7 width/depth/resolution table instead of alpha^phi")
-    what.add_argument("--resolution-multiple", type=int, default=None, metavar="M",
+    what.add_argument("--resolution-multiple", type=COUNT, default=None, metavar="M",
                       help="round resolutions to a multiple of M (default: 8; 4 with --preset official)")
     what.add_argument("--ignore-constraint", action="store_true",
                       help="accept --coefficients whose alpha*beta^2*gamma^2 is not within --tolerance of 2")
     what.add_argument("--latency", action="store_true", help="measure each member's CPU latency (slow for large members)")
     grid = parser.add_argument_group("the grid")
-    grid.add_argument("--grid-step", type=float, default=0.05, help="step on every axis (default: 0.05)")
-    grid.add_argument("--tolerance", type=float, default=0.1, help="keep |alpha*beta^2*gamma^2 - 2| <= this (default: 0.1)")
+    grid.add_argument("--grid-step", type=POSITIVE, default=0.05, help="step on every axis (default: 0.05)")
+    grid.add_argument("--tolerance", type=float_range(0), default=0.1, help="keep |alpha*beta^2*gamma^2 - 2| <= this (default: 0.1)")
     for name, default in (("alpha", "1,2"), ("beta", "1,1.5"), ("gamma", "1,1.5")):
         grid.add_argument(f"--{name}-range", default=default, metavar="LO,HI", help=f"{name} from LO to HI (default: {default})")
     grid.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo",
                       help="fifo trains every point fully; asha stops poor points early (default: fifo)")
-    grid.add_argument("--asha-grace", type=int, default=1, metavar="EPOCHS", help="ASHA: epochs before a point can be stopped (default: 1)")
-    grid.add_argument("--asha-reduction", type=float, default=3.0, metavar="RF", help="ASHA: keep the top 1/RF at each rung (default: 3)")
+    grid.add_argument("--asha-grace", type=COUNT, default=1, metavar="EPOCHS", help="ASHA: epochs before a point can be stopped (default: 1)")
+    grid.add_argument("--asha-reduction", type=float_range(1, lo_open=True), default=3.0, metavar="RF", help="ASHA: keep the top 1/RF at each rung (default: 3)")
     where = parser.add_argument_group("where to run")
     where.add_argument("--out", type=Path, default=None, help="results folder (default: results/scale-<time>); reuse it to resume")
-    where.add_argument("--workers", type=int, default=None, help="grid points trained at once (default: one per CPU)")
+    where.add_argument("--workers", type=COUNT, default=None, help="grid points trained at once (default: one per CPU)")
     where.add_argument("--ray-address", default=None, metavar="ADDR", help="run on this Ray cluster (e.g. auto or ray://host:10001)")
-    where.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per grid point (default: 1)")
-    where.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per grid point (default: the local GPUs shared)")
-    where.add_argument("--max-failures", type=int, default=2, help="retries of a grid point whose worker crashed (default: 2)")
+    where.add_argument("--cpus-per-trial", type=POSITIVE, default=1.0, help="CPUs reserved per grid point (default: 1)")
+    where.add_argument("--gpus-per-trial", type=float_range(0, 8), default=None, help="GPUs per grid point (default: the local GPUs shared)")
+    where.add_argument("--max-failures", type=int_range(0), default=2, help="retries of a grid point whose worker crashed (default: 2)")
     where.add_argument("-v", "--verbose", action="store_true", help="also show Ray Tune's own progress output")
     add_proxy_args(parser)
     return parser
@@ -111,82 +121,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- resolving the inputs
 
 
-def newest_baseline(root: Path | None = None) -> Path:
-    """The most recently written baseline results folder under ``results/``."""
-    from effsearch.results import DEFAULT_ROOT
-
-    root = root or DEFAULT_ROOT
-    found = sorted(root.glob("*/baseline.yaml"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
-    if not found:
-        raise EffsearchError(
-            f"no --baseline given and no baseline run under {root}/; pass --baseline efficientnet-b0, a spec file "
-            "or a results folder, or run 'effsearch baseline' first"
-        )
-    return found[-1].parent
-
-
-def resolve_baseline(arg: str | None) -> tuple[Any, str]:
-    """The baseline spec and where it came from (recorded in run.json)."""
-    from effsearch.specio import load_spec
-
-    if arg is None:
-        folder = newest_baseline()
-        print(f"effsearch: using the newest baseline run, {folder} (pass --baseline to choose another)", file=sys.stderr)
-        return load_spec(folder), str(folder)
-    return load_spec(arg), arg
-
-
 def grid_config_from_args(args: argparse.Namespace) -> GridConfig:
-    from effsearch.grid import GridConfig
+    from effsearch.compound.grid import GridConfig
 
     ranges = {f"{n}_range": parse_numbers(getattr(args, f"{n}_range"), 2, f"--{n}-range", "1,1.5") for n in ("alpha", "beta", "gamma")}
     return GridConfig(step=args.grid_step, tolerance=args.tolerance, **ranges)
-
-
-def check_constraint(coeffs: tuple[float, ...], tolerance: float, ignore: bool) -> None:
-    from effsearch.family import check_coefficients
-    from effsearch.scaling import flops_ratio
-
-    check_coefficients(*coeffs)
-    ratio = flops_ratio(*coeffs)
-    if abs(ratio - 2) > tolerance and not ignore:
-        a, b, g = coeffs
-        raise EffsearchError(
-            f"coefficients {a:g},{b:g},{g:g} give alpha*beta^2*gamma^2 = {ratio:.3f}, not 2 +/- {tolerance:g}; "
-            "choose coefficients on the constraint, raise --tolerance, or pass --ignore-constraint"
-        )
-
-
-def _settings(args: argparse.Namespace) -> TuneSettings:
-    import os
-
-    from effsearch.scale_search import TuneSettings
-
-    workers = getattr(args, "workers", None)
-    address = getattr(args, "ray_address", None)
-    gpus = args.gpus_per_trial
-    if gpus is None:
-        gpus = _local_gpu_share(workers or os.cpu_count() or 1) if address is None else 0.0
-    return TuneSettings(
-        scheduler=args.scheduler, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus, max_failures=args.max_failures,
-        max_concurrent=workers, ray_address=address,
-        num_cpus=None if address or not workers else max(1, int(workers * args.cpus_per_trial + 0.999)),
-        grace_period=args.asha_grace, reduction_factor=args.asha_reduction, verbose=args.verbose,
-    )
-
-
-def _local_gpu_share(workers: int) -> float:
-    """Share this machine's GPUs between the concurrent points (none without CUDA)."""
-    try:
-        import torch
-
-        count = torch.cuda.device_count()
-    except Exception:  # no usable CUDA torch: CPU trials
-        count = 0
-    return min(1.0, count / workers) if count else 0.0
-
-
-# --------------------------------------------------------------------------- the grid
 
 
 def _progress(total: int, already: int = 0) -> Callable[[dict[str, Any]], None]:
@@ -206,23 +145,6 @@ def _progress(total: int, already: int = 0) -> Callable[[dict[str, Any]], None]:
         )
 
     return on_point
-
-
-def run_grid_from_args(args: argparse.Namespace, baseline: Any, folder: Path, multiple: int) -> GridResult:
-    """Load the data, build the proxy config, run (or resume) the grid; returns the GridResult."""
-    from effsearch.grid import grid_points
-    from effsearch.scale_search import LEDGER, epoch_budget, finished_points, read_ledger, run_grid
-
-    points = grid_points(grid_config_from_args(args))
-    settings = _settings(args)
-    proxy = proxy_config_from_args(args)
-    epochs = epoch_budget(proxy)
-    data = dataset_from_args(args)
-    already = len(finished_points(read_ledger(folder / LEDGER)))
-    print(f"effsearch: {len(points)} grid points at phi = 1 on {data.name}, {epochs} epochs each "
-          f"({settings.scheduler}); results in {folder}", file=sys.stderr)
-    return run_grid(baseline, points, data=data, proxy=proxy, folder=folder, settings=settings, seed=args.seed,
-                    resolution_multiple=multiple, on_point=_progress(len(points), already))
 
 
 def grid_table(result: GridResult, top: int = 10) -> Table:
@@ -245,13 +167,10 @@ def grid_table(result: GridResult, top: int = 10) -> Table:
     return table
 
 
-# --------------------------------------------------------------------------- the family
-
-
 def family_table(family: Family) -> Table:
     from rich.table import Table
 
-    from effsearch.family import growth
+    from effsearch.compound.family import growth
     from effsearch.units import format_count
 
     rule = "official B0..B7 table" if family.rule == "official" else (
@@ -270,95 +189,63 @@ def family_table(family: Family) -> Table:
     return table
 
 
-def _latency_fn() -> Callable[[Any], float]:
-    try:
-        from effsearch.latency import measure_latency
-    except ImportError as exc:
-        raise EffsearchError(f"--latency needs effsearch.latency, which failed to import ({exc}); drop --latency") from None
-
-    def latency(spec: Any) -> float:
-        result = measure_latency(spec)
-        return float(result["latency_ms"] if isinstance(result, dict) else result)
-
-    return latency
-
-
 # --------------------------------------------------------------------------- the command
 
+LONG_RUNNING = True
+"""The CLI installs the stop handlers (Ctrl-C and SIGTERM stop the grid gracefully; run again to resume)."""
 
-def _check_options(args: argparse.Namespace) -> tuple[list[int], str, tuple[float, float, float] | None]:
-    from effsearch.family import check_phis
 
-    rule = "official" if args.preset == "official" else "compound"
-    phis = check_phis(parse_phis(args.phi), rule)
-    if rule == "official" and args.coefficients:
-        raise EffsearchError("--preset official applies the released table, not coefficients; drop one of them")
-    coeffs = None
-    if args.coefficients:
-        coeffs = parse_numbers(args.coefficients, 3, "--coefficients", "1.2,1.1,1.15")
-        check_constraint(coeffs, args.tolerance, args.ignore_constraint)
-    if args.resolution_multiple is not None and args.resolution_multiple < 1:
-        raise EffsearchError(f"--resolution-multiple {args.resolution_multiple} is invalid; use a whole number >= 1, e.g. 8")
-    return phis, rule, coeffs
+def configs(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The :class:`ScaleConfig` and :class:`ScaleRunConfig` of the options (one-line errors)."""
+    from effsearch.compound.run import ScaleConfig, ScaleRunConfig
+    from effsearch.runtime.results import default_folder
+
+    coeffs = parse_numbers(args.coefficients, 3, "--coefficients", "1.2,1.1,1.15") if args.coefficients else None
+    scale = ScaleConfig(phis=tuple(parse_phis(args.phi)), rule="official" if args.preset == "official" else "compound",
+                        coefficients=coeffs, grid=grid_config_from_args(args), resolution_multiple=args.resolution_multiple,
+                        ignore_constraint=args.ignore_constraint, latency=args.latency, seed=args.seed)
+    run = ScaleRunConfig(out=args.out or default_folder("scale"), workers=args.workers, ray_address=args.ray_address,
+                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                         max_failures=args.max_failures, scheduler=args.scheduler, asha_grace=args.asha_grace,
+                         asha_reduction=args.asha_reduction, verbose=args.verbose)
+    return scale, run
 
 
 def run(args: argparse.Namespace) -> int:
-    from effsearch.family import OFFICIAL_RESOLUTION_MULTIPLE, make_family, save_family
-    from effsearch.results import default_folder
-    from effsearch.scaling import RESOLUTION_MULTIPLE
+    from effsearch.compound.run import newest_baseline, run_scale
 
-    phis, rule, coeffs = _check_options(args)
-    baseline, source = resolve_baseline(args.baseline)
-    folder = Path(args.out) if args.out else default_folder("scale")
-    multiple = args.resolution_multiple or (OFFICIAL_RESOLUTION_MULTIPLE if rule == "official" else RESOLUTION_MULTIPLE)
-    grid = None
-    if rule == "official":
-        coeffs = PAPER_COEFFICIENTS  # recorded for reference; the table, not alpha^phi, makes the members
-    elif coeffs is None:
-        grid = run_grid_from_args(args, baseline, folder, multiple)
-        _write_run_json(args, folder, source, rule, phis, multiple, None, grid)
-        if not grid.complete:
-            raise KeyboardInterrupt  # the CLI says how to resume; grid.csv and tune/ hold what finished
-        if grid.best is None:
-            raise EffsearchError(f"no grid point trained successfully; see the reasons in {folder / 'grid.csv'}")
-        coeffs = (grid.best.alpha, grid.best.beta, grid.best.gamma)
-    family = make_family(baseline, phis, alpha=coeffs[0], beta=coeffs[1], gamma=coeffs[2], rule=rule,
-                         resolution_multiple=multiple, latency=_latency_fn() if args.latency else None)
-    save_family(family, folder)
-    _write_run_json(args, folder, source, rule, phis, multiple, coeffs, grid)
-    _print(family, grid, folder)
+    scale, where = configs(args)
+    baseline = args.baseline
+    if baseline is None:
+        baseline = newest_baseline()
+        print(f"effsearch: using the newest baseline run, {baseline} (pass --baseline to choose another)", file=sys.stderr)
+    proxy = data = on_point = None
+    if scale.needs_grid:
+        proxy, data = proxy_config_from_args(args), dataset_from_args(args)
+        on_point = _announce_grid(scale, where, proxy, data)
+    result = run_scale(baseline=baseline, scale=scale, run=where, proxy=proxy, data=data, argv=sys.argv, on_point=on_point)
+    _print(result)
     return 0
 
 
-PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)
+def _announce_grid(scale: Any, where: Any, proxy: Any, data: Any) -> Callable[[dict[str, Any]], None]:
+    from effsearch.compound.grid import grid_points
+    from effsearch.compound.ledger import LEDGER, finished_points, read_ledger
+    from effsearch.compound.trainable import epoch_budget
+
+    points = grid_points(scale.grid)
+    already = len(finished_points(read_ledger(Path(where.out) / LEDGER)))
+    print(f"effsearch: {len(points)} grid points at phi = 1 on {data.name}, {epoch_budget(proxy)} epochs each "
+          f"({where.scheduler}); results in {where.out}", file=sys.stderr)
+    return _progress(len(points), already)
 
 
-def _write_run_json(args: argparse.Namespace, folder: Path, source: str, rule: str, phis: list[int], multiple: int,
-                    coeffs: tuple[float, ...] | None, grid: Any) -> None:
-    from effsearch.results import write_run_json
-
-    config: dict[str, Any] = {
-        "baseline": source, "phi": phis, "rule": rule, "resolution_multiple": multiple,
-        "coefficients": None if coeffs is None else dict(zip(("alpha", "beta", "gamma"), coeffs, strict=True)),
-        "coefficients_from": "grid" if grid is not None else ("official" if rule == "official" else "given"),
-        "ignore_constraint": args.ignore_constraint, "tolerance": args.tolerance,
-    }
-    if grid is not None:
-        config.update(grid={"step": args.grid_step, "alpha_range": args.alpha_range, "beta_range": args.beta_range,
-                            "gamma_range": args.gamma_range, "points": len(grid.rows), "complete": grid.complete},
-                      scheduler=args.scheduler, dataset=args.dataset, epochs=args.epochs,
-                      workers=getattr(args, "workers", None), ray_address=getattr(args, "ray_address", None),
-                      selected=None if grid.best is None else grid.best.index)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_run_json(folder, kind="scale", seed=getattr(args, "seed", None), config=config)
-
-
-def _print(family: Family, grid: GridResult | None, folder: Path) -> None:
+def _print(result: ScaleResult) -> None:
     out = console()
-    if grid is not None:
-        out.print(grid_table(grid))
-    out.print(family_table(family))
-    for warning in family.warnings:
+    if result.grid is not None:
+        out.print(grid_table(result.grid))
+    out.print(family_table(result.family))
+    for warning in result.family.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}")
-    wrote = "family.yaml, family.json, members/" + (", grid.csv" if grid is not None else "")
-    out.print(f"wrote {wrote} and run.json to {folder}")
+    wrote = "family.yaml, family.json, members/" + (", grid.csv" if result.grid is not None else "")
+    out.print(f"wrote {wrote} and run.json to {result.out}")

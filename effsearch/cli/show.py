@@ -28,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effsearch.report_text import spec_summary, spec_table
-    from effsearch.specio import load_spec
+    from effsearch.arch.specio import load_spec
+    from effsearch.arch.summary import spec_summary, spec_table
 
     spec = apply_spec_overrides(load_spec(args.spec), args)
     if args.json:

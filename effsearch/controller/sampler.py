@@ -35,11 +35,9 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import threading
 import zlib
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,168 +48,35 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from effsearch.controller import state
-from effsearch.controller.policy import Policy
-from effsearch.controller.ppo import Baseline, Batch, policy_update
-from effsearch.errors import EffsearchError
+from effsearch.controller.config import ControllerConfig, ControllerError
+from effsearch.controller.learner import (
+    Learner,
+    check_single_objective,
+    controllable,
+    derived_seed,
+    new_seed,
+    one_thread,
+    trial_generator,
+)
+from effsearch.controller.ppo import Batch, policy_update
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Sequence
 
     from optuna.distributions import BaseDistribution
     from optuna.study import Study
     from optuna.trial import FrozenTrial
 
-ALGORITHMS = ("ppo", "reinforce")
-DEFAULT_LR = {"ppo": 0.002, "reinforce": 0.005}
-"""Tuned on the synthetic benchmark (benchmarks/bench_controller.py); REINFORCE takes one step per batch."""
+    from effsearch.controller.policy import Policy
+
 TRIAL_ATTR = "effsearch:mnas"
 """Trial system attribute: ``{"actions": [...], "logp": [...], "update": n}`` as sampled."""
+
+
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+
+
 _logger = logging.getLogger(__name__)
-
-
-class ControllerError(EffsearchError, ValueError):
-    """A controller setting is invalid, or the study is one the controller cannot optimise."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ControllerConfig:
-    """Learning settings of :class:`MnasSampler` (see its docstring); validated on construction."""
-
-    algorithm: str = "ppo"
-    lr: float | None = None
-    batch_size: int = 8
-    epochs: int = 4
-    clip: float = 0.2
-    entropy_weight: float = 0.005
-    baseline_decay: float = 0.9
-    hidden_size: int = 64
-    embed_size: int = 32
-    failed_reward: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise ControllerError(f"controller algorithm {self.algorithm!r} is unknown; use one of {', '.join(ALGORITHMS)}")
-        for name in ("batch_size", "epochs", "hidden_size", "embed_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ControllerError(f"controller {name} {value!r} must be an integer >= 1")
-        if self.lr is None:
-            object.__setattr__(self, "lr", DEFAULT_LR[self.algorithm])
-        _check_number("lr", self.lr, lo=0, lo_open=True)
-        _check_number("clip", self.clip, lo=0, lo_open=True, hi=1)
-        _check_number("entropy_weight", self.entropy_weight, lo=0)
-        _check_number("baseline_decay", self.baseline_decay, lo=0, hi=1, hi_open=True)
-        if self.failed_reward is not None:
-            _check_number("failed_reward", self.failed_reward)
-
-
-def _check_number(name: str, value: Any, *, lo: float = -math.inf, hi: float = math.inf,
-                  lo_open: bool = False, hi_open: bool = False) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-    if not bad:
-        bad = value < lo or value > hi or (lo_open and value == lo) or (hi_open and value == hi)
-    if bad:
-        left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-        raise ControllerError(f"controller {name} {value!r} must be a finite number in {left}{lo}, {hi}{right}")
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run the policy on one intra-op thread, then give torch its thread count back.
-
-    The policy's tensors are tiny; several OpenMP threads only synchronise, and on busy cores that
-    made sampling and updates 10-25x slower than one thread (measured on the 2-core CI machine).
-    """
-    previous = torch.get_num_threads()
-    if previous > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if previous > 1:
-            torch.set_num_threads(previous)
-
-
-def _new_seed() -> int:
-    return secrets.randbits(63)
-
-
-def _derived_seed(*keys: int) -> int:
-    return int(np.random.SeedSequence([k & 0xFFFF_FFFF_FFFF_FFFF for k in keys]).generate_state(1, np.uint64)[0] >> 1)
-
-
-def _trial_generator(seed: int, number: int) -> torch.Generator:
-    generator = torch.Generator()
-    generator.manual_seed(_derived_seed(seed, number))
-    return generator
-
-
-def _ranges(numbers: Iterable[int]) -> list[list[int]]:
-    """``{0, 1, 2, 5}`` -> ``[[0, 2], [5, 5]]``: the learned-from trials stay small in the state."""
-    out: list[list[int]] = []
-    for n in sorted(numbers):
-        if out and n == out[-1][1] + 1:
-            out[-1][1] = n
-        else:
-            out.append([n, n])
-    return out
-
-
-def _from_ranges(ranges: Sequence[Sequence[int]]) -> set[int]:
-    return {n for lo, hi in ranges for n in range(int(lo), int(hi) + 1)}
-
-
-class _Learner:
-    """Everything the controller learns for one study: policy, optimizer, baseline, bookkeeping."""
-
-    def __init__(self, space: dict[str, CategoricalDistribution], config: ControllerConfig, seed: int,
-                 *, hidden_size: int | None = None, embed_size: int | None = None) -> None:
-        self.space = dict(space)
-        self.names = list(space)
-        self.seed = seed
-        self.hidden_size = hidden_size or config.hidden_size
-        self.embed_size = embed_size or config.embed_size
-        with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
-            torch.manual_seed(_derived_seed(seed, -1))
-            self.policy = Policy([len(d.choices) for d in space.values()],
-                                 hidden_size=self.hidden_size, embed_size=self.embed_size)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
-        self.baseline = Baseline(decay=config.baseline_decay)
-        self.num_updates = 0
-        self.consumed: set[int] = set()
-
-    def to_payload(self) -> dict[str, Any]:
-        return {
-            "names": self.names, "choices": [list(self.space[n].choices) for n in self.names],
-            "hidden_size": self.hidden_size, "embed_size": self.embed_size, "seed": self.seed,
-            "policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "baseline": [self.baseline.mean, self.baseline.var], "num_updates": self.num_updates,
-            "consumed": _ranges(self.consumed),
-        }
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any], config: ControllerConfig) -> _Learner:
-        space = {n: CategoricalDistribution(c) for n, c in zip(payload["names"], payload["choices"], strict=True)}
-        learner = cls(space, config, int(payload["seed"]),
-                      hidden_size=int(payload["hidden_size"]), embed_size=int(payload["embed_size"]))
-        learner.policy.load_state_dict(payload["policy"])
-        learner.optimizer.load_state_dict(payload["optimizer"])
-        for group in learner.optimizer.param_groups:
-            group["lr"] = config.lr  # learning settings are this sampler's; the policy is the study's
-        learner.baseline.mean, learner.baseline.var = payload["baseline"]
-        learner.num_updates = int(payload["num_updates"])
-        learner.consumed = _from_ranges(payload["consumed"])
-        return learner
-
-    def actions_of(self, params: dict[str, Any], distributions: dict[str, BaseDistribution]) -> list[int] | None:
-        """Choice indices of a trial's params, or ``None`` if it did not make every decision alike."""
-        actions = []
-        for name, dist in self.space.items():
-            if name not in params or distributions.get(name) != dist:
-                return None
-            actions.append(int(dist.to_internal_repr(params[name])))
-        return actions
 
 
 class MnasSampler(BaseSampler):
@@ -229,7 +94,7 @@ class MnasSampler(BaseSampler):
         hidden_size, embed_size: LSTM width and decision-embedding width.
         failed_reward: reward of failed or pruned trials; ``None`` (default) skips them.
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
-            order (e.g. ``effsearch.space.load_space("mnasnet").distributions()``); default: inferred.
+            order (e.g. ``effsearch.search.space.load_space("mnasnet").distributions()``); default: inferred.
 
     Example::
 
@@ -261,8 +126,8 @@ class MnasSampler(BaseSampler):
         )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ControllerError(f"controller seed {seed!r} must be an integer or None")
-        self._seed = _new_seed() if seed is None else seed
-        self._given_space = _controllable(search_space or {}) if search_space is not None else None
+        self._seed = new_seed() if seed is None else seed
+        self._given_space = controllable(search_space or {}) if search_space is not None else None
         if search_space is not None and not self._given_space:
             raise ControllerError("controller search_space has no categorical parameter with two or more choices")
         self._lock = threading.RLock()
@@ -270,7 +135,7 @@ class MnasSampler(BaseSampler):
 
     def _reset(self, key: tuple[int, int] | None) -> None:
         self._study_key = key
-        self._learner: _Learner | None = None
+        self._learner: Learner | None = None
         self._storage_checked = False
         self._warned = False
         self._seen: set[int] = set()  # finished trials already looked at
@@ -303,7 +168,7 @@ class MnasSampler(BaseSampler):
         """The policy's most likely decisions, decision by decision (its current best guess)."""
         if self._learner is None:
             return {}
-        with _one_thread():
+        with one_thread():
             probs = self._learner.policy.probabilities()
         return {n: self._learner.space[n].choices[int(np.argmax(p))] for n, p in zip(self._learner.names, probs, strict=True)}
 
@@ -316,8 +181,8 @@ class MnasSampler(BaseSampler):
         return
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        _check_single_objective(study)
-        with self._lock, _one_thread():
+        check_single_objective(study)
+        with self._lock, one_thread():
             learner = self._sync(study)
             if learner is None:
                 return {}
@@ -325,10 +190,10 @@ class MnasSampler(BaseSampler):
             return {n: d for n, d in learner.space.items() if current.get(n) == d}
 
     def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        _check_single_objective(study)
+        check_single_objective(study)
         if not search_space:
             return {}
-        with self._lock, _one_thread():
+        with self._lock, one_thread():
             learner = self._sync(study)
             params = {} if learner is None else self._sample_policy(study, trial, learner, search_space)
             for name, dist in search_space.items():
@@ -338,23 +203,23 @@ class MnasSampler(BaseSampler):
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        _check_single_objective(study)
+        check_single_objective(study)
         return self._sample_random(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         # Restore and catch up here, so even a trial that suggests nothing sees an up-to-date policy.
-        with self._lock, _one_thread():
+        with self._lock, one_thread():
             self._sync(study)
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
         # The storage still shows the trial RUNNING here, so it is handed over explicitly.
-        with self._lock, _one_thread():
+        with self._lock, one_thread():
             self._sync(study, told=(trial, state, values))
 
     # -- internals ---------------------------------------------------------------------------------
 
     def _sample_random(self, study: Study, trial: FrozenTrial, name: str, dist: BaseDistribution) -> Any:
-        seed = _derived_seed(self.seed, trial.number, zlib.crc32(name.encode()))
+        seed = derived_seed(self.seed, trial.number, zlib.crc32(name.encode()))
         return RandomSampler(seed=seed % 2**32).sample_independent(study, trial, name, dist)
 
     def _known_space(self) -> dict[str, CategoricalDistribution]:
@@ -365,7 +230,7 @@ class MnasSampler(BaseSampler):
         order = {name: i for i, name in enumerate(self._order[1])}
         return dict(sorted(self._inferred.items(), key=lambda item: order.get(item[0], len(order))))
 
-    def _sync(self, study: Study, told: tuple | None = None) -> _Learner | None:
+    def _sync(self, study: Study, told: tuple | None = None) -> Learner | None:
         """The learner for ``study`` (restored from its storage, or new once the space is known), up to date."""
         key = (id(study._storage), study._study_id)
         if key != self._study_key:
@@ -374,7 +239,7 @@ class MnasSampler(BaseSampler):
             self._storage_checked = True
             payload = state.load(study._storage, study._study_id)
             if payload is not None:
-                self._learner = _Learner.from_payload(payload, self.config)
+                self._learner = Learner.from_payload(payload, self.config)
                 _logger.info("controller restored from the study: %d updates, seed %d (this sampler's seed %d "
                              "is not used)", self._learner.num_updates, self._learner.seed, self._seed)
         self._scan(study, told)
@@ -382,7 +247,7 @@ class MnasSampler(BaseSampler):
             space = self._known_space()
             if not space:
                 return None
-            self._learner = _Learner(space, self.config, self._seed)
+            self._learner = Learner(space, self.config, self._seed)
             self._save(study)
             self._seen.clear()  # look at every finished trial again, now as training data
             self._scan(study, told)
@@ -408,7 +273,7 @@ class MnasSampler(BaseSampler):
                 else:
                     self._pending[trial.number] = row
 
-    def _note_unusable(self, learner: _Learner, trial: FrozenTrial, state_: TrialState) -> None:
+    def _note_unusable(self, learner: Learner, trial: FrozenTrial, state_: TrialState) -> None:
         if self._warned or state_ != TrialState.COMPLETE or learner.actions_of(trial.params, trial.distributions):
             return
         self._warned = True  # once: conditional spaces would otherwise repeat it every trial
@@ -417,7 +282,7 @@ class MnasSampler(BaseSampler):
 
     def _intersect(self, trial: FrozenTrial) -> None:
         """Keep the inferred space to the controllable params every complete trial suggested alike."""
-        dists = _controllable(trial.distributions)
+        dists = controllable(trial.distributions)
         if self._inferred is None:
             self._inferred = dists
         else:
@@ -425,14 +290,14 @@ class MnasSampler(BaseSampler):
         if self._order[0] < 0 or trial.number < self._order[0]:
             self._order = (trial.number, list(trial.distributions))
 
-    def _sample_policy(self, study: Study, trial: FrozenTrial, learner: _Learner,
+    def _sample_policy(self, study: Study, trial: FrozenTrial, learner: Learner,
                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         fixed = trial.system_attrs.get("fixed_params") or {}
         forced = {}
         for t, name in enumerate(learner.names):
             if name in fixed and fixed[name] in learner.space[name].choices:
                 forced[t] = learner.space[name].choices.index(fixed[name])
-        actions, logps = learner.policy.sample(_trial_generator(learner.seed, trial.number), forced)
+        actions, logps = learner.policy.sample(trial_generator(learner.seed, trial.number), forced)
         record = {"actions": actions, "update": learner.num_updates}
         if not forced:  # pinned choices were not drawn from the policy: no behaviour probability
             record["logp"] = logps
@@ -453,7 +318,7 @@ class MnasSampler(BaseSampler):
             return self.config.failed_reward
         return None
 
-    def _row(self, study: Study, learner: _Learner, trial: FrozenTrial, state_: TrialState,
+    def _row(self, study: Study, learner: Learner, trial: FrozenTrial, state_: TrialState,
              values: Sequence[float] | None) -> tuple[list[int], float, list[float]] | None:
         reward = self._reward(study, state_, values)
         actions = learner.actions_of(trial.params, trial.distributions) if reward is not None else None
@@ -465,7 +330,7 @@ class MnasSampler(BaseSampler):
             logp = [math.nan] * len(actions)  # not sampled by a policy: learn as if on-policy
         return actions, reward, logp
 
-    def _learn(self, study: Study, learner: _Learner) -> None:
+    def _learn(self, study: Study, learner: Learner) -> None:
         """Make every update that ``batch_size`` pending trials allow, oldest trials first."""
         size = self.config.batch_size
         while len(self._pending) >= size:
@@ -474,7 +339,7 @@ class MnasSampler(BaseSampler):
             learner.consumed.update(batch)
             self._save(study)
 
-    def _update(self, learner: _Learner, rows: list[tuple[list[int], float, list[float]]]) -> None:
+    def _update(self, learner: Learner, rows: list[tuple[list[int], float, list[float]]]) -> None:
         batch = Batch(
             actions=torch.tensor([r[0] for r in rows], dtype=torch.long),
             rewards=torch.tensor([r[1] for r in rows], dtype=torch.float32),
@@ -490,16 +355,3 @@ class MnasSampler(BaseSampler):
         assert self._learner is not None
         payload = {**self._learner.to_payload(), "config": asdict(self.config)}
         state.save(study._storage, study._study_id, payload, self._learner.num_updates)
-
-
-def _controllable(space: dict[str, BaseDistribution]) -> dict[str, CategoricalDistribution]:
-    """The parameters a policy can choose: categorical, with at least two choices."""
-    return {n: d for n, d in space.items() if isinstance(d, CategoricalDistribution) and len(d.choices) > 1}
-
-
-def _check_single_objective(study: Study) -> None:
-    if study._is_multi_objective():
-        raise ControllerError(
-            f"MnasSampler optimises one reward but study {study.study_name!r} has {len(study.directions)} "
-            "objectives; combine them into one value (as effsearch baseline does) or use NSGAIISampler"
-        )

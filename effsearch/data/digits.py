@@ -20,7 +20,7 @@ DEFAULT_PROXY_RESOLUTION = 16
 def load(path: str | None = None, *, cache_dir: str | Path | None = None, download: bool = True) -> RawData:
     del cache_dir, download  # bundled with scikit-learn
     if path:
-        raise DataError(f"digits is bundled with scikit-learn and takes no path (got {path!r}); use --dataset digits")
+        raise DataError(f"digits is bundled with scikit-learn and takes no path (got {path!r}); name it just digits")
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

@@ -111,7 +111,7 @@ def fetch(resource: Resource, folder: Path, *, name: str, download: bool = True)
     checksum = f"sha256 {resource.sha256}" if resource.sha256 else f"md5 {resource.md5}"
     raise DataError(
         f"{name}: {resource.filename} is not in {folder} ({reason}); download {resource.urls[0]} ({checksum}) "
-        f"into {folder}, or pass --dataset {name}:PATH to a folder that has the files"
+        f"into {folder}, or name the data set {name}:PATH with a folder that has the files"
     )
 
 

@@ -73,7 +73,7 @@ def _to_array(img, mode: str, size: int) -> np.ndarray:
 def load(path: str | None = None, *, cache_dir: str | Path | None = None, download: bool = True) -> RawData:
     del cache_dir, download
     if not path:
-        raise DataError(f"folder needs a path: --dataset folder:PATH, where PATH has {LAYOUT}")
+        raise DataError(f"folder needs a path: name the data set folder:PATH, where PATH has {LAYOUT}")
     root = Path(path).expanduser()
     images, labels, classes = [], [], []
     for folder in _class_folders(root):

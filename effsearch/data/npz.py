@@ -54,7 +54,7 @@ def _pair(npz: np.lib.npyio.NpzFile, options: tuple[tuple[str, str], ...]) -> tu
 def load(path: str | None = None, *, cache_dir: str | Path | None = None, download: bool = True) -> RawData:
     del cache_dir, download
     if not path:
-        raise DataError(f"npz needs a path: --dataset npz:FILE, where FILE is {LAYOUT}")
+        raise DataError(f"npz needs a path: name the data set npz:FILE, where FILE is {LAYOUT}")
     file = Path(path).expanduser()
     if not file.is_file():
         raise DataError(f"npz: {file} does not exist; expected {LAYOUT}")

@@ -1,8 +1,10 @@
 """The baseline search's configuration, split by concern as Ray Tune splits it.
 
-* :class:`SearchConfig` - *what* to search and for how long: the space, the sampler, the number of
-  trials, the time limit, the seed, the retraining of the best candidates, latency measurement;
-* :class:`~effsearch.reward.RewardConfig` - *how a candidate is scored* (lives with the reward);
+* :class:`SearchConfig` - *what* to search and for how long: the space, the sampler, the evaluator,
+  the number of trials, the time limit, the seed, the retraining of the best candidates, latency
+  measurement;
+* :class:`~effsearch.search.reward.RewardConfig` - *how a candidate is scored*: the objective, its
+  target and the exponents (lives with the reward);
 * :class:`~effsearch.proxy.ProxyConfig` - *how a candidate is trained* (lives with the proxy);
 * :class:`RunConfig` - *where and how to run*: the results folder, the Optuna storage and study name,
   the Ray workers.
@@ -16,12 +18,10 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from effsearch.errors import EffsearchError
 
-SAMPLERS = ("mnas", "random", "tpe", "nsga2")
-MULTI_OBJECTIVE = ("nsga2",)
-"""Samplers that search accuracy against MACs as two objectives instead of the scalar reward."""
 DEFAULT_STUDY = "baseline"
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,99}$")
 
@@ -42,33 +42,54 @@ class SearchConfig:
     """
 
     space: str = "mnasnet"
-    sampler: str = "mnas"
+    sampler: Any = "mnas"  # a registered name (search.samplers) or any optuna BaseSampler instance
+    evaluator: str = "proxy"  # a registered name, or NAME:ARG (search.evaluators)
     trials: int = 40
     timeout: float | None = None
     seed: int = 0
     retrain_top: int = 0
     retrain_epochs: float | None = None
-    latency: bool = False
+    latency: bool = False  # measure every candidate's latency too (the latency objective always does)
+    latency_threads: int = 1
+    latency_device: str = "cpu"
+    mix_runtime: bool = False  # allow trials trained on another device, thread count or kernel path in
 
     def __post_init__(self) -> None:
+        import optuna
+
+        from effsearch.search.evaluators import get_evaluator
+        from effsearch.search.samplers import get_sampler
+
         if not isinstance(self.space, str) or not self.space.strip():
             raise EffsearchError("search space is empty; give a space name (e.g. mnasnet) or a YAML file")
-        if self.sampler not in SAMPLERS:
-            raise EffsearchError(f"unknown sampler {self.sampler!r}; use one of {', '.join(SAMPLERS)}")
-        _positive_int("--trials", self.trials)
+        if not isinstance(self.sampler, optuna.samplers.BaseSampler):
+            get_sampler(self.sampler)
+        get_evaluator(self.evaluator)
+        _positive_int("trials", self.trials)
         if self.timeout is not None and (not isinstance(self.timeout, (int, float)) or not math.isfinite(self.timeout) or self.timeout <= 0):
-            raise EffsearchError(f"--timeout {self.timeout!r} is invalid; give a positive number of seconds")
+            raise EffsearchError(f"timeout {self.timeout!r} is invalid; give a positive number of seconds")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            raise EffsearchError(f"--seed {self.seed!r} is invalid; give an integer from 0 to 2**32 - 1")
-        _positive_int("--retrain-top", self.retrain_top, allow_zero=True)
+            raise EffsearchError(f"seed {self.seed!r} is invalid; give an integer from 0 to 2**32 - 1")
+        _positive_int("retrain-top count", self.retrain_top, allow_zero=True)
         if self.retrain_epochs is not None and (isinstance(self.retrain_epochs, bool) or not isinstance(self.retrain_epochs, (int, float))
                                                 or not math.isfinite(self.retrain_epochs) or self.retrain_epochs <= 0):
-            raise EffsearchError(f"--retrain-epochs {self.retrain_epochs!r} is invalid; give a positive number of epochs")
+            raise EffsearchError(f"retraining epochs {self.retrain_epochs!r} is invalid; give a positive number of epochs")
+        _positive_int("latency threads", self.latency_threads)
+        if self.latency_device != "cpu" and not str(self.latency_device).startswith("cuda"):
+            raise EffsearchError(f"latency device {self.latency_device!r} is invalid; use cpu or cuda[:N]")
+
+    @property
+    def sampler_name(self) -> str:
+        from effsearch.search.samplers import sampler_label
+
+        return sampler_label(self.sampler)
 
     @property
     def objectives(self) -> int:
-        """1 (the reward, maximised) or 2 (accuracy maximised, MACs minimised)."""
-        return 2 if self.sampler in MULTI_OBJECTIVE else 1
+        """1 (the reward, maximised) or 2 (accuracy maximised, the cost minimised)."""
+        from effsearch.search.samplers import sampler_objectives
+
+        return sampler_objectives(self.sampler)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,14 +112,14 @@ class RunConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
         if self.out.exists() and not self.out.is_dir():
-            raise EffsearchError(f"--out {self.out} is a file; give a folder for the results")
+            raise EffsearchError(f"results folder {self.out} is a file; give a folder for the results")
         if self.storage is not None and (not isinstance(self.storage, str) or not self.storage.strip()):
-            raise EffsearchError("--storage is empty; give a database URL or a journal file, or leave it out")
+            raise EffsearchError("storage URL is empty; give a database URL or a journal file, or leave it out")
         if self.study is not None and (not isinstance(self.study, str) or not _STUDY_NAME.match(self.study)):
-            raise EffsearchError(f"--study {self.study!r} is invalid; use letters, digits and . _ - : @ + (at most 100)")
-        _positive_int("--workers", self.workers)
+            raise EffsearchError(f"study name {self.study!r} is invalid; use letters, digits and . _ - : @ + (at most 100)")
+        _positive_int("workers", self.workers)
         if self.gpus_per_trial is not None and (not isinstance(self.gpus_per_trial, (int, float)) or not 0 <= self.gpus_per_trial <= 8):
-            raise EffsearchError(f"--gpus-per-trial {self.gpus_per_trial!r} is invalid; give a number from 0 to 8")
+            raise EffsearchError(f"GPUs per trial {self.gpus_per_trial!r} is invalid; give a number from 0 to 8")
 
     @property
     def study_name(self) -> str:

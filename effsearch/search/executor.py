@@ -12,10 +12,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import logging
 from typing import Any
 
+from effsearch.runtime import stop
+from effsearch.runtime.cluster import gpu_share, ray_session
 from effsearch.search.worker import Candidate, Evaluate, describe_failure, evaluate_candidate
+
+POLL_S = 0.2
+"""How often the driver looks for a requested stop while Ray workers train."""
 
 
 class LocalExecutor:
@@ -46,8 +50,9 @@ class LocalExecutor:
 class RayExecutor:
     """Up to ``workers`` candidates in flight as Ray tasks (one CPU each, optionally a GPU share).
 
-    Starts a local cluster with ``num_cpus=workers`` unless Ray is already initialised or an
-    ``address`` of an existing cluster is given; only a cluster it started is shut down on close.
+    Runs in the Ray session of :func:`effsearch.runtime.cluster.ray_session` (a local cluster of its
+    own unless an ``address`` is given), which is shut down on close if this executor started it.
+    The data and the evaluator go to the object store once, not with every task.
     """
 
     def __init__(self, data: Any, *, workers: int, address: str | None = None, gpus_per_trial: float | None = None,
@@ -55,15 +60,14 @@ class RayExecutor:
         import ray
 
         self._ray = ray
-        self._owns = not ray.is_initialized()
-        if self._owns:
-            _init_ray(workers=workers, address=address)
+        self._session = ray_session(num_cpus=workers, address=address)
+        self._session.__enter__()
         self.capacity = workers
-        gpus = _default_gpus(workers, address) if gpus_per_trial is None else gpus_per_trial
+        gpus = gpu_share(workers, address) if gpus_per_trial is None else gpus_per_trial
         # No automatic retries: a worker killed for memory would only be killed again; the failure is recorded.
         self._task = ray.remote(evaluate_candidate).options(num_cpus=1, num_gpus=gpus, max_retries=0)
         self._data = ray.put(data)
-        self._evaluate = evaluate
+        self._evaluate = ray.put(evaluate)
         self._refs: dict[Any, int] = {}
         self._tickets = itertools.count()
 
@@ -73,7 +77,10 @@ class RayExecutor:
         return ticket
 
     def wait(self) -> list[tuple[int, dict[str, Any]]]:
-        ready, _ = self._ray.wait(list(self._refs), num_returns=1)
+        ready: list[Any] = []
+        while not ready:
+            stop.check()
+            ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=POLL_S)
         done = []
         for ref in ready:
             ticket = self._refs.pop(ref)
@@ -89,8 +96,9 @@ class RayExecutor:
             with contextlib.suppress(Exception):  # already finished, or its worker is gone
                 self._ray.cancel(ref, force=True)
         self._refs.clear()
-        if self._owns:
-            self._ray.shutdown()
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.__exit__(None, None, None)
 
 
 def _one_thread(candidate: Candidate) -> Candidate:
@@ -109,36 +117,6 @@ def _cause(exc: BaseException) -> BaseException:
     """The user's exception inside a RayTaskError, or Ray's own error (worker crash, OOM kill)."""
     cause = getattr(exc, "cause", None)
     return cause if isinstance(cause, BaseException) else exc
-
-
-def _default_gpus(workers: int, address: str | None) -> float:
-    """Share the local GPUs between the workers; on a remote cluster ask for none unless told."""
-    if address is not None:
-        return 0.0
-    try:
-        import torch
-
-        count = torch.cuda.device_count()
-    except Exception:  # no usable torch CUDA means CPU workers
-        count = 0
-    return min(1.0, count / workers) if count else 0.0
-
-
-def _init_ray(*, workers: int, address: str | None) -> None:
-    import ray
-
-    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
-    if address is None:
-        kwargs["num_cpus"] = workers
-    else:
-        kwargs["address"] = address
-    try:
-        ray.init(**kwargs)
-    except Exception as exc:  # connection problems are user errors
-        from effsearch.errors import EffsearchError
-
-        where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
-        raise EffsearchError(f"cannot start or join {where}: {str(exc).strip().splitlines()[0]}") from None
 
 
 def make_executor(data: Any, *, workers: int, address: str | None, gpus_per_trial: float | None,

@@ -17,14 +17,15 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from effsearch.results import atomic_write_csv
-from effsearch.spec import NetSpec
-from effsearch.specio import save_spec
+from effsearch.arch.spec import NetSpec
+from effsearch.arch.specio import save_spec
+from effsearch.runtime.results import atomic_write_csv
 from effsearch.units import format_count
 
 TRIAL_COLUMNS = (
     "number", "state", "status", "reason", "sampler", "blocks", "params", "macs", "accuracy", "reward",
-    "over_budget", "train_seconds", "images_per_s", "latency_ms", "datetime_start", "datetime_complete", "duration_s",
+    "over_budget", "train_seconds", "images_per_s", "latency_ms", "evaluator", "kernels", "datetime_start",
+    "datetime_complete", "duration_s",
 )
 RETRAIN_COLUMNS = (
     "number", "blocks", "params", "macs", "epochs", "accuracy_short", "accuracy_long", "reward_short", "reward",
@@ -60,7 +61,8 @@ def trial_row(trial: FrozenTrial, decisions: list[str]) -> dict[str, Any]:
         "sampler": attrs.get("sampler"), "blocks": attrs.get("blocks"), "params": attrs.get("params"),
         "macs": attrs.get("macs"), "accuracy": attrs.get("accuracy"), "reward": _reward(trial),
         "over_budget": attrs.get("over_budget"), "train_seconds": proxy.get("train_seconds"),
-        "images_per_s": proxy.get("images_per_s"), "latency_ms": proxy.get("latency_ms"),
+        "images_per_s": proxy.get("images_per_s"), "latency_ms": attrs.get("latency_ms", proxy.get("latency_ms")),
+        "evaluator": proxy.get("evaluator"), "kernels": proxy.get("kernels"),
         "datetime_start": trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None,
         "datetime_complete": trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else None,
         "duration_s": _seconds(trial),
@@ -80,7 +82,7 @@ def trials_frame(trials: list[FrozenTrial], decisions: list[str]) -> pd.DataFram
 
 def pareto_frame(trials: pd.DataFrame) -> pd.DataFrame:
     """The evaluated trials on the accuracy-vs-MACs front (repeats of an architecture left out)."""
-    from effsearch.analysis import pareto_front
+    from effsearch.review.analysis import pareto_front
 
     evaluated = trials[trials["status"] == "ok"]
     return pareto_front(evaluated, x="macs", y="accuracy").reset_index(drop=True)

@@ -27,16 +27,18 @@ def compact_blocks(blocks: str | None) -> str:
     """``r2_k5_s22_e6_i16_o24_se0.25 ...`` -> ``e6k5+se:2x24 ...``.
 
     Per stage: op (``e<expansion>`` MBConv, ``ds`` depthwise-separable, ``cv`` plain conv), kernel,
-    ``+se`` with squeeze-excitation, ``/ns`` without the identity skip, then repeats x channels.
+    ``+se`` with squeeze-excitation, ``/ns`` without the identity skip, then repeats x channels
+    (the op's short label comes from its registry entry).
     """
     if not isinstance(blocks, str) or not blocks:
         return "-"
-    from effsearch.blockstring import parse_block
+    from effsearch.arch.blockstring import parse_block
+    from effsearch.arch.ops import get_op
 
     parts = []
     for text in blocks.split():
         b = parse_block(text)
-        op = {"ds": "ds", "conv": "cv"}.get(b.op, f"e{b.exp_ratio:g}")
+        op = get_op(b.op).label(b)
         parts.append(f"{op}k{b.kernel_size}{'+se' if b.se_ratio else ''}{'' if b.skip else '/ns'}:{b.repeats}x{b.out_chs}")
     return " ".join(parts)
 
@@ -66,7 +68,7 @@ class SearchProgress:
                  enabled: bool = True) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from effsearch.cli.common import console as make_console
+        from effsearch.runtime.console import console as make_console
 
         self.console = console or make_console()
         self.best = best
@@ -121,3 +123,33 @@ def top_table(trials: pd.DataFrame, *, k: int = 10, baseline: int | None = None,
         table.add_row(f"{int(row['number'])}{mark}", format_count(row["params"]), format_count(row["macs"]),
                       _num(row["accuracy"]), _num(row["reward"]), compact_blocks(row["blocks"]))
     return table
+
+
+def announce(progress: SearchProgress, *, search: Any, reward: Any, run: Any, space: Any, data: Any, proxy: Any,
+             resumed: bool, done: int, recovered: list[int]) -> None:
+    """The lines printed before the first trial: what is searched, how, where, and from where on."""
+    from effsearch.search.objectives import get_objective
+    from effsearch.search.settings import storage_label
+
+    obj = get_objective(reward.objective)
+    where = "in this process" if not run.distributed else (
+        f"on {run.workers} Ray workers" + (f" at {run.ray_address}" if run.ray_address else " (local cluster)"))
+    note = progress.note
+    note(space.describe() if hasattr(space, "describe") else f"search space {space.name}: {space.size:,} architectures")
+    note(f"target {obj.format(reward.target)} {obj.label}, reward {reward.name} (alpha {reward.alpha:g}, beta {reward.beta:g})"
+         + (f", candidates above {reward.reject_above:g}x the target rejected untrained" if reward.reject_above else ""))
+    runtime = ", ".join(f"{k} {v}" for k in ("device", "threads", "kernels") if (v := getattr(proxy, k, None)) is not None)
+    note(f"sampler {search.sampler_name}, evaluator {search.evaluator}, {search.trials} trials"
+         + (f" or {search.timeout:g}s" if search.timeout else "")
+         + f", seed {search.seed}; proxy: {getattr(data, 'name', 'data')}, {_budget(proxy)}, trained {where}"
+         + (f" ({runtime})" if runtime else ""))
+    note(f"study {run.study_name!r} in {storage_label(run)}; results in {run.out}")
+    if resumed:
+        note(f"resuming: {done} of {search.trials} trials already done"
+             + (f"; trials {', '.join(map(str, recovered))} were interrupted and are queued again" if recovered else ""))
+
+
+def _budget(proxy: Any) -> str:
+    parts = [f"{value:g} {unit}" for name, unit in (("epochs", "epochs"), ("steps", "steps"), ("seconds", "s"))
+             if isinstance(value := getattr(proxy, name, None), (int, float))]
+    return " or ".join(parts) or "its default budget"

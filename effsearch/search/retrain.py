@@ -15,9 +15,9 @@ from typing import Any
 import optuna
 
 from effsearch.errors import EffsearchError
-from effsearch.reward import RewardConfig, reward
+from effsearch.search.loop import proxy_summary
 from effsearch.search.outputs import RETRAIN_PREFIX, retrain_records, top_candidates, trials_frame
-from effsearch.search.runner import proxy_summary
+from effsearch.search.reward import RewardConfig, reward
 from effsearch.search.worker import Candidate
 
 RETRAIN_FACTOR = 3
@@ -29,7 +29,8 @@ def retrain_epochs(given: float | None, proxy: Any) -> float:
         return float(given)
     epochs = getattr(proxy, "epochs", None)
     if not epochs:
-        raise EffsearchError("--retrain-top needs --retrain-epochs when the proxy budget is given in steps or seconds")
+        raise EffsearchError("retraining the top candidates needs a retraining epoch count when the proxy budget "
+                             "is given in steps or seconds")
     return float(RETRAIN_FACTOR * epochs)
 
 
@@ -48,12 +49,12 @@ def pending(study: optuna.Study, space: Any, *, k: int, epochs: float) -> list[i
     return [int(n) for n in top["number"] if records.get(int(n), {}).get("epochs") != epochs]
 
 
-def _record(metrics: dict[str, Any], *, macs: float, epochs: float, reward_config: RewardConfig) -> dict[str, Any]:
+def _record(metrics: dict[str, Any], *, cost: float, epochs: float, reward_config: RewardConfig) -> dict[str, Any]:
     ok = metrics.get("status") == "ok"
     acc = float(metrics["accuracy"]) if ok else None
     return {
         "epochs": epochs, "status": "ok" if ok else "failed", "reason": None if ok else metrics.get("reason"),
-        "accuracy": acc, "reward": reward(acc, macs, reward_config) if ok else None, **proxy_summary(metrics),
+        "accuracy": acc, "reward": reward(acc, cost, reward_config) if ok else None, **proxy_summary(metrics),
     }
 
 
@@ -70,7 +71,8 @@ def retrain_top(study: optuna.Study, space: Any, *, k: int, epochs: float, proxy
     while tickets:
         for ticket, metrics in executor.wait():
             number = tickets.pop(ticket)
-            record = _record(metrics, macs=trials[number].user_attrs["macs"], epochs=epochs, reward_config=reward_config)
+            cost = float(trials[number].user_attrs[reward_config.objective])  # what the search rewarded it on
+            record = _record(metrics, cost=cost, epochs=epochs, reward_config=reward_config)
             study.set_user_attr(f"{RETRAIN_PREFIX}{number}", record)
             if on_result is not None:
                 on_result(number, record)

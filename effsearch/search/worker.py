@@ -1,9 +1,10 @@
-"""What a worker does with one candidate: train it on the proxy task and report a metrics dict.
+"""What a worker does with one candidate: evaluate it and report a metrics dict.
 
 This is the plain function that Ray ships to its workers (or that the main process calls itself when
-there is one worker). It never raises for a bad candidate: an exception, running out of memory or a
+there is one worker), with the run's evaluator (:mod:`effsearch.search.evaluators`; standalone proxy
+training by default). It never raises for a bad candidate: an exception, running out of memory or a
 diverged training all come back as ``{"status": "failed", "reason": ...}``, so one candidate cannot
-stop a search. It imports neither Ray nor Optuna.
+stop a search; a requested stop does raise. It imports neither Ray nor Optuna.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from effsearch.spec import NetSpec
+from effsearch.arch.spec import NetSpec
 
 Evaluate = Callable[..., dict[str, Any]]
-"""``evaluate(spec, data, proxy_config, seed=...) -> metrics``; the default is
-:func:`effsearch.proxy.train_and_evaluate`."""
+"""``evaluate(spec, data, proxy_config, seed=...) -> metrics``; see :mod:`effsearch.search.evaluators`."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,7 +29,6 @@ class Candidate:
     spec: NetSpec
     proxy: Any
     seed: int
-    latency: bool = False
     phase: str = "search"  # or "retrain"
 
 
@@ -43,9 +42,9 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def _default_evaluate() -> Evaluate:
-    from effsearch.proxy import train_and_evaluate
+    from effsearch.search.evaluators import ProxyEvaluator
 
-    return train_and_evaluate
+    return ProxyEvaluator()
 
 
 def _checked(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -66,22 +65,14 @@ def _checked(metrics: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-def _latency_ms(spec: NetSpec) -> float:
-    from effsearch.latency import measure_latency
-
-    result = measure_latency(spec)
-    return float(result["latency_ms"] if isinstance(result, dict) else result)
-
-
 def evaluate_candidate(candidate: Candidate, data: Any, evaluate: Evaluate | None = None) -> dict[str, Any]:
-    """Train and validate ``candidate`` on ``data``; the metrics dict always has ``status``."""
+    """Evaluate ``candidate`` on ``data``; the metrics dict always has ``status``."""
     start = time.perf_counter()
+    fn = evaluate or _default_evaluate()
     try:
-        fn = evaluate or _default_evaluate()
         metrics = _checked(fn(candidate.spec, data, candidate.proxy, seed=candidate.seed))
-        if candidate.latency and metrics["status"] == "ok":
-            metrics["latency_ms"] = _latency_ms(candidate.spec)
     except Exception as exc:  # any failure of one candidate is recorded, not raised
         metrics = {"status": "failed", "reason": describe_failure(exc)}
-    metrics["wall_seconds"] = time.perf_counter() - start  # build, train, validate (and latency)
+    metrics["wall_seconds"] = time.perf_counter() - start  # build, train, validate
+    metrics.setdefault("evaluator", getattr(fn, "name", getattr(fn, "__name__", type(fn).__name__)))
     return metrics

@@ -1,0 +1,72 @@
+"""Readable summaries of a spec: a JSON-able dict and a rich table (compute first, then draw)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from effsearch.arch.blockstring import format_block, timm_arch_def
+from effsearch.arch.cost import count
+from effsearch.arch.spec import NetSpec
+from effsearch.units import format_count
+
+
+def stage_rows(spec: NetSpec, resolution: int | None = None) -> list[dict[str, Any]]:
+    """One row per part of the network (stem, stages, head, classifier) with its cost."""
+    rows = []
+    for stage in count(spec, resolution).stages:
+        b = stage.block
+        rows.append({
+            "name": stage.name,
+            "op": b.op if b else ("conv" if stage.name in ("stem", "head") else "linear"),
+            "kernel": b.kernel_size if b else (3 if stage.name == "stem" else 1),
+            "stride": b.stride if b else (spec.stem_stride if stage.name == "stem" else 1),
+            "exp_ratio": b.exp_ratio if b else None,
+            "se_ratio": b.se_ratio if b else None,
+            "skip": b.skip if b else None,
+            "in_chs": b.in_chs if b else None,
+            "out_chs": b.out_chs if b else {"stem": spec.stem_chs, "head": spec.head_chs}.get(stage.name, spec.num_classes),
+            "repeats": b.repeats if b else 1,
+            "in_size": stage.in_size,
+            "out_size": stage.out_size,
+            "params": stage.params,
+            "macs": stage.macs,
+            "block": format_block(b) if b else None,
+        })
+    return rows
+
+
+def spec_summary(spec: NetSpec, resolution: int | None = None) -> dict[str, Any]:
+    cost = count(spec, resolution)
+    return {
+        "name": spec.name,
+        "params": cost.params,
+        "macs": cost.macs,
+        "resolution": cost.resolution,
+        "num_classes": spec.num_classes,
+        "blocks": [format_block(b) for b in spec.blocks],
+        "timm_arch_def": timm_arch_def(spec),
+        "stages": stage_rows(spec, resolution),
+    }
+
+
+def spec_table(spec: NetSpec, resolution: int | None = None):
+    from rich.table import Table
+
+    cost = count(spec, resolution)
+    title = f"{spec.name or 'spec'} at {cost.resolution}px: {format_count(cost.params)} params, {format_count(cost.macs)} MACs"
+    table = Table(title=title, title_justify="left")
+    for col in ("stage", "op", "k", "s", "e", "SE", "skip", "channels", "r", "feature map", "params", "MACs"):
+        table.add_column(col, justify="left" if col in ("stage", "op", "channels", "skip") else "right")
+    for row in stage_rows(spec, resolution):
+        chans = f"{row['in_chs']}->{row['out_chs']}" if row["in_chs"] else str(row["out_chs"])
+        table.add_row(
+            row["name"], row["op"], str(row["kernel"]), str(row["stride"]),
+            "" if row["exp_ratio"] is None else f"{row['exp_ratio']:g}",
+            "" if not row["se_ratio"] else f"{row['se_ratio']:g}",
+            "" if row["skip"] is None else ("id" if row["skip"] else "none"),
+            chans, str(row["repeats"]), f"{row['in_size']}->{row['out_size']}",
+            format_count(row["params"]), format_count(row["macs"]),
+        )
+    table.add_section()
+    table.add_row("total", "", "", "", "", "", "", "", str(spec.num_layers), "", format_count(cost.params), format_count(cost.macs))
+    return table

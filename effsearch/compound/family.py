@@ -1,0 +1,297 @@
+"""The scaled family: one member per phi, from a baseline spec and compound coefficients.
+
+Two rules make members. ``compound`` is the paper's formula: depth alpha^phi, width beta^phi and
+resolution base * gamma^phi, rounded the official way by :func:`effsearch.arch.scaling.compound_scale`.
+``official`` applies the released B0..B7 (width, depth, resolution, dropout) table instead, which
+does *not* follow alpha^phi (B1 keeps width 1.0; the resolutions are hand-picked), so the two rules
+can be compared on any baseline. All rounding lives in :mod:`effsearch.arch.scaling`; this module only
+decides which multipliers each phi gets and describes the result. Pure: no torch, no Ray.
+
+On disk a family is ``family.yaml`` / ``family.json`` (schema in docs/internals.md); every member
+carries a full spec dict, so ``spec_from_dict(member)`` (or ``members/<name>.yaml``) loads it back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from effsearch.arch.blockstring import format_block, timm_arch_def
+from effsearch.arch.cost import count
+from effsearch.arch.presets import EFFICIENTNET_TABLE
+from effsearch.arch.scaling import RESOLUTION_MULTIPLE, compound_multipliers, compound_scale, round_resolution, scale
+from effsearch.arch.spec import NetSpec
+from effsearch.arch.specio import read_structured, save_spec, spec_from_dict, spec_to_dict
+from effsearch.errors import EffsearchError
+from effsearch.runtime.results import atomic_write_json, atomic_write_text
+
+RULES = ("compound", "official")
+OFFICIAL_BASE_RESOLUTION = EFFICIENTNET_TABLE["efficientnet-b0"][2]
+# The released resolutions (240, 260, 300, 380, 456, 528, 600) are multiples of 4, not of 8.
+OFFICIAL_RESOLUTION_MULTIPLE = 4
+MAX_PHI = 16
+
+
+@dataclass(frozen=True)
+class Member:
+    """One network of the family, with the multipliers that made it and its cost."""
+
+    phi: int
+    name: str
+    depth: float
+    width: float
+    resolution: int
+    spec: NetSpec
+    params: int
+    macs: int
+    latency_ms: float | None = None
+
+    @property
+    def channels(self) -> list[int]:
+        """Output channels of each stage (stem and head are in ``spec``)."""
+        return [b.out_chs for b in self.spec.blocks]
+
+    @property
+    def repeats(self) -> list[int]:
+        return [b.repeats for b in self.spec.blocks]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A baseline, the rule and coefficients that scale it, and the members for each requested phi."""
+
+    baseline: NetSpec
+    alpha: float
+    beta: float
+    gamma: float
+    rule: str
+    resolution_multiple: int
+    members: tuple[Member, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    def member(self, phi: int) -> Member:
+        for m in self.members:
+            if m.phi == phi:
+                return m
+        raise EffsearchError(f"the family has no member with phi={phi}; it has phi {', '.join(str(m.phi) for m in self.members)}")
+
+
+def check_phis(phis: Iterable[int], rule: str = "compound") -> list[int]:
+    """Validated, strictly increasing phi values (the official table only has 0..7)."""
+    values = list(phis)
+    if not values:
+        raise EffsearchError("no phi values given; use e.g. 1..7")
+    for phi in values:
+        if isinstance(phi, bool) or not isinstance(phi, int) or not 0 <= phi <= MAX_PHI:
+            raise EffsearchError(f"phi {phi!r} is invalid; use whole numbers from 0 to {MAX_PHI}")
+    if any(b <= a for a, b in pairwise(values)):
+        raise EffsearchError(f"phi values {values} must be strictly increasing, e.g. 1..7 or 1,3,5")
+    top = len(EFFICIENTNET_TABLE) - 1
+    if rule == "official" and values[-1] > top:
+        raise EffsearchError(f"the official table stops at B{top}; use phi 0..{top} with it")
+    return values
+
+
+def base_name(baseline: NetSpec) -> str:
+    """``efficientnet-b0`` -> ``efficientnet``; other names are kept; unnamed baselines are ``net``."""
+    name = baseline.name or "net"
+    return name[: -len("-b0")] if name.endswith("-b0") else name
+
+
+def member_name(baseline: NetSpec, phi: int, rule: str) -> str:
+    # The official rule reproduces the B-series, so its members keep the familiar B names.
+    return f"{base_name(baseline)}-{'b' if rule == 'official' else 'phi'}{phi}"
+
+
+def _official_spec(baseline: NetSpec, phi: int, multiple: int, name: str) -> tuple[NetSpec, float, float]:
+    width, depth, res, dropout = EFFICIENTNET_TABLE[f"efficientnet-b{phi}"]
+    # The table's resolutions are for a 224 px B0; other baselines keep the same ratio.
+    resolution = round_resolution(baseline.resolution * res / OFFICIAL_BASE_RESOLUTION, multiple)
+    spec = scale(baseline, width=width, depth=depth, resolution=resolution, name=name)
+    # Dropout is part of the released table (it grows with model size), so it travels with it.
+    return spec.replace(dropout=dropout), depth, width
+
+
+def _compound_spec(baseline: NetSpec, phi: int, coeffs: tuple[float, float, float], multiple: int, name: str) -> tuple[NetSpec, float, float]:
+    alpha, beta, gamma = coeffs
+    depth, width, _ = compound_multipliers(alpha, beta, gamma, phi)
+    spec = compound_scale(baseline, alpha=alpha, beta=beta, gamma=gamma, phi=phi, resolution_multiple=multiple, name=name)
+    return spec, depth, width
+
+
+def make_member(
+    baseline: NetSpec,
+    phi: int,
+    *,
+    coefficients: tuple[float, float, float],
+    rule: str = "compound",
+    resolution_multiple: int = RESOLUTION_MULTIPLE,
+    latency: Callable[[NetSpec], float] | None = None,
+) -> Member:
+    """The member at ``phi``; ``latency`` (spec -> milliseconds) is called only when given."""
+    name = member_name(baseline, phi, rule)
+    if rule == "official":
+        spec, depth, width = _official_spec(baseline, phi, resolution_multiple, name)
+    else:
+        spec, depth, width = _compound_spec(baseline, phi, coefficients, resolution_multiple, name)
+    cost = count(spec)
+    ms = None if latency is None else float(latency(spec))
+    return Member(phi, name, depth, width, spec.resolution, spec, cost.params, cost.macs, ms)
+
+
+def _network_key(spec: NetSpec) -> str:
+    data = spec_to_dict(spec)
+    data.pop("name")
+    return json.dumps(data, sort_keys=True)
+
+
+def duplicate_warnings(members: Sequence[Member]) -> list[str]:
+    """One warning per member that rounds to the same network as an earlier one."""
+    seen: dict[str, Member] = {}
+    out = []
+    for m in members:
+        key = _network_key(m.spec)
+        if key in seen:
+            first = seen[key]
+            out.append(
+                f"phi={m.phi} ({m.name}) is the same network as phi={first.phi} ({first.name}) after rounding; "
+                "its coefficients are too close to 1 for this baseline, so drop one or use larger coefficients"
+            )
+        else:
+            seen[key] = m
+    return out
+
+
+def check_coefficients(alpha: float, beta: float, gamma: float) -> tuple[float, float, float]:
+    for label, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 1:
+            raise EffsearchError(f"{label} {value!r} is invalid; compound coefficients are numbers >= 1")
+    return float(alpha), float(beta), float(gamma)
+
+
+def make_family(
+    baseline: NetSpec,
+    phis: Iterable[int],
+    *,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    gamma: float = 1.0,
+    rule: str = "compound",
+    resolution_multiple: int | None = None,
+    latency: Callable[[NetSpec], float] | None = None,
+) -> Family:
+    """The family of ``baseline`` for each phi, by the ``compound`` formula or the ``official`` table.
+
+    ``resolution_multiple`` defaults to 8 for ``compound`` (the house rule) and 4 for ``official``
+    (so a 224 px baseline gets exactly the released resolutions).
+    """
+    if rule not in RULES:
+        raise EffsearchError(f"family rule {rule!r} is unknown; use one of {', '.join(RULES)}")
+    coeffs = check_coefficients(alpha, beta, gamma)
+    if resolution_multiple is None:
+        resolution_multiple = OFFICIAL_RESOLUTION_MULTIPLE if rule == "official" else RESOLUTION_MULTIPLE
+    if isinstance(resolution_multiple, bool) or not isinstance(resolution_multiple, int) or resolution_multiple < 1:
+        raise EffsearchError(f"resolution multiple {resolution_multiple!r} is invalid; use a whole number >= 1, e.g. 8")
+    members = tuple(
+        make_member(baseline, phi, coefficients=coeffs, rule=rule, resolution_multiple=resolution_multiple, latency=latency)
+        for phi in check_phis(phis, rule)
+    )
+    return Family(baseline, *coeffs, rule, resolution_multiple, members, tuple(duplicate_warnings(members)))
+
+
+def member_to_dict(member: Member) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "phi": member.phi, "name": member.name, "depth": member.depth, "width": member.width,
+        "resolution": member.resolution, "params": member.params, "macs": member.macs,
+    }
+    if member.latency_ms is not None:
+        out["latency_ms"] = member.latency_ms
+    out.update({
+        "channels": member.channels, "repeats": member.repeats,
+        "blocks": [format_block(b) for b in member.spec.blocks],
+        "timm_arch_def": timm_arch_def(member.spec),
+        "spec": spec_to_dict(member.spec),
+    })
+    return out
+
+
+def family_to_dict(family: Family) -> dict[str, Any]:
+    """The ``family.yaml`` / ``family.json`` document (schema in docs/internals.md)."""
+    return {
+        "baseline": spec_to_dict(family.baseline),
+        "coefficients": {"alpha": family.alpha, "beta": family.beta, "gamma": family.gamma},
+        "rule": family.rule,
+        "resolution_multiple": family.resolution_multiple,
+        "members": [member_to_dict(m) for m in family.members],
+        "warnings": list(family.warnings),
+    }
+
+
+def member_from_dict(data: dict[str, Any], source: str = "member") -> Member:
+    spec = spec_from_dict(data.get("spec"), source=source)
+    cost = count(spec)
+    latency = data.get("latency_ms")
+    return Member(
+        int(data["phi"]), str(data.get("name") or spec.name), float(data["depth"]), float(data["width"]),
+        spec.resolution, spec, cost.params, cost.macs, None if latency is None else float(latency),
+    )
+
+
+def family_from_dict(data: Any, source: str = "family") -> Family:
+    """Inverse of :func:`family_to_dict`; cost is recounted from the specs rather than trusted."""
+    if not isinstance(data, dict) or not isinstance(data.get("members"), list):
+        raise EffsearchError(f"{source} is not a family file (expected a mapping with a 'members' list)")
+    try:
+        coeffs = data["coefficients"]
+        members = tuple(member_from_dict(m, f"{source} member {i}") for i, m in enumerate(data["members"]))
+        return Family(
+            spec_from_dict(data["baseline"], source=f"{source} baseline"),
+            float(coeffs["alpha"]), float(coeffs["beta"]), float(coeffs["gamma"]),
+            str(data["rule"]), int(data["resolution_multiple"]), members, tuple(data.get("warnings") or ()),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EffsearchError(f"{source} is malformed ({exc!r}); regenerate it with 'effsearch scale'") from None
+
+
+def save_family(family: Family, folder: str | Path) -> list[Path]:
+    """Write ``family.yaml``, ``family.json`` and one ``members/<name>.yaml`` spec per member."""
+    folder = Path(folder)
+    data = family_to_dict(family)
+    paths = [
+        atomic_write_text(folder / "family.yaml", yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)),
+        atomic_write_json(folder / "family.json", data),
+    ]
+    # One plain spec file per member so 'effsearch show DIR/members/NAME.yaml' and load_spec work on it.
+    paths += [save_spec(m.spec, folder / "members" / f"{m.name}.yaml") for m in family.members]
+    return paths
+
+
+def load_family(path: str | Path) -> Family:
+    """A family from ``family.json`` / ``family.yaml`` or the scale results folder holding them."""
+    path = Path(path)
+    if path.is_dir():
+        found = [path / n for n in ("family.json", "family.yaml") if (path / n).is_file()]
+        if not found:
+            raise EffsearchError(f"{path} has no family.json or family.yaml; run the scale stage into it first (effsearch scale)")
+        path = found[0]
+    if not path.is_file():
+        raise EffsearchError(f"family file {path} does not exist; give a scale results folder or its family.json")
+    return family_from_dict(read_structured(path), source=str(path))
+
+
+def growth(family: Family) -> list[float | None]:
+    """MACs growth per step of phi from the previous member (None for the first): ~2 by design.
+
+    With gaps (``--phi 1,3,5``) the ratio is spread evenly over the skipped steps.
+    """
+    out: list[float | None] = [None]
+    for prev, cur in pairwise(family.members):
+        out.append((cur.macs / prev.macs) ** (1 / (cur.phi - prev.phi)))
+    return out

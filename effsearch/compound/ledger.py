@@ -1,0 +1,225 @@
+"""The grid's ledger (``grid.jsonl``), its rows (``grid.csv``) and the selection, all on the driver.
+
+A small Tune callback appends every trial start, per-epoch result, completion and error to
+``DIR/grid.jsonl`` (one short line per write, so a kill loses at most that line); ``grid.csv`` is
+rebuilt from it after each point. The ledger's first line is the run's settings fingerprint: a
+folder is only resumed with the same settings (:func:`effsearch.runtime.fingerprint.check_same`).
+Should Tune's own snapshot lag behind (a hard kill), the points recorded as done here are handed to
+the trainables, which replay them instead of training again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from effsearch.arch.spec import NetSpec
+from effsearch.arch.specio import spec_to_dict
+from effsearch.compound.grid import GridPoint
+from effsearch.errors import EffsearchError
+from effsearch.runtime.fingerprint import check_same
+
+LEDGER = "grid.jsonl"
+
+
+TUNE_DIR = "tune"
+
+
+GRID_COLUMNS = (
+    "alpha", "beta", "gamma", "flops_ratio", "accuracy", "macs", "params", "status", "reason",
+    "train_seconds", "selected", "index", "epochs", "resolution", "proxy_resolution", "attempts",
+)
+
+
+def read_ledger(path: str | Path) -> list[dict[str, Any]]:
+    """Events of ``grid.jsonl``; a torn last line (a hard kill mid-write) is ignored."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
+def _append(path: Path, event: dict[str, Any]) -> None:
+    # One short line per write with O_APPEND, flushed at once, so a kill loses at most that line.
+    with path.open("a") as fh:
+        fh.write(json.dumps({**event, "time": round(time.time(), 3)}, default=str) + "\n")
+
+
+def finished_points(events: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The last ``done`` record of each point (what a resumed grid replays instead of training)."""
+    return {int(e["index"]): e for e in events if e.get("event") == "done"}
+
+
+def attempts(events: Sequence[dict[str, Any]]) -> dict[int, int]:
+    """How many times each point's training was started (retries and resumes included)."""
+    out: dict[int, int] = {}
+    for e in events:
+        if e.get("event") == "start":
+            out[int(e["index"])] = out.get(int(e["index"]), 0) + 1
+    return out
+
+
+def ledger_callback(path: Path, points: Sequence[GridPoint], epochs: int, on_point: Callable[[dict], None] | None):
+    from ray.tune import Callback
+
+    class GridLedger(Callback):
+        """Appends trial starts, completions and errors to ``grid.jsonl`` and refreshes ``grid.csv``."""
+
+        def __init__(self) -> None:
+            self.curves: dict[str, list[float]] = {}
+            self.closed: set[str] = set()
+            self.on_point = on_point
+
+        def __getstate__(self) -> dict[str, Any]:
+            # Tune pickles callbacks into tuner.pkl; a console-printing hook need not (or cannot) go with them.
+            return {**self.__dict__, "on_point": None}
+
+        def on_trial_start(self, iteration, trials, trial, **info) -> None:
+            self.curves[trial.trial_id] = []
+            self.closed.discard(trial.trial_id)
+            _append(path, {"event": "start", "index": trial.config["point"]["index"], "trial_id": trial.trial_id})
+
+        def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+            curve = self.curves.setdefault(trial.trial_id, [])
+            if int(result.get("epoch", 0)) <= len(curve):
+                curve.clear()  # the trial restarted from scratch (a retry)
+            curve.append(float(result.get("accuracy", 0.0)))
+            if result.get("final"):
+                self._done(trial, result, status=result.get("status") or "ok")
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            if trial.trial_id not in self.closed and trial.last_result:
+                # Stopped by the scheduler before its last epoch: keep how far it got.
+                self._done(trial, trial.last_result, status="stopped")
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            reason = _error_line(trial)
+            _append(path, {"event": "error", "index": trial.config["point"]["index"], "trial_id": trial.trial_id, "reason": reason})
+            self._refresh()
+
+        def _done(self, trial, result: dict, status: str) -> None:
+            self.closed.add(trial.trial_id)
+            keep = ("index", "alpha", "beta", "gamma", "accuracy", "loss", "reason", "train_seconds", "epoch",
+                    "macs", "params", "resolution", "proxy_resolution", "device", "replayed")
+            record = {k: result.get(k) for k in keep}
+            record.update(event="done", status=status, curve=self.curves.get(trial.trial_id, []), trial_id=trial.trial_id)
+            _append(path, record)
+            self._refresh()
+            if self.on_point is not None:
+                self.on_point(record)
+
+        def _refresh(self) -> None:
+            write_grid_csv(path.parent, grid_rows(points, read_ledger(path), epochs))
+
+    return GridLedger()
+
+
+def _error_line(trial: Any) -> str:
+    """The last line of a failed trial's traceback (Tune keeps the whole of it in the trial folder)."""
+    text = ""
+    try:
+        # The trial's local error file is written before Tune syncs it to storage, where get_error() reads.
+        local = trial.error_file
+        text = Path(local).read_text() if local and Path(local).is_file() else str(trial.get_error() or "")
+    except Exception:
+        text = ""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "trial raised an error (see tune/ for the traceback)"
+
+
+def grid_rows(points: Sequence[GridPoint], events: Sequence[dict[str, Any]], epochs: int) -> list[dict[str, Any]]:
+    """One ``grid.csv`` row per point; points never run are ``pending``; the selected one is marked."""
+    done = finished_points(events)
+    errors = {int(e["index"]): e for e in events if e.get("event") == "error"}
+    tries = attempts(events)
+    rows = [_row(p, done.get(p.index), errors.get(p.index), tries.get(p.index, 0), epochs) for p in points]
+    best = select_best(rows)
+    for row in rows:
+        row["selected"] = best is not None and row["index"] == best
+    return rows
+
+
+def _row(point: GridPoint, done: dict | None, error: dict | None, tries: int, epochs: int) -> dict[str, Any]:
+    row: dict[str, Any] = {k: None for k in GRID_COLUMNS}
+    row.update(alpha=point.alpha, beta=point.beta, gamma=point.gamma, flops_ratio=round(point.flops_ratio, 6),
+               index=point.index, attempts=tries, status="pending", selected=False)
+    if done is not None:
+        row.update({k: done.get(k) for k in ("accuracy", "macs", "params", "reason", "train_seconds", "resolution", "proxy_resolution")})
+        row["epochs"] = done.get("epoch")
+        status = done.get("status") or "ok"
+        row["status"] = "stopped" if status == "ok" and (row["epochs"] or 0) < epochs else status
+        if row["status"] == "failed":
+            row["accuracy"] = None  # the 0 reported to Tune only kept ASHA comparable; it is no measurement
+    elif error is not None:
+        row.update(status="failed", reason=error.get("reason"))
+    return row
+
+
+def select_best(rows: Sequence[dict[str, Any]]) -> int | None:
+    """Index of the best fully trained point: highest proxy accuracy, ties to fewer MACs, then lower index."""
+    ok = [r for r in rows if r["status"] == "ok" and r["accuracy"] is not None]
+    if not ok:
+        return None
+    return min(ok, key=lambda r: (-float(r["accuracy"]), int(r["macs"]), int(r["index"])))["index"]
+
+
+def write_grid_csv(folder: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
+    import pandas as pd
+
+    from effsearch.runtime.results import atomic_write_csv
+
+    return atomic_write_csv(Path(folder) / "grid.csv", pd.DataFrame(list(rows), columns=list(GRID_COLUMNS)))
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe view of settings (dataclasses, tuples, paths) for the resume check."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def grid_settings(baseline: NetSpec, points: Sequence[GridPoint], proxy: Any, *, seed: int, dataset: str,
+                  resolution_multiple: int, scheduler: str) -> dict[str, Any]:
+    """What makes two grid runs the same experiment (a folder is only resumed with equal settings)."""
+    return {
+        "baseline": spec_to_dict(baseline),
+        "points": [[p.alpha, p.beta, p.gamma] for p in points],
+        "proxy": _plain(proxy),
+        "seed": seed,
+        "dataset": dataset,
+        "resolution_multiple": resolution_multiple,
+        "scheduler": scheduler,
+    }
+
+
+def check_folder(folder: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Events of an earlier run in ``folder`` (empty for a new one); refuses a folder run with other settings."""
+    path = folder / LEDGER
+    events = read_ledger(path)
+    previous = next((e["settings"] for e in events if e.get("event") == "settings"), None)
+    if previous is None:
+        if (folder / TUNE_DIR).exists():
+            raise EffsearchError(f"{folder / TUNE_DIR} exists but {path} does not; use a new results folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        _append(path, {"event": "settings", "settings": settings})
+        return []
+    if "points" in settings and previous.get("points") != settings["points"]:
+        raise EffsearchError(f"the grid in {folder} has {len(previous.get('points') or [])} points, this run "
+                             f"{len(settings['points'])} (or other ones); repeat the original grid settings to resume "
+                             "it, or use another results folder")
+    check_same(previous, settings, what=f"the grid in {folder}")
+    return events

@@ -1,0 +1,221 @@
+"""``run_scale``: the compound-scaling stage as one call, mirroring ``run_baseline_search``.
+
+From a baseline (a spec, a preset, a spec file or a baseline results folder) to a results folder:
+the compound grid at phi = 1 on Ray Tune (unless coefficients are given or the official table is
+asked for), the family for each phi (``family.yaml``, ``family.json``, ``members/``), ``grid.csv``
+and ``run.json``. Running it again on the same folder resumes the grid; a requested stop leaves
+the unfinished points resumable and raises :class:`~effsearch.runtime.stop.Stopped`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from effsearch.arch.scaling import RESOLUTION_MULTIPLE, flops_ratio
+from effsearch.arch.spec import NetSpec
+from effsearch.compound.family import OFFICIAL_RESOLUTION_MULTIPLE, RULES, Family, check_coefficients, check_phis
+from effsearch.compound.grid import GridConfig, describe
+from effsearch.errors import EffsearchError
+from effsearch.runtime import stop
+from effsearch.runtime.results import DEFAULT_ROOT, write_run_json
+
+PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)
+"""alpha, beta, gamma of the EfficientNet paper (recorded for reference with the official table)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleConfig:
+    """What to scale: the phi values, the rule, the coefficients (or the grid that finds them), rounding."""
+
+    phis: tuple[int, ...] = tuple(range(8))
+    rule: str = "compound"  # or "official": the released B0..B7 table instead of alpha^phi
+    coefficients: tuple[float, float, float] | None = None  # given: no grid
+    grid: GridConfig = field(default_factory=GridConfig)
+    resolution_multiple: int | None = None  # default 8 (compound), 4 (official)
+    ignore_constraint: bool = False  # accept given coefficients off alpha*beta^2*gamma^2 ~ grid.target
+    latency: bool = False  # measure each member's latency
+    latency_threads: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phis", tuple(self.phis))
+        if self.rule not in RULES:
+            raise EffsearchError(f"family rule {self.rule!r} is unknown; use one of {', '.join(RULES)}")
+        check_phis(self.phis, self.rule)
+        if self.rule == "official" and self.coefficients is not None:
+            raise EffsearchError("the official table (rule official) replaces the coefficients; give one or the other")
+        if self.coefficients is not None:
+            coeffs = check_coefficients(*self.coefficients)
+            object.__setattr__(self, "coefficients", coeffs)
+            ratio, target, tol = flops_ratio(*coeffs), self.grid.target, self.grid.tolerance
+            if abs(ratio - target) > tol and not self.ignore_constraint:
+                a, b, g = coeffs
+                raise EffsearchError(
+                    f"coefficients {a:g},{b:g},{g:g} give alpha*beta^2*gamma^2 = {ratio:.3f}, not {target:g} +/- {tol:g}; "
+                    "choose coefficients on the constraint, raise the grid tolerance, or set ignore_constraint=True")
+        m = self.resolution_multiple
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
+            raise EffsearchError(f"resolution multiple {m!r} is invalid; use a whole number >= 1, e.g. 8")
+
+    @property
+    def multiple(self) -> int:
+        if self.resolution_multiple is not None:
+            return self.resolution_multiple
+        return OFFICIAL_RESOLUTION_MULTIPLE if self.rule == "official" else RESOLUTION_MULTIPLE
+
+    @property
+    def needs_grid(self) -> bool:
+        return self.rule == "compound" and self.coefficients is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleRunConfig:
+    """Where and how the grid runs: the results folder and the Ray Tune resources."""
+
+    out: Path
+    workers: int | None = None  # grid points trained at once (default: one per CPU of the cluster)
+    ray_address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float | None = None  # default: the local GPUs shared by the workers
+    max_failures: int = 2
+    scheduler: str = "fifo"
+    asha_grace: int = 1
+    asha_reduction: float = 3.0
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        if self.out.exists() and not self.out.is_dir():
+            raise EffsearchError(f"results folder {self.out} is a file; give a folder for the results")
+        w = self.workers
+        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
+            raise EffsearchError(f"workers {w!r} is invalid; give an integer >= 1")
+
+    def tune_settings(self) -> Any:
+        import os
+
+        from effsearch.compound.settings import TuneSettings
+        from effsearch.runtime.cluster import gpu_share
+
+        gpus = self.gpus_per_trial
+        if gpus is None:
+            gpus = gpu_share(self.workers or os.cpu_count() or 1, self.ray_address)
+        num_cpus = None if self.ray_address or not self.workers else max(1, int(self.workers * self.cpus_per_trial + 0.999))
+        return TuneSettings(
+            scheduler=self.scheduler, cpus_per_trial=self.cpus_per_trial, gpus_per_trial=gpus,
+            max_failures=self.max_failures, max_concurrent=self.workers, ray_address=self.ray_address,
+            num_cpus=num_cpus, grace_period=self.asha_grace, reduction_factor=self.asha_reduction, verbose=self.verbose,
+        )
+
+
+@dataclass
+class ScaleResult:
+    """A finished scale stage: the family, the grid that chose its coefficients (if one ran), the folder."""
+
+    out: Path
+    family: Family
+    grid: Any  # GridResult | None
+    coefficients: tuple[float, float, float]
+    coefficients_from: str  # "grid", "given" or "official"
+    baseline_source: str
+
+
+def newest_baseline(root: Path | None = None) -> Path:
+    """The most recently written baseline results folder under ``results/``."""
+    root = Path(root or DEFAULT_ROOT)
+    found = sorted(root.glob("*/baseline.yaml"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    if not found:
+        raise EffsearchError(f"no baseline given and no baseline run under {root}/; give a preset (efficientnet-b0), "
+                             "a spec file or a results folder, or run a baseline search first")
+    return found[-1].parent
+
+
+def _baseline(baseline: NetSpec | str | Path | None) -> tuple[NetSpec, str]:
+    from effsearch.arch.specio import load_spec
+
+    if isinstance(baseline, NetSpec):
+        return baseline, baseline.name or "spec"
+    source = newest_baseline() if baseline is None else baseline
+    return load_spec(source), str(source)
+
+
+def _latency_fn(threads: int) -> Callable[[NetSpec], float]:
+    from effsearch.proxy.latency import measure_latency
+
+    return lambda spec: float(measure_latency(spec, threads=threads)["latency_ms"])
+
+
+def run_scale(*, baseline: NetSpec | str | Path | None, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any = None,
+              data: Any = None, argv: list[str] | None = None, on_point: Callable[[dict], None] | None = None,
+              callbacks: Sequence[Any] = ()) -> ScaleResult:
+    """Scale ``baseline`` into a family in ``run.out``: grid (when needed), family, run.json.
+
+    ``proxy`` (a :class:`~effsearch.proxy.ProxyConfig`, default ``ProxyConfig()``) and ``data``
+    (default: the bundled digits) are only used by the grid; ``on_point(record)`` is called as each
+    grid point finishes, ``callbacks`` are extra Ray Tune callbacks.
+    """
+    from effsearch.compound.family import make_family, save_family
+
+    spec, source = _baseline(baseline)
+    grid = None
+    if scale.rule == "official":
+        coeffs, origin = PAPER_COEFFICIENTS, "official"
+    elif scale.coefficients is not None:
+        coeffs, origin = scale.coefficients, "given"
+    else:
+        grid = _run_grid(spec, scale, run, proxy, data, on_point, callbacks)
+        _write_run_json(run, scale, source, None, "grid", grid, proxy, data, argv)
+        if not grid.complete:
+            raise stop.Stopped("the grid stopped before every point finished; run it again on the same folder to resume")
+        if grid.best is None:
+            raise EffsearchError(f"no grid point trained successfully; see the reasons in {run.out / 'grid.csv'}")
+        coeffs, origin = (grid.best.alpha, grid.best.beta, grid.best.gamma), "grid"
+    family = make_family(spec, scale.phis, alpha=coeffs[0], beta=coeffs[1], gamma=coeffs[2], rule=scale.rule,
+                         resolution_multiple=scale.multiple,
+                         latency=_latency_fn(scale.latency_threads) if scale.latency else None)
+    save_family(family, run.out)
+    _write_run_json(run, scale, source, coeffs, origin, grid, proxy, data, argv)
+    return ScaleResult(out=run.out, family=family, grid=grid, coefficients=tuple(coeffs), coefficients_from=origin,
+                       baseline_source=source)
+
+
+def _run_grid(spec: NetSpec, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any, data: Any,
+              on_point: Callable[[dict], None] | None, callbacks: Sequence[Any]) -> Any:
+    from effsearch.compound.grid import grid_points
+    from effsearch.compound.tune import run_grid
+
+    if proxy is None:
+        from effsearch.proxy import ProxyConfig
+
+        proxy = ProxyConfig()
+    if data is None:
+        from effsearch.data import load_dataset
+
+        data = load_dataset()
+    return run_grid(spec, grid_points(scale.grid), data=data, proxy=proxy, folder=run.out, settings=run.tune_settings(),
+                    seed=scale.seed, resolution_multiple=scale.multiple, on_point=on_point, callbacks=callbacks)
+
+
+def _write_run_json(run: ScaleRunConfig, scale: ScaleConfig, source: str, coeffs: Sequence[float] | None, origin: str,
+                    grid: Any, proxy: Any, data: Any, argv: list[str] | None) -> None:
+    config: dict[str, Any] = {
+        "baseline": source, "phi": list(scale.phis), "rule": scale.rule, "resolution_multiple": scale.multiple,
+        "coefficients": None if coeffs is None else dict(zip(("alpha", "beta", "gamma"), coeffs, strict=True)),
+        "coefficients_from": origin, "ignore_constraint": scale.ignore_constraint, "constraint": describe(scale.grid),
+        "latency": scale.latency,
+    }
+    if grid is not None:
+        config.update(grid={**describe(scale.grid), "points": len(grid.rows), "complete": grid.complete},
+                      scheduler=run.scheduler, dataset=getattr(data, "name", "digits"),
+                      epochs=getattr(proxy, "epochs", None), workers=run.workers, ray_address=run.ray_address,
+                      proxy=_plain(proxy), selected=None if grid.best is None else grid.best.index)
+    run.out.mkdir(parents=True, exist_ok=True)
+    write_run_json(run.out, kind="scale", seed=scale.seed, config=config, argv=argv)
+
+
+def _plain(value: Any) -> Any:
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value

@@ -1,0 +1,135 @@
+"""What the controller learns for one study: the policy, its optimizer, the reward baseline, bookkeeping.
+
+Also the seeding rules: the initial weights come from ``(seed, -1)`` and trial ``n`` samples from a
+generator seeded by ``(seed, n)``, so a resumed or distributed study samples what one uninterrupted
+process would have.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+
+from effsearch.controller.config import ControllerConfig, ControllerError
+from effsearch.controller.policy import Policy
+from effsearch.controller.ppo import Baseline
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the policy on one intra-op thread, then give torch its thread count back.
+
+    The policy's tensors are tiny; several OpenMP threads only synchronise, and on busy cores that
+    made sampling and updates 10-25x slower than one thread (measured on the 2-core CI machine).
+    """
+    previous = torch.get_num_threads()
+    if previous > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if previous > 1:
+            torch.set_num_threads(previous)
+
+
+def new_seed() -> int:
+    return secrets.randbits(63)
+
+
+def derived_seed(*keys: int) -> int:
+    return int(np.random.SeedSequence([k & 0xFFFF_FFFF_FFFF_FFFF for k in keys]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def trial_generator(seed: int, number: int) -> torch.Generator:
+    generator = torch.Generator()
+    generator.manual_seed(derived_seed(seed, number))
+    return generator
+
+
+def _ranges(numbers: Iterable[int]) -> list[list[int]]:
+    """``{0, 1, 2, 5}`` -> ``[[0, 2], [5, 5]]``: the learned-from trials stay small in the state."""
+    out: list[list[int]] = []
+    for n in sorted(numbers):
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return out
+
+
+def _from_ranges(ranges: Sequence[Sequence[int]]) -> set[int]:
+    return {n for lo, hi in ranges for n in range(int(lo), int(hi) + 1)}
+
+
+class Learner:
+    """Everything the controller learns for one study: policy, optimizer, baseline, bookkeeping."""
+
+    def __init__(self, space: dict[str, CategoricalDistribution], config: ControllerConfig, seed: int,
+                 *, hidden_size: int | None = None, embed_size: int | None = None) -> None:
+        self.space = dict(space)
+        self.names = list(space)
+        self.seed = seed
+        self.hidden_size = hidden_size or config.hidden_size
+        self.embed_size = embed_size or config.embed_size
+        with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
+            torch.manual_seed(derived_seed(seed, -1))
+            self.policy = Policy([len(d.choices) for d in space.values()],
+                                 hidden_size=self.hidden_size, embed_size=self.embed_size)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.baseline = Baseline(decay=config.baseline_decay)
+        self.num_updates = 0
+        self.consumed: set[int] = set()
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "names": self.names, "choices": [list(self.space[n].choices) for n in self.names],
+            "hidden_size": self.hidden_size, "embed_size": self.embed_size, "seed": self.seed,
+            "policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "baseline": [self.baseline.mean, self.baseline.var], "num_updates": self.num_updates,
+            "consumed": _ranges(self.consumed),
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], config: ControllerConfig) -> Learner:
+        space = {n: CategoricalDistribution(c) for n, c in zip(payload["names"], payload["choices"], strict=True)}
+        learner = cls(space, config, int(payload["seed"]),
+                      hidden_size=int(payload["hidden_size"]), embed_size=int(payload["embed_size"]))
+        learner.policy.load_state_dict(payload["policy"])
+        learner.optimizer.load_state_dict(payload["optimizer"])
+        for group in learner.optimizer.param_groups:
+            group["lr"] = config.lr  # learning settings are this sampler's; the policy is the study's
+        learner.baseline.mean, learner.baseline.var = payload["baseline"]
+        learner.num_updates = int(payload["num_updates"])
+        learner.consumed = _from_ranges(payload["consumed"])
+        return learner
+
+    def actions_of(self, params: dict[str, Any], distributions: dict[str, BaseDistribution]) -> list[int] | None:
+        """Choice indices of a trial's params, or ``None`` if it did not make every decision alike."""
+        actions = []
+        for name, dist in self.space.items():
+            if name not in params or distributions.get(name) != dist:
+                return None
+            actions.append(int(dist.to_internal_repr(params[name])))
+        return actions
+
+
+def controllable(space: dict[str, BaseDistribution]) -> dict[str, CategoricalDistribution]:
+    """The parameters a policy can choose: categorical, with at least two choices."""
+    return {n: d for n, d in space.items() if isinstance(d, CategoricalDistribution) and len(d.choices) > 1}
+
+
+def check_single_objective(study: Study) -> None:
+    if study._is_multi_objective():
+        raise ControllerError(
+            f"MnasSampler optimises one reward but study {study.study_name!r} has {len(study.directions)} "
+            "objectives; combine them into one value (as effsearch baseline does) or use NSGAIISampler"
+        )

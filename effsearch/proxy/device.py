@@ -1,0 +1,46 @@
+"""Where a proxy trains: the device, and the intra-op thread count (restored afterwards)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+
+from effsearch.proxy.config import ConfigError
+
+
+def default_threads() -> int:
+    """OMP_NUM_THREADS when set (Ray sets it per worker), else the cores this process may use."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"proxy config: device {name!r} is not available (torch sees no CUDA GPU); use device cpu")
+    return device
+
+
+@contextlib.contextmanager
+def thread_scope(threads: int) -> Iterator[None]:
+    """Run with ``threads`` intra-op threads and restore the caller's setting afterwards."""
+    before = torch.get_num_threads()
+    if threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+

@@ -1,0 +1,190 @@
+"""``run_baseline_search``: one call from configs to a results folder, resumable at any point.
+
+The order matters for the promise that bad input never touches an existing study: everything that
+can be wrong with the run (space, configs, device, evaluator, a study run with other settings) is
+checked before the first write; Ray is started before the study is created, so a cluster that
+cannot be reached leaves no new, empty study behind; and the stale trials of a killed run are
+recovered before the first new one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from effsearch.runtime.results import write_run_json
+from effsearch.search import storage as storages
+from effsearch.search import study as studies
+from effsearch.search.config import RunConfig, SearchConfig
+from effsearch.search.evaluators import Evaluate, describe, make_evaluator
+from effsearch.search.executor import make_executor
+from effsearch.search.loop import SearchLoop
+from effsearch.search.outputs import Export, export
+from effsearch.search.progress import SearchProgress, announce
+from effsearch.search.retrain import pending, retrain_epochs, retrain_top
+from effsearch.search.reward import RewardConfig
+from effsearch.search.samplers import make_sampler
+from effsearch.search.settings import fingerprint, run_config_dict
+
+
+@dataclass
+class SearchResult:
+    """A finished (or topped-up) search: the study, its exported folder and what this call did."""
+
+    out: Path
+    study: optuna.Study
+    space: Any
+    exported: Export
+    resumed: bool
+    recovered: list[int]
+    ran: int
+    retrained: int
+    storage: str
+
+    @property
+    def baseline(self) -> dict[str, Any] | None:
+        """The chosen trial's row of ``trials.csv`` (long-budget accuracy and reward when retrained)."""
+        return self.exported.baseline
+
+
+def resolve_runtime(proxy: Any, run: RunConfig) -> Any:
+    """``proxy`` with its device, threads and kernel path made concrete for this run (checked now).
+
+    A device that is not there is refused here, before anything is written. Ray workers train on one
+    thread each unless told otherwise. Other config types (a custom evaluator's) pass unchanged.
+    """
+    from effsearch.proxy import ProxyConfig, default_threads, resolve_device
+    from effsearch.proxy.kernels import resolve_kernels
+
+    if not isinstance(proxy, ProxyConfig):
+        return proxy
+    device = resolve_device(proxy.device)
+    threads = proxy.threads or (1 if run.distributed else default_threads())
+    kernels = resolve_kernels(proxy.kernels, device, threads)
+    name = str(device) if device.type != "cpu" else "cpu"
+    return proxy.replace(device=name, threads=threads if device.type == "cpu" else None, kernels=kernels)
+
+
+def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunConfig, data: Any,
+                        evaluate: Evaluate | None = None, argv: list[str] | None = None,
+                        console: Any = None) -> SearchResult:
+    """Search a baseline for ``reward.target`` (of ``reward.objective``) and write the results folder ``run.out``.
+
+    ``data`` is a loaded data set (:func:`effsearch.data.load_dataset`) and ``proxy`` a
+    :class:`effsearch.proxy.ProxyConfig`. Candidates are evaluated by ``search.evaluator`` (a
+    registered name, :mod:`effsearch.search.evaluators`) unless ``evaluate`` is given (same call
+    signature as :func:`effsearch.proxy.train_and_evaluate`). ``search.sampler`` is a registered
+    name or any Optuna ``BaseSampler``. Re-running with the same configs resumes.
+    """
+    from effsearch.search.space import load_space
+
+    space = load_space(search.space)
+    long_epochs = retrain_epochs(search.retrain_epochs, proxy) if search.retrain_top else 0.0
+    proxy = resolve_runtime(proxy, run)
+    evaluate = evaluate or make_evaluator(search.evaluator, data=data, proxy=proxy, out=run.out)
+    prints = fingerprint(search=search, reward=reward, proxy=proxy, space=space, data=data, evaluator=describe(evaluate))
+    storage = storages.open_storage(run.storage_url)
+    try:
+        existing = studies.find_study(storage, run.study_name)
+        if existing is not None:
+            studies.check_study(existing, objectives=search.objectives, fingerprint=prints, mix_runtime=search.mix_runtime)
+        executor = make_executor(data, workers=run.workers, address=run.ray_address,
+                                 gpus_per_trial=run.gpus_per_trial, evaluate=evaluate)
+        try:
+            finished = len(existing.get_trials(deepcopy=False)) if existing is not None else 0
+            sampler = make_sampler(search.sampler, seed=search.seed, space=space, workers=run.workers, finished=finished)
+            study, resumed = studies.create_or_load(storage, run.study_name, objectives=search.objectives,
+                                                    fingerprint=prints, sampler=sampler, mix_runtime=search.mix_runtime)
+            session = _Session(search=search, reward=reward, proxy=proxy, run=run, data=data, space=space, study=study,
+                               long_epochs=long_epochs, argv=argv, evaluator=describe(evaluate))
+            return session.execute(resumed=resumed, executor=executor, console=console)
+        finally:
+            executor.close()
+    finally:
+        storages.close_storage(storage)
+
+
+def _best(study: optuna.Study) -> tuple[float, int] | None:
+    scored = [(float(t.user_attrs["reward"]), -t.number) for t in study.get_trials(deepcopy=False)
+              if t.user_attrs.get("status") in ("ok", "cached") and isinstance(t.user_attrs.get("reward"), (int, float))
+              and math.isfinite(t.user_attrs["reward"])]
+    if not scored:
+        return None
+    value, neg = max(scored)
+    return value, -neg
+
+
+@dataclass
+class _Session:
+    """One call of :func:`run_baseline_search` once the study is open: search, retrain, export."""
+
+    search: SearchConfig
+    reward: RewardConfig
+    proxy: Any
+    run: RunConfig
+    data: Any
+    space: Any
+    study: optuna.Study
+    long_epochs: float
+    argv: list[str] | None
+    evaluator: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def save(self) -> Export:
+        return export(self.study, self.space, self.run.out, target=self.reward.target,
+                      retrain_top=self.search.retrain_top, retrain_epochs=self.long_epochs)
+
+    def write_run_json(self) -> None:
+        config = run_config_dict(search=self.search, reward=self.reward, proxy=self.proxy, run=self.run,
+                                 space=self.space, data=self.data, retrain_epochs=self.long_epochs,
+                                 evaluator=self.evaluator)
+        write_run_json(self.run.out, kind="baseline", seed=self.search.seed, config=config, argv=self.argv)
+
+    def execute(self, *, resumed: bool, executor: Any, console: Any) -> SearchResult:
+        recovered = studies.recover_stale(self.study)
+        self.write_run_json()
+        done = sum(studies.counts_as_finished(t) for t in self.study.get_trials(deepcopy=False))
+        progress = SearchProgress(total=max(self.search.trials, done), done=min(done, self.search.trials),
+                                  best=_best(self.study), console=console, enabled=self.run.progress)
+        announce(progress, search=self.search, reward=self.reward, run=self.run, space=self.space, data=self.data,
+                 proxy=self.proxy, resumed=resumed, done=done, recovered=recovered)
+        self.save()
+        with progress:
+            ran = self._search(executor, progress)
+            retrained = self._retrain(executor, progress)
+        exported = self.save()
+        self.write_run_json()
+        return SearchResult(out=self.run.out, study=self.study, space=self.space, exported=exported, resumed=resumed,
+                            recovered=recovered, ran=ran, retrained=retrained,
+                            storage=storages.display_url(self.run.storage_url))
+
+    def _search(self, executor: Any, progress: SearchProgress) -> int:
+        def on_trial(trial: optuna.trial.FrozenTrial) -> None:
+            self.save()
+            progress.trial(trial, counted=studies.counts_as_finished(trial))
+
+        loop = SearchLoop(self.study, self.space, search=self.search, reward_config=self.reward, proxy=self.proxy,
+                          executor=executor, sampler_name=self.search.sampler_name, on_trial=on_trial)
+        return loop.run()
+
+    def _retrain(self, executor: Any, progress: SearchProgress) -> int:
+        k, epochs = self.search.retrain_top, self.long_epochs
+        todo = pending(self.study, self.space, k=k, epochs=epochs) if k else []
+        if not todo:
+            return 0
+        progress.phase(f"retrain top {k}", total=len(todo))
+        progress.note(f"retraining the top {len(todo)} candidates for {epochs:g} epochs: trials {', '.join(map(str, todo))}")
+
+        def on_result(number: int, record: dict[str, Any]) -> None:
+            self.save()
+            progress.advance()
+            outcome = (f"acc {record['accuracy']:.4f} reward {record['reward']:.4f}" if record["status"] == "ok"
+                       else f"failed: {record['reason']}")
+            progress.note(f"retrain trial {number:>4} ({epochs:g} epochs)  {outcome}")
+
+        return retrain_top(self.study, self.space, k=k, epochs=epochs, proxy=self.proxy, seed=self.search.seed,
+                           executor=executor, reward_config=self.reward, on_result=on_result)

@@ -1,0 +1,103 @@
+"""The evaluator registry: how a candidate gets its accuracy.
+
+An evaluator is a callable ``evaluate(spec, data, proxy, *, seed, on_epoch=None) -> metrics`` that
+returns the metrics dict of :func:`effsearch.proxy.train_and_evaluate` (at least ``status`` and
+``accuracy``; see docs/internals.md), and optionally ``describe() -> dict``, what about it changes
+the numbers (recorded in the study's fingerprint). The search loop does not care which evaluator
+produced a metrics dict. ``proxy`` (standalone proxy training) is built in.
+
+A registered evaluator is made by ``factory(arg, *, data, proxy, out) -> evaluator``, where ``arg``
+is what follows the colon in ``name:arg`` (``None`` without one) and ``out`` the results folder.
+Evaluators are shipped to Ray workers, so they must pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from effsearch.errors import EffsearchError
+
+Evaluate = Callable[..., dict[str, Any]]
+
+
+class ProxyEvaluator:
+    """Standalone proxy training: :func:`effsearch.proxy.train_and_evaluate`."""
+
+    name = "proxy"
+
+    def __call__(self, spec: Any, data: Any, proxy: Any, *, seed: int = 0, on_epoch: Any = None) -> dict[str, Any]:
+        from effsearch.proxy import train_and_evaluate
+
+        return train_and_evaluate(spec, data, proxy, seed=seed, on_epoch=on_epoch)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+@dataclass(frozen=True)
+class EvaluatorEntry:
+    name: str
+    factory: Callable[..., Evaluate]
+    description: str = ""
+
+
+_REGISTRY: dict[str, EvaluatorEntry] = {}
+
+
+def register_evaluator(name: str, factory: Callable[..., Evaluate], *, description: str = "",
+                       replace: bool = False) -> EvaluatorEntry:
+    """Register ``factory(arg, *, data, proxy, out) -> evaluator`` under ``name``."""
+    if ":" in name or not name:
+        raise EffsearchError(f"evaluator name {name!r} is invalid (no colon; NAME:ARG passes an argument)")
+    if name in _REGISTRY and not replace:
+        raise EffsearchError(f"evaluator {name!r} is already registered; pass replace=True to redefine it")
+    _REGISTRY[name] = EvaluatorEntry(name, factory, description)
+    return _REGISTRY[name]
+
+
+def unregister_evaluator(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def evaluator_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def split(text: str) -> tuple[str, str | None]:
+    """``supernet:DIR`` -> (``supernet``, ``DIR``); ``proxy`` -> (``proxy``, None)."""
+    name, sep, arg = str(text).partition(":")
+    return name, (arg if sep else None)
+
+
+def get_evaluator(text: str) -> EvaluatorEntry:
+    name, _ = split(text)
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise EffsearchError(f"unknown evaluator {name!r}; use one of {', '.join(evaluator_names())}") from None
+
+
+def make_evaluator(text: str, *, data: Any, proxy: Any, out: Path | None) -> Evaluate:
+    """The evaluator named ``text`` (``name`` or ``name:arg``), built for this run."""
+    name, arg = split(text)
+    return get_evaluator(name).factory(arg, data=data, proxy=proxy, out=out)
+
+
+def describe(evaluate: Evaluate) -> dict[str, Any]:
+    """What about an evaluator changes the numbers, for the fingerprint."""
+    fn = getattr(evaluate, "describe", None)
+    if callable(fn):
+        return dict(fn())
+    return {"name": getattr(evaluate, "__name__", type(evaluate).__name__)}
+
+
+def _proxy(arg: str | None, *, data: Any, proxy: Any, out: Path | None) -> Evaluate:
+    if arg:
+        raise EffsearchError(f"evaluator 'proxy' takes no argument (got {arg!r})")
+    return ProxyEvaluator()
+
+
+register_evaluator("proxy", _proxy, description="standalone proxy training of every candidate")

@@ -1,0 +1,112 @@
+"""The objective registry: the cost metric the reward trades accuracy against.
+
+The reward is ``ACC * (COST / T) ^ w`` (:mod:`effsearch.search.reward`); an :class:`Objective` names
+the cost: ``macs`` (the default, counted at the deployment resolution), ``params``, or
+``latency_ms`` (measured inference latency at batch 1, MnasNet's own objective). An objective says
+how to read a target (``400M``, ``15ms``), how to print a value, and how to measure a candidate
+before it is trained, so rejection of far-over-budget candidates works for every objective.
+
+Adding one is one :func:`register_objective` call; its ``measure(spec, context)`` returns a
+positive number, where ``context`` is a :class:`MeasureContext` (the measurement settings and a
+per-architecture cache).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from effsearch.arch.cost import count
+from effsearch.arch.spec import NetSpec
+from effsearch.errors import EffsearchError
+from effsearch.units import format_count, parse_count
+
+
+@dataclass
+class MeasureContext:
+    """What an objective may use: the latency settings, and a cache by architecture (block strings)."""
+
+    latency_device: str = "cpu"
+    latency_threads: int = 1
+    cache: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Objective:
+    """A cost metric: ``name`` is the key it is recorded under in trials and metrics."""
+
+    name: str
+    label: str
+    parse: Callable[..., float]  # parse(text, what=...) -> value; ``what`` names the setting in errors
+    format: Callable[[float], str]
+    measure: Callable[[NetSpec, MeasureContext], float]
+    machine_dependent: bool = False  # measured rather than counted: the machine is part of the fingerprint
+    example: str = ""
+
+
+_REGISTRY: dict[str, Objective] = {}
+
+
+def register_objective(objective: Objective, *, replace: bool = False) -> Objective:
+    if objective.name in _REGISTRY and not replace:
+        raise EffsearchError(f"objective {objective.name!r} is already registered; pass replace=True to redefine it")
+    _REGISTRY[objective.name] = objective
+    return objective
+
+
+def unregister_objective(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def get_objective(name: str) -> Objective:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise EffsearchError(f"unknown objective {name!r}; use one of {', '.join(objective_names())}") from None
+
+
+def objective_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+# --------------------------------------------------------------------------- the built-in objectives
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|us|µs)?\s*$")
+_TO_MS = {"ms": 1.0, None: 1.0, "s": 1e3, "us": 1e-3, "µs": 1e-3}
+
+
+def parse_duration_ms(text: Any, what: str = "latency target") -> float:
+    """``15ms`` -> 15.0; ``0.015s``, ``15000us`` and a plain number (milliseconds) too."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        match = _DURATION.match(str(text))
+        if not match:
+            raise EffsearchError(f"{what} {text!r} is malformed; use a duration such as 15ms, 0.015s or 15000us")
+        value = float(match.group(1)) * _TO_MS[match.group(2)]
+    if not value > 0 or value == float("inf"):
+        raise EffsearchError(f"{what} {text!r} must be a positive duration, e.g. 15ms")
+    return value
+
+
+def _latency(spec: NetSpec, context: MeasureContext) -> float:
+    from effsearch.proxy.latency import measure_latency
+
+    result = measure_latency(spec, threads=context.latency_threads, device=context.latency_device)
+    return float(result["latency_ms"])
+
+
+register_objective(Objective(
+    name="macs", label="MACs", parse=lambda t, what="MACs target": parse_count(t, what), format=format_count,
+    measure=lambda spec, _: float(count(spec).macs), example="400M",
+))
+register_objective(Objective(
+    name="params", label="params", parse=lambda t, what="params target": parse_count(t, what), format=format_count,
+    measure=lambda spec, _: float(count(spec).params), example="5M",
+))
+register_objective(Objective(
+    name="latency_ms", label="latency", parse=parse_duration_ms, format=lambda v: f"{v:.3g}ms",
+    measure=_latency, machine_dependent=True, example="15ms",
+))

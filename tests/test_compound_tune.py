@@ -1,0 +1,262 @@
+"""The compound grid on Ray Tune: the trainable's inputs, rows and selection, resume and ASHA on a real cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+from ray.tune import Callback
+
+from effsearch.arch.scaling import compound_scale, proxy_resolution
+from effsearch.compound.grid import GridConfig, GridPoint, grid_points
+from effsearch.compound.ledger import LEDGER, attempts, check_folder, grid_rows, read_ledger, select_best
+from effsearch.compound.settings import TuneSettings
+from effsearch.compound.trainable import _replay, phi1_spec
+from effsearch.errors import EffsearchError
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_phi1_spec_scales_depth_width_and_resolution_once(tiny_spec):
+    point = GridPoint(0, 1.5, 1.3, 1.2)
+    spec = phi1_spec(tiny_spec, point)
+    assert spec == compound_scale(tiny_spec, alpha=1.5, beta=1.3, gamma=1.2, phi=1)
+    assert spec.resolution == 40  # 32 * 1.2 = 38.4 -> nearest multiple of 8
+    assert phi1_spec(tiny_spec, point.as_dict()) == spec
+    assert phi1_spec(tiny_spec, point, resolution_multiple=1).resolution == 38
+
+
+def test_proxy_resolution_grows_with_gamma():
+    assert proxy_resolution(32, 1.0) == 32
+    assert proxy_resolution(32, 1.15) == 37  # to the pixel, not to a multiple of 8 (that would be 40)
+    assert proxy_resolution(8, 1.5) == 12
+    assert proxy_resolution(16, 1.15, phi=3) == round(16 * 1.15**3)
+
+
+def _done(index, accuracy, macs, status="ok", epoch=3, **extra):
+    return {"event": "done", "index": index, "accuracy": accuracy, "macs": macs, "params": 10, "status": status,
+            "epoch": epoch, "train_seconds": 1.0, "curve": [accuracy] * epoch, **extra}
+
+
+def test_rows_mark_pending_stopped_failed_and_the_selection():
+    points = [GridPoint(i, 1.0 + i / 10, 1.0, 1.0) for i in range(5)]
+    events = [
+        {"event": "start", "index": 0}, _done(0, 0.80, 300),
+        {"event": "start", "index": 1}, _done(1, 0.90, 500),
+        {"event": "start", "index": 2}, {"event": "start", "index": 2}, _done(2, 0.90, 400),
+        {"event": "start", "index": 3}, _done(3, 0.95, 100, epoch=1),  # stopped early by ASHA
+        {"event": "start", "index": 4}, {"event": "error", "index": 4, "reason": "RuntimeError: boom"},
+    ]
+    rows = grid_rows(points, events, epochs=3)
+    by = {r["index"]: r for r in rows}
+    assert [by[i]["status"] for i in range(5)] == ["ok", "ok", "ok", "stopped", "failed"]
+    # 0.90 twice: the tie goes to fewer MACs; the stopped point's 0.95 is at one epoch, not comparable.
+    assert [r["selected"] for r in rows] == [False, False, True, False, False]
+    assert by[2]["attempts"] == 2 and by[4]["reason"] == "RuntimeError: boom"
+    assert grid_rows(points, [], epochs=3)[0]["status"] == "pending"
+
+
+def test_selection_ignores_failures_and_breaks_full_ties_by_index():
+    rows = [
+        {"index": 0, "status": "failed", "accuracy": None, "macs": 1},
+        {"index": 1, "status": "ok", "accuracy": 0.5, "macs": 10},
+        {"index": 2, "status": "ok", "accuracy": 0.5, "macs": 10},
+    ]
+    assert select_best(rows) == 1
+    assert select_best(rows[:1]) is None
+
+
+def test_failed_points_have_no_accuracy_in_the_csv():
+    points = [GridPoint(0, 1.0, 1.0, 1.4)]
+    row = grid_rows(points, [_done(0, 0.0, 5, status="failed", reason="diverged")], epochs=3)[0]
+    assert row["status"] == "failed" and row["accuracy"] is None and row["reason"] == "diverged"
+
+
+def test_replay_reports_the_recorded_curve_without_training():
+    reports = []
+    _replay(_done(7, 0.6, 50, epoch=3, loss=0.4) | {"curve": [0.2, 0.4, 0.6]}, {"index": 7}, reports.append)
+    assert [r["accuracy"] for r in reports] == [0.2, 0.4, 0.6]
+    assert [r.get("epoch") for r in reports] == [1, 2, 3]
+    assert reports[-1]["final"] and all(r["replayed"] for r in reports)
+
+
+def test_a_folder_is_resumed_only_with_the_same_settings(tmp_path):
+    assert check_folder(tmp_path / "run", {"seed": 0, "proxy": {"epochs": 2}}) == []
+    assert read_ledger(tmp_path / "run" / LEDGER)[0]["event"] == "settings"
+    assert len(check_folder(tmp_path / "run", {"seed": 0, "proxy": {"epochs": 2}})) == 1
+    with pytest.raises(EffsearchError, match=r"proxy\.epochs = 2, not 3"):
+        check_folder(tmp_path / "run", {"seed": 0, "proxy": {"epochs": 3}})
+
+
+def test_a_torn_ledger_line_is_ignored(tmp_path):
+    path = tmp_path / LEDGER
+    path.write_text(json.dumps({"event": "start", "index": 1}) + "\n" + '{"event": "done", "ind')
+    assert attempts(read_ledger(path)) == {1: 1}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scheduler": "pbt"}, "scheduler"),
+        ({"cpus_per_trial": 0}, "cpus"),
+        ({"gpus_per_trial": -1}, "gpus"),
+        ({"max_failures": -1}, "max failures"),
+        ({"max_concurrent": 0}, "max concurrent"),
+        ({"reduction_factor": 1}, "reduction"),
+        ({"grace_period": 0}, "grace"),
+    ],
+)
+def test_settings_are_validated(kwargs, message):
+    with pytest.raises(EffsearchError, match=message):
+        TuneSettings(**kwargs)
+
+
+# --------------------------------------------------------------------------- on a real local Ray cluster
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from effsearch.data import load_dataset
+
+    return load_dataset("digits", seed=0).subset(train=500, val=250, seed=0)
+
+
+def _points(n):
+    return grid_points(GridConfig(step=0.1, tolerance=0.1))[:n]
+
+
+INTERRUPTED: list[int] = []  # module state, so the restored copy Tune pickled sees the same flag
+
+
+class InterruptAfter(Callback):
+    """Presses Ctrl-C (SIGINT to this process, as a user would) once ``n`` points have finished."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        if not INTERRUPTED and sum(t.status == "TERMINATED" for t in trials) >= self.n:
+            INTERRUPTED.append(1)
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def _trained(events):
+    """How many times each point was really trained (replays of recorded points excluded)."""
+    out = {}
+    for e in events:
+        if e.get("event") == "done" and not e.get("replayed"):
+            out[e["index"]] = out.get(e["index"], 0) + 1
+    return out
+
+
+@pytest.mark.slow
+def test_an_interrupted_grid_resumes_without_retraining_finished_points(ray_cluster, digits, tiny_spec, tmp_path):
+    from effsearch.compound.tune import run_grid
+    from effsearch.proxy import ProxyConfig
+
+    interrupt = InterruptAfter(2)
+    points, proxy = _points(4), ProxyConfig(epochs=1, resolution=12, threads=1)
+    settings = TuneSettings(max_concurrent=1)  # one point at a time, so "two finished" is exact
+    kwargs = {"data": digits, "proxy": proxy, "folder": tmp_path, "settings": settings}
+
+    first = run_grid(tiny_spec, points, callbacks=[interrupt], **kwargs)
+    assert INTERRUPTED and not first.complete
+    finished = {r["index"] for r in first.rows if r["status"] == "ok"}
+    assert len(finished) >= 2 and any(r["status"] == "pending" for r in first.rows)
+
+    second = run_grid(tiny_spec, points, **kwargs)
+    assert second.complete and all(r["status"] == "ok" for r in second.rows)
+    events = read_ledger(tmp_path / LEDGER)
+    starts = attempts(events)
+    assert all(starts[i] == 1 for i in finished)  # Tune did not start the finished points again
+    assert all(_trained(events)[p.index] == 1 for p in points)
+    assert second.best is not None and second.best.index == select_best(second.rows)
+    assert (tmp_path / "grid.csv").read_text().count("\n") == len(points) + 1
+
+    # Without Tune's state (a hard kill before its snapshot), recorded points are replayed, not trained.
+    import shutil
+
+    shutil.rmtree(tmp_path / "tune")
+    third = run_grid(tiny_spec, points, **kwargs)
+    assert _trained(read_ledger(tmp_path / LEDGER)) == _trained(events)
+    assert [r["accuracy"] for r in third.rows] == [r["accuracy"] for r in second.rows]
+    assert third.best == second.best
+
+
+class ScriptedProxy:
+    """A stand-in for the proxy trainer with a known accuracy per point (scheduler and retry tests).
+
+    The real trainer is used by the resume test and the CLI test; here the outcome must be known in
+    advance to check what Ray Tune and ASHA did with it. Quality depends on the phi = 1 network and
+    its proxy resolution only, so it is the same in every worker process.
+    """
+
+    def __init__(self, *, crash_resolution=None, fail_resolution=None):
+        self.crash_resolution, self.fail_resolution = crash_resolution, fail_resolution
+
+    def quality(self, spec, config):
+        from effsearch import count
+
+        return 0.2 + 0.7 * ((count(spec).macs // 7 + config.resolution * 31) % 101) / 100
+
+    def __call__(self, spec, data, config, *, seed=0, on_epoch=None):
+        if config.resolution == self.crash_resolution:
+            raise RuntimeError("simulated worker crash")
+        if config.resolution == self.fail_resolution:
+            return {"status": "failed", "reason": "diverged: loss is nan", "accuracy": 0.0}
+        q, epochs = self.quality(spec, config), int(config.epochs)
+        for epoch in range(1, epochs + 1):
+            if on_epoch:
+                on_epoch(epoch, {"accuracy": q * epoch / epochs})
+        return {"status": "ok", "reason": None, "accuracy": q, "loss": 1 - q, "train_seconds": 0.01, "epochs": epochs}
+
+
+@pytest.mark.slow
+def test_asha_stops_poor_points_and_keeps_the_best(ray_cluster, digits, tiny_spec, tmp_path):
+    from effsearch.compound.trainable import phi1_spec
+    from effsearch.compound.tune import run_grid
+    from effsearch.proxy import ProxyConfig
+
+    points, proxy = _points(8), ProxyConfig(epochs=3, resolution=12, threads=1)
+    trainer = ScriptedProxy()
+    settings = TuneSettings(scheduler="asha", max_concurrent=1, grace_period=1, reduction_factor=3)
+    result = run_grid(tiny_spec, points, data=digits, proxy=proxy, folder=tmp_path, settings=settings, train_fn=trainer)
+    rows = {r["index"]: r for r in result.rows}
+    quality = {p.index: trainer.quality(phi1_spec(tiny_spec, p), proxy.replace(resolution=proxy_resolution(12, p.gamma)))
+               for p in points}
+    stopped = [i for i, r in rows.items() if r["status"] == "stopped"]
+    assert stopped and all(rows[i]["epochs"] == 1 for i in stopped)
+    assert sum(r["epochs"] for r in rows.values()) < 3 * len(points)
+    best = max(quality.values())
+    # The best point is never stopped (it leads at every rung), so it is trained fully and selected.
+    assert any(rows[i]["status"] == "ok" and quality[i] == best for i in rows)
+    assert quality[result.best.index] == pytest.approx(best)
+    assert all(r["accuracy"] == pytest.approx(quality[i]) for i, r in rows.items() if r["status"] == "ok")
+
+
+@pytest.mark.slow
+def test_crashed_points_are_retried_then_recorded_as_failed(ray_cluster, digits, tiny_spec, tmp_path):
+    from effsearch.compound.tune import run_grid
+    from effsearch.proxy import ProxyConfig
+
+    points, proxy = _points(3), ProxyConfig(epochs=1, resolution=12, threads=1)
+    crash, fail = (proxy_resolution(12, p.gamma) for p in points[:2])
+    assert crash != fail
+    trainer = ScriptedProxy(crash_resolution=crash, fail_resolution=fail)
+    settings = TuneSettings(max_failures=1, max_concurrent=2)
+    result = run_grid(tiny_spec, points, data=digits, proxy=proxy, folder=tmp_path, settings=settings, train_fn=trainer)
+    crashed, failed, good = result.rows
+    assert crashed["status"] == "failed" and "simulated worker crash" in crashed["reason"] and crashed["attempts"] == 2
+    assert failed["status"] == "failed" and failed["reason"] == "diverged: loss is nan" and failed["attempts"] == 1
+    assert failed["accuracy"] is None and crashed["accuracy"] is None
+    assert good["status"] == "ok" and result.best == points[2] and result.complete
