@@ -18,6 +18,16 @@ def tiny_spec():
     return NetSpec(blocks=tuple(parse_block(b) for b in blocks), stem_chs=8, head_chs=32, resolution=32, num_classes=5)
 
 
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A real local Ray cluster (2 CPUs) for one test module; effsearch uses it instead of starting one."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A real PostgreSQL server on loopback for the session (Debian's binaries; see tests/pg_server.py)."""

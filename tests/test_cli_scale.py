@@ -143,15 +143,6 @@ def test_latency_is_measured_when_asked(tmp_path, capsys, tiny_spec):
 # --------------------------------------------------------------------------- a real grid on a local 2-CPU Ray cluster
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 def test_small_grid_end_to_end_and_the_family_uses_the_winner(ray_cluster, tmp_path, capsys, tiny_spec):
     import pandas as pd

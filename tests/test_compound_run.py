@@ -16,14 +16,6 @@ GRID = GridConfig(step=0.25, tolerance=0.2)  # three points on alpha * beta^2 * 
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def digits():
     from effsearch.data import load_dataset
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from effsearch.errors import SpecError
+from effsearch.runtime.registry import Registry
 
 CostFn = Callable[[int, int, int, int, float, float, int], tuple[int, int]]
 
@@ -61,7 +62,7 @@ class Op:
         return self.module
 
 
-_REGISTRY: dict[str, Op] = {}
+OPS: Registry[Op] = Registry("op", SpecError)
 _NAME = re.compile(r"^[a-z][a-z0-9]*$")
 
 
@@ -69,42 +70,20 @@ def register_op(op: Op, *, replace: bool = False) -> Op:
     """Add ``op`` to the registry (``replace=True`` to redefine a name); returns it."""
     if not _NAME.match(op.name):
         raise SpecError(f"op name {op.name!r} is invalid (lower-case letters and digits, starting with a letter)")
-    if op.name in _REGISTRY and not replace:
-        raise SpecError(f"op {op.name!r} is already registered; pass replace=True to redefine it")
-    tokens = {o.token: o.name for o in _REGISTRY.values() if o.name != op.name}
+    tokens = {o.token: o.name for o in OPS.values() if o.name != op.name}
     if op.token in tokens:
         raise SpecError(f"op {op.name!r}: block-string token {op.token!r} is taken by op {tokens[op.token]!r}")
-    _REGISTRY[op.name] = op
-    return op
+    return OPS.register(op.name, op, replace=replace)
 
 
-def unregister_op(name: str) -> None:
-    """Remove an op (for tests and plugins that register temporary ops)."""
-    _REGISTRY.pop(name, None)
-
-
-def get_op(name: str) -> Op:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise SpecError(f"unknown op {name!r}; registered ops: {', '.join(op_names())}") from None
-
-
-def op_names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+unregister_op = OPS.unregister
+get_op = OPS.get
+op_names = OPS.names
 
 
 def op_for_token(token: str) -> Op | None:
     """The op a bare block-string token names, if any."""
-    for op in _REGISTRY.values():
-        if op.token == token:
-            return op
-    return None
-
-
-def default_op() -> Op:
-    """The op of a block string without an op token (MBConv)."""
-    return next(op for op in _REGISTRY.values() if op.token is None)
+    return next((op for op in OPS.values() if op.token == token), None)
 
 
 # --------------------------------------------------------------------------- the built-in ops

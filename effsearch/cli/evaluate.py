@@ -85,7 +85,7 @@ def _table(result: dict[str, Any]):
         ("images/s", f"{result['images_per_s']:.0f}"),
         ("params / MACs (deploy)", f"{format_count(result['params'])} / {format_count(result['macs'])} at {result['resolution']}px"),
         ("params / MACs (proxy)", f"{format_count(result['proxy_params'])} / {format_count(result['proxy_macs'])} at {result['proxy_resolution']}px"),
-        ("device / threads", f"{result['device']} / {result['threads']}"),
+        ("device / threads / kernels", f"{result['device']} / {result['threads']} / {result.get('kernels')}"),
     ]
     if "latency_ms" in result:
         rows.append(("latency (batch 1)", f"{result['latency_ms']:.2f} ms on {result['latency']['threads']} thread(s)"))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from effsearch.errors import EffsearchError
+from effsearch.runtime.registry import Registry
 
 Evaluate = Callable[..., dict[str, Any]]
 
@@ -44,7 +45,7 @@ class EvaluatorEntry:
     description: str = ""
 
 
-_REGISTRY: dict[str, EvaluatorEntry] = {}
+EVALUATORS: Registry[EvaluatorEntry] = Registry("evaluator")
 
 
 def register_evaluator(name: str, factory: Callable[..., Evaluate], *, description: str = "",
@@ -52,18 +53,11 @@ def register_evaluator(name: str, factory: Callable[..., Evaluate], *, descripti
     """Register ``factory(arg, *, data, proxy, out) -> evaluator`` under ``name``."""
     if ":" in name or not name:
         raise EffsearchError(f"evaluator name {name!r} is invalid (no colon; NAME:ARG passes an argument)")
-    if name in _REGISTRY and not replace:
-        raise EffsearchError(f"evaluator {name!r} is already registered; pass replace=True to redefine it")
-    _REGISTRY[name] = EvaluatorEntry(name, factory, description)
-    return _REGISTRY[name]
+    return EVALUATORS.register(name, EvaluatorEntry(name, factory, description), replace=replace)
 
 
-def unregister_evaluator(name: str) -> None:
-    _REGISTRY.pop(name, None)
-
-
-def evaluator_names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+unregister_evaluator = EVALUATORS.unregister
+evaluator_names = EVALUATORS.names
 
 
 def split(text: str) -> tuple[str, str | None]:
@@ -73,11 +67,7 @@ def split(text: str) -> tuple[str, str | None]:
 
 
 def get_evaluator(text: str) -> EvaluatorEntry:
-    name, _ = split(text)
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise EffsearchError(f"unknown evaluator {name!r}; use one of {', '.join(evaluator_names())}") from None
+    return EVALUATORS.get(split(text)[0])
 
 
 def make_evaluator(text: str, *, data: Any, proxy: Any, out: Path | None) -> Evaluate:

@@ -21,6 +21,7 @@ from typing import Any
 from effsearch.arch.cost import count
 from effsearch.arch.spec import NetSpec
 from effsearch.errors import EffsearchError
+from effsearch.runtime.registry import Registry
 from effsearch.units import format_count, parse_count
 
 
@@ -46,29 +47,16 @@ class Objective:
     example: str = ""
 
 
-_REGISTRY: dict[str, Objective] = {}
+OBJECTIVES: Registry[Objective] = Registry("objective")
 
 
 def register_objective(objective: Objective, *, replace: bool = False) -> Objective:
-    if objective.name in _REGISTRY and not replace:
-        raise EffsearchError(f"objective {objective.name!r} is already registered; pass replace=True to redefine it")
-    _REGISTRY[objective.name] = objective
-    return objective
+    return OBJECTIVES.register(objective.name, objective, replace=replace)
 
 
-def unregister_objective(name: str) -> None:
-    _REGISTRY.pop(name, None)
-
-
-def get_objective(name: str) -> Objective:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise EffsearchError(f"unknown objective {name!r}; use one of {', '.join(objective_names())}") from None
-
-
-def objective_names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+unregister_objective = OBJECTIVES.unregister
+get_objective = OBJECTIVES.get
+objective_names = OBJECTIVES.names
 
 
 # --------------------------------------------------------------------------- the built-in objectives

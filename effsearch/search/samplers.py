@@ -23,6 +23,7 @@ import numpy as np
 import optuna
 
 from effsearch.errors import EffsearchError
+from effsearch.runtime.registry import Registry
 
 SEED_POLICIES = ("per-run", "per-trial")
 NSGA2_POPULATION = 20
@@ -44,32 +45,19 @@ class SamplerEntry:
             raise EffsearchError(f"sampler {self.name!r}: objectives must be 1 or 2")
 
 
-_REGISTRY: dict[str, SamplerEntry] = {}
+SAMPLERS: Registry[SamplerEntry] = Registry("sampler")
 
 
 def register_sampler(name: str, factory: Callable[..., optuna.samplers.BaseSampler], *, seed_policy: str = "per-run",
                      objectives: int = 1, description: str = "", replace: bool = False) -> SamplerEntry:
     """Register ``factory(*, seed, space, workers) -> BaseSampler`` under ``name``."""
-    if name in _REGISTRY and not replace:
-        raise EffsearchError(f"sampler {name!r} is already registered; pass replace=True to redefine it")
     entry = SamplerEntry(name=name, factory=factory, seed_policy=seed_policy, objectives=objectives, description=description)
-    _REGISTRY[name] = entry
-    return entry
+    return SAMPLERS.register(name, entry, replace=replace)
 
 
-def unregister_sampler(name: str) -> None:
-    _REGISTRY.pop(name, None)
-
-
-def sampler_names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
-
-
-def get_sampler(name: str) -> SamplerEntry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise EffsearchError(f"unknown sampler {name!r}; use one of {', '.join(sampler_names())}") from None
+unregister_sampler = SAMPLERS.unregister
+sampler_names = SAMPLERS.names
+get_sampler = SAMPLERS.get
 
 
 def sampler_label(sampler: str | optuna.samplers.BaseSampler) -> str:
