@@ -199,7 +199,7 @@ def test_a_latency_target_search_rewards_measured_latency(tmp_path, capsys):
         for _, t in trials.iterrows():
             accuracy = t["accuracy"] if t["status"] != "rejected" else 0.0
             assert t["reward"] == pytest.approx(accuracy * (t["latency_ms"] / 5.0) ** -0.07)
-    assert set(trials["status"]) <= {"ok", "cached"} and "the 5ms target" in capsys.readouterr().out
+    assert set(trials["status"]) <= {"ok", "cached"} and "the 5ms latency target" in capsys.readouterr().out
     out = out / "2"
     import json
 

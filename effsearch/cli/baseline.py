@@ -222,7 +222,8 @@ def print_summary(result: Any, reward: Any, out: Any) -> None:
     how = f", retrained {base['retrained_epochs']:g} epochs" if base.get("retrained_epochs") else ""
     out.print(f"baseline: trial {base['number']}{how}", highlight=False)
     cost = base.get(reward.objective) if reward.objective != "macs" else base["macs"]
-    ratio = f"{obj.format(cost)} {obj.label}, {cost / reward.target:.2f}x the {obj.format(reward.target)} target" if cost else ""
-    out.print(f"  params {format_count(base['params'])}  MACs {format_count(base['macs'])} ({ratio})  "
+    where = f" ({cost / reward.target:.2f}x the {obj.format(reward.target)} {obj.label} target)" if cost else ""
+    shown = "" if reward.objective in ("macs", "params") or not cost else f"  {obj.label} {obj.format(cost)}"
+    out.print(f"  params {format_count(base['params'])}  MACs {format_count(base['macs'])}{shown}{where}  "
               f"accuracy {base['accuracy']:.4f}  reward {base['reward']:.4f}", highlight=False)
     out.print(f"  saved {result.out / 'baseline.yaml'}; see it with: effsearch show {result.out}", highlight=False)
