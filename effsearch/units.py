@@ -1,4 +1,4 @@
-"""Parsing and printing compute counts: ``400M``, ``0.4G``, ``4e8`` all mean 4e8 MACs."""
+"""Parsing and printing counts (``400M``, ``0.4G``, ``4e8`` all mean 4e8 MACs) and durations (``15ms``)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,21 @@ def format_count(value: float, digits: int = 3) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.{digits}g}{suffix}"
     return f"{value:.{digits}g}"
+
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|us|µs)?\s*$")
+_TO_MS = {"ms": 1.0, None: 1.0, "s": 1e3, "us": 1e-3, "µs": 1e-3}
+
+
+def parse_duration_ms(text: str | float | int, what: str = "latency target") -> float:
+    """``15ms`` -> 15.0; ``0.015s``, ``15000us`` and a plain number (milliseconds) too."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        match = _DURATION.match(str(text))
+        if not match:
+            raise EffsearchError(f"{what} {text!r} is malformed; use a duration such as 15ms, 0.015s or 15000us")
+        value = float(match.group(1)) * _TO_MS[match.group(2)]
+    if not value > 0 or value == float("inf"):
+        raise EffsearchError(f"{what} {text!r} must be a positive duration, e.g. 15ms")
+    return value

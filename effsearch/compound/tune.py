@@ -147,15 +147,14 @@ def _quiet(verbose: bool) -> Iterator[None]:
 
 
 def _resolved(proxy: Any, settings: TuneSettings) -> Any:
-    """The proxy config with the kernel path each point will train on made concrete (and recorded)."""
-    from effsearch.proxy import ProxyConfig, resolve_device
-    from effsearch.proxy.kernels import resolve_kernels
+    """The proxy config each point trains with, made concrete (and recorded in the fingerprint)."""
+    from effsearch.proxy import ProxyConfig
+    from effsearch.proxy.device import concrete_runtime
 
     if not isinstance(proxy, ProxyConfig):
         return proxy
-    device = "cuda" if settings.gpus_per_trial > 0 else resolve_device(proxy.device).type
-    threads = proxy.threads or max(1, int(settings.cpus_per_trial))
-    return proxy.replace(kernels=resolve_kernels(proxy.kernels, device, threads))
+    return concrete_runtime(proxy, threads=max(1, int(settings.cpus_per_trial)),
+                            device="cuda" if settings.gpus_per_trial > 0 else None)
 
 
 def _stop_callback() -> Any:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import torch
 
-from effsearch.proxy.config import ConfigError
+from effsearch.proxy.config import ConfigError, ProxyConfig
 
 
 def default_threads() -> int:
@@ -44,3 +44,17 @@ def thread_scope(threads: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+def concrete_runtime(config: ProxyConfig, *, threads: int, device: str | None = None) -> ProxyConfig:
+    """``config`` with its device, thread count and kernel path made concrete (and checked) for a run.
+
+    ``threads`` applies when the config names none (a Ray worker gets its CPU share); ``device``
+    overrides the config's (a grid point given a GPU share). A device that is not there is refused.
+    The result is what a study or grid records and what every worker trains with.
+    """
+    from effsearch.proxy.kernels import resolve_kernels
+
+    dev = torch.device(device) if device else resolve_device(config.device)
+    cpu = dev.type == "cpu"
+    count = config.threads or threads
+    return config.replace(device="cpu" if cpu else str(dev), threads=count if cpu else None,
+                          kernels=resolve_kernels(config.kernels, dev, count))

@@ -53,21 +53,16 @@ class SearchResult:
 
 
 def resolve_runtime(proxy: Any, run: RunConfig) -> Any:
-    """``proxy`` with its device, threads and kernel path made concrete for this run (checked now).
+    """``proxy`` made concrete for this run, before anything is written (Ray workers: one thread each).
 
-    A device that is not there is refused here, before anything is written. Ray workers train on one
-    thread each unless told otherwise. Other config types (a custom evaluator's) pass unchanged.
+    Other config types (a custom evaluator's) pass unchanged.
     """
-    from effsearch.proxy import ProxyConfig, default_threads, resolve_device
-    from effsearch.proxy.kernels import resolve_kernels
+    from effsearch.proxy import ProxyConfig, default_threads
+    from effsearch.proxy.device import concrete_runtime
 
     if not isinstance(proxy, ProxyConfig):
         return proxy
-    device = resolve_device(proxy.device)
-    threads = proxy.threads or (1 if run.distributed else default_threads())
-    kernels = resolve_kernels(proxy.kernels, device, threads)
-    name = str(device) if device.type != "cpu" else "cpu"
-    return proxy.replace(device=name, threads=threads if device.type == "cpu" else None, kernels=kernels)
+    return concrete_runtime(proxy, threads=1 if run.distributed else default_threads())
 
 
 def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunConfig, data: Any,

@@ -13,16 +13,13 @@ per-architecture cache).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from effsearch.arch.cost import count
 from effsearch.arch.spec import NetSpec
-from effsearch.errors import EffsearchError
 from effsearch.runtime.registry import Registry
-from effsearch.units import format_count, parse_count
+from effsearch.units import format_count, parse_count, parse_duration_ms
 
 
 @dataclass
@@ -60,24 +57,6 @@ objective_names = OBJECTIVES.names
 
 
 # --------------------------------------------------------------------------- the built-in objectives
-
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|us|µs)?\s*$")
-_TO_MS = {"ms": 1.0, None: 1.0, "s": 1e3, "us": 1e-3, "µs": 1e-3}
-
-
-def parse_duration_ms(text: Any, what: str = "latency target") -> float:
-    """``15ms`` -> 15.0; ``0.015s``, ``15000us`` and a plain number (milliseconds) too."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        value = float(text)
-    else:
-        match = _DURATION.match(str(text))
-        if not match:
-            raise EffsearchError(f"{what} {text!r} is malformed; use a duration such as 15ms, 0.015s or 15000us")
-        value = float(match.group(1)) * _TO_MS[match.group(2)]
-    if not value > 0 or value == float("inf"):
-        raise EffsearchError(f"{what} {text!r} must be a positive duration, e.g. 15ms")
-    return value
-
 
 def _latency(spec: NetSpec, context: MeasureContext) -> float:
     from effsearch.proxy.latency import measure_latency
