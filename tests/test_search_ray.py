@@ -22,10 +22,11 @@ class CrashOnce(Scorer):
         self.marker = marker
 
     def __call__(self, spec, data, config, seed=0):
-        if not os.path.exists(self.marker):
-            open(self.marker, "w").close()
-            os._exit(1)  # what the OOM killer does to a worker
-        return super().__call__(spec, data, config, seed)
+        try:  # O_EXCL: exactly one of the workers starting at the same moment wins the marker
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return super().__call__(spec, data, config, seed)
+        os._exit(1)  # what the OOM killer does to a worker
 
 
 def test_two_workers_complete_a_search_and_survive_a_crashed_worker(tmp_path):
