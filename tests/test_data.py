@@ -410,3 +410,26 @@ def test_dataset_pickles_without_its_resize_cache():
     copy = pkl.loads(pkl.dumps(data))
     assert copy._cache == {} and data._cache and torch.equal(copy.train_x, data.train_x)
     assert copy.resized(16).image_size == 16
+
+
+def test_fashion_mnist_found_where_the_system_package_installs_it(tmp_path, monkeypatch):
+    from effsearch.data import download
+
+    system = tmp_path / "usr-share" / "fashion-mnist"
+    system.mkdir(parents=True)
+    _write_idx(system, gz=True)
+    monkeypatch.setitem(download.SYSTEM_FOLDERS, "fashion-mnist", (system,))
+    monkeypatch.setenv("EFFSEARCH_OFFLINE", "1")
+    data = load_dataset("fashion-mnist", cache_dir=tmp_path / "empty-cache", val_fraction=0.5)
+    assert data.source == str(system) and len(data.train_y) == 30
+    assert not (tmp_path / "empty-cache").exists()  # nothing copied or downloaded
+    monkeypatch.setitem(download.SYSTEM_FOLDERS, "fashion-mnist", (tmp_path / "missing",))
+    with pytest.raises(DataError, match="EFFSEARCH_OFFLINE|offline"):
+        load_dataset("fashion-mnist", cache_dir=tmp_path / "empty-cache")
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_real_fashion_mnist_without_a_path(tmp_path):
+    data = load_dataset("fashion-mnist", cache_dir=tmp_path)
+    assert len(data.train_y) + len(data.val_y) == 60000 and data.image_size == 28 and data.num_classes == 10

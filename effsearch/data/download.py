@@ -6,6 +6,11 @@ sub-folder (``cifar10/``, ``mnist/``, ...). A file already there is used as-is o
 matches; offline (or with ``EFFSEARCH_OFFLINE=1``) the error names the folder, the files and the
 URLs, so the files can be copied there by hand. Only the training files are fetched: effsearch
 validates on a split held out from the training data and never reads the official test split.
+
+After the cache folder and before any download, a set is looked up where a system package installs
+it (:data:`SYSTEM_FOLDERS`; Debian's ``dataset-fashion-mnist`` puts Fashion-MNIST in
+``/usr/share/datasets/fashion-mnist``). Such a copy is recompressed by the packager, so the gzip
+checksums differ from the published ones; the IDX reader still checks its magic numbers and sizes.
 """
 
 from __future__ import annotations
@@ -56,6 +61,21 @@ STANDARD: dict[str, tuple[Resource, ...]] = {
         Resource("train-labels-idx1-ubyte.gz", tuple(m + "train-labels-idx1-ubyte.gz" for m in _FASHION), md5="25c81989df183df01b3e8a0aad5dffbe"),
     ),
 }
+
+
+SYSTEM_FOLDERS: dict[str, tuple[Path, ...]] = {
+    "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+    "mnist": (Path("/usr/share/datasets/mnist"),),
+}
+"""Where system packages install a standard set (searched after the cache folder, before downloading)."""
+
+
+def system_folder(name: str) -> Path | None:
+    """A system package's copy of ``name`` that has every training file, if there is one."""
+    for folder in SYSTEM_FOLDERS.get(name, ()):
+        if all((folder / r.filename).is_file() for r in STANDARD[name]) and not any(r.extract for r in STANDARD[name]):
+            return folder
+    return None
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -134,6 +154,10 @@ def _extract(archive: Path, folder: Path) -> None:
 def ensure_standard(name: str, *, cache_dir: str | Path | None = None, download: bool = True) -> Path:
     """The cache folder of a standard data set, with its training files present and verified."""
     folder = cache_root(cache_dir) / name
+    cached = all((folder / r.filename).is_file() and file_matches(folder / r.filename, r) for r in STANDARD[name])
+    system = None if cached else system_folder(name)
+    if system is not None:
+        return system
     for resource in STANDARD[name]:
         path = fetch(resource, folder, name=name, download=download)
         if resource.extract:
