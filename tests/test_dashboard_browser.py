@@ -209,3 +209,25 @@ def test_static_report_opens_offline_and_shows_its_plots(browser: Any, folders: 
     p.close()
     assert watched.errors == []
     assert watched.requests == [out.as_uri()], "the report must not fetch anything"
+
+
+def test_runs_view_draws_the_fidelity_of_the_retrained(browser: Any, tmp_path: Path) -> None:
+    from tests.test_dashboard_fidelity import OK, TAU, update_run_json, write_retrain
+
+    folder = write_baseline_run(tmp_path / "supernet", 20, seed=5)
+    write_retrain(folder)
+    update_run_json(folder, evaluator={"name": "supernet"},
+                    results={"fidelity": {"kendall_tau": TAU, "n": len(OK), "evaluator": "supernet"}})
+    watched = Watched(browser)
+    p = watched.page
+    with Server(create_app([folder], poll_seconds=5), port=0) as srv:
+        p.goto(srv.url)
+        wait_for_front(p)
+        p.get_by_text("Runs", exact=True).click()
+        sel = "#fidelity-graph-0 .js-plotly-plot"
+        p.wait_for_function(f"() => document.querySelector('{sel}')?._fullData?.length > 0", timeout=60_000)
+        counts = p.evaluate(COUNT_JS, [sel, "fidelity"])
+        assert counts["data"] == {"supernet": len(OK)} and counts["drawn"] == {"supernet": len(OK)}
+        assert "Kendall τ = 0.67, n = 4" in p.inner_text("#fidelity-graph-0")
+        p.close()
+    assert watched.errors == []

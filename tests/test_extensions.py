@@ -178,7 +178,7 @@ class ConstantEvaluator:
 
 @pytest.fixture
 def constant_evaluator():
-    register_evaluator("constant", lambda arg, *, data, proxy, out: ConstantEvaluator(float(arg or 0.5)))
+    register_evaluator("constant", lambda arg, *, data, proxy, out, space: ConstantEvaluator(float(arg or 0.5)))
     try:
         yield
     finally:

@@ -25,7 +25,7 @@ import sys
 from effsearch import __version__
 from effsearch.errors import EffsearchError
 
-COMMANDS = ("show", "evaluate", "baseline", "scale", "dashboard", "report")
+COMMANDS = ("show", "evaluate", "supernet", "baseline", "scale", "dashboard", "report")
 
 EPILOG = """examples:
   effsearch show efficientnet-b0                 per-stage params and MACs of a preset

@@ -29,6 +29,8 @@ EXAMPLES = """
   effsearch baseline --flops-target 400M --sampler random --seed 1   a baseline to compare against
   effsearch baseline --flops-target 400M --reward hard --retrain-top 3 --retrain-epochs 10
   effsearch baseline --flops-target 400M --workers 2     two candidates at a time on a local Ray cluster
+  effsearch baseline --flops-target 400M --dataset fashion-mnist --evaluator supernet:results/supernet \
+      --trials 1000 --retrain-top 5        score with a trained supernet, verify the top 5 standalone
   effsearch baseline --latency-target 15ms --latency-threads 1   MnasNet's objective: measured latency
   effsearch baseline --flops-target 600M --workers 32 --ray-address auto \\
       --storage postgresql+psycopg2://me@db/effsearch --study b0-600M    a cluster and a shared database
@@ -53,7 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     what.add_argument("--sampler", default=DEFAULT_SAMPLER, help="mnas (LSTM controller, PPO), random, tpe, or nsga2 "
                       f"(accuracy vs the cost as two objectives); default {DEFAULT_SAMPLER}")
     what.add_argument("--evaluator", default="proxy", metavar="NAME[:ARG]",
-                      help="how candidates get their accuracy: proxy (standalone proxy training, default)")
+                      help="how candidates get their accuracy: proxy (standalone proxy training, default), "
+                           "supernet:DIR (scored with a supernet from 'effsearch supernet'), or supernet (trains one "
+                           "into OUT/supernet first); the --retrain-top finalists are always trained standalone")
     what.add_argument("--trials", type=COUNT, default=DEFAULT_TRIALS, help=f"finished trials the study should hold (default {DEFAULT_TRIALS})")
     what.add_argument("--timeout", type=POSITIVE, default=None, metavar="SECONDS", help="stop starting new trials after this long")
     what.add_argument("--retrain-top", type=int_range(0), default=0, metavar="K", help="retrain the K best for --retrain-epochs and pick the baseline among them")
@@ -219,6 +223,11 @@ def print_summary(result: Any, reward: Any, out: Any) -> None:
     if base is None:
         out.print(f"no candidate finished yet; results so far in {result.out}", highlight=False)
         return
+    fid = result.exported.fidelity
+    if fid is not None:
+        tau = "n/a (fewer than 2 usable pairs)" if fid["kendall_tau"] is None else f"{fid['kendall_tau']:.3f}"
+        out.print(f"fidelity: Kendall tau between search score and standalone accuracy of the {fid['n']} retrained "
+                  f"candidates: {tau}", highlight=False)
     how = f", retrained {base['retrained_epochs']:g} epochs" if base.get("retrained_epochs") else ""
     out.print(f"baseline: trial {base['number']}{how}", highlight=False)
     cost = base.get(reward.objective) if reward.objective != "macs" else base["macs"]

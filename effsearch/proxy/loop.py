@@ -53,7 +53,7 @@ def lr_factor(config: ProxyConfig, progress: float) -> float:
     return 0.5 * (1 + math.cos(math.pi * rest)) if config.schedule == "cosine" else 1.0 - rest
 
 
-def _optimizer(model: torch.nn.Module, config: ProxyConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, config: ProxyConfig) -> torch.optim.Optimizer:
     # No weight decay on batch-norm affine terms and biases (as in the official training recipe).
     decay = [p for p in model.parameters() if p.ndim > 1]
     rest = [p for p in model.parameters() if p.ndim <= 1]
@@ -85,7 +85,7 @@ class Trainer:
 
     def __init__(self, model: torch.nn.Module, data: Dataset, config: ProxyConfig, device: torch.device, gen: torch.Generator):
         self.model, self.data, self.config, self.device, self.gen = model, data, config, device, gen
-        self.opt = _optimizer(model, config)
+        self.opt = make_optimizer(model, config)
         self.autocast, self.scaler = autocast_for(device, config)
         self.augment = config.augment if config.augment is not None else data.augment
         self.channels_last = config.channels_last and device.type != "mps"
@@ -145,11 +145,15 @@ class Trainer:
 
 def _backward_step(loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer,
                    scaler: torch.amp.GradScaler | None, config: ProxyConfig) -> None:
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    optimizer_step(model, opt, scaler, config)
+
+
+def optimizer_step(model: torch.nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+                   config: ProxyConfig) -> None:
+    """Unscale (fp16), clip and apply the gradients already accumulated."""
     if scaler is not None:
-        scaler.scale(loss).backward()
         scaler.unscale_(opt)
-    else:
-        loss.backward()
     if config.grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip, foreach=True)
     if scaler is not None:

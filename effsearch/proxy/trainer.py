@@ -50,7 +50,7 @@ def prepare_model(spec: NetSpec, config: ProxyConfig, device: torch.device, kern
     return model.to(memory_format=torch.channels_last) if config.channels_last and device.type != "mps" else model
 
 
-def _describe(spec: NetSpec, proxy_spec: NetSpec, data: Dataset, config: ProxyConfig, seed: int) -> dict[str, Any]:
+def base_metrics(spec: NetSpec, proxy_spec: NetSpec, data: Dataset, config: ProxyConfig, seed: int) -> dict[str, Any]:
     deploy, proxy = count(spec), count(proxy_spec)
     return {
         "status": "ok", "reason": None, "accuracy": 0.0, "loss": None, "train_loss": None,
@@ -108,7 +108,7 @@ def train_and_evaluate(spec: NetSpec, data: Dataset, config: ProxyConfig | None 
     config = config or ProxyConfig()
     resolution = config.resolution or data.default_resolution
     proxy_spec = adapt_for_proxy(spec, resolution, num_classes=data.num_classes, in_chans=data.in_chans, min_feature=config.min_feature)
-    result = _describe(spec, proxy_spec, data, config, seed)
+    result = base_metrics(spec, proxy_spec, data, config, seed)
     device = None
     try:
         device = resolve_device(config.device)

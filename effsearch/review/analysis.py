@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ import pandas as pd
 
 __all__ = [
     "OFFICIAL_EFFICIENTNET", "OfficialModel", "chosen_grid_point", "family_vs_official", "hypervolume",
-    "hypervolume_over_trials", "learning_curves", "moving_average", "official_table", "pareto_front",
+    "hypervolume_over_trials", "kendall_tau", "learning_curves", "moving_average", "official_table", "pareto_front",
     "pareto_mask", "reference_point", "running_best",
 ]
 
@@ -188,6 +189,26 @@ def learning_curves(
     else:
         out["hypervolume"] = np.nan
     return out.reset_index(drop=True)
+
+
+# --- rank agreement -------------------------------------------------------------------------------
+
+
+def kendall_tau(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Kendall's tau-b between two scores of the same candidates; ``None`` when it is undefined.
+
+    Undefined means fewer than two pairs with both values finite, or one side constant (no ordering
+    to agree with): a number there would read as "no agreement" when there was nothing to compare.
+    """
+    x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    from scipy.stats import kendalltau  # scipy is slow to import; only the review needs it
+
+    tau = float(kendalltau(x, y).statistic)
+    return tau if math.isfinite(tau) else None
 
 
 # --- grid and family ------------------------------------------------------------------------------

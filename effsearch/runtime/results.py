@@ -53,7 +53,8 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_run_json(folder: Path, *, kind: str, seed: int | None, config: dict[str, Any], argv: list[str] | None = None) -> Path:
+def write_run_json(folder: Path, *, kind: str, seed: int | None, config: dict[str, Any], argv: list[str] | None = None,
+                   results: dict[str, Any] | None = None) -> Path:
     """``run.json``: the exact command, seed, configuration and package versions of a run."""
     argv = sys.argv if argv is None else argv
     data = {
@@ -61,6 +62,7 @@ def write_run_json(folder: Path, *, kind: str, seed: int | None, config: dict[st
         "command": shlex.join(["effsearch", *argv[1:]]) if argv else "",
         "seed": seed,
         "config": config,
+        **({"results": results} if results else {}),
         "versions": package_versions(),
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),

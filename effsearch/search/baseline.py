@@ -81,13 +81,16 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
     space = load_space(search.space)
     long_epochs = retrain_epochs(search.retrain_epochs, proxy) if search.retrain_top else 0.0
     proxy = resolve_runtime(proxy, run)
-    evaluate = evaluate or make_evaluator(search.evaluator, data=data, proxy=proxy, out=run.out)
+    evaluate = evaluate or make_evaluator(search.evaluator, data=data, proxy=proxy, out=run.out, space=space)
     prints = fingerprint(search=search, reward=reward, proxy=proxy, space=space, data=data, evaluator=describe(evaluate))
     storage = storages.open_storage(run.storage_url)
     try:
         existing = studies.find_study(storage, run.study_name)
         if existing is not None:
             studies.check_study(existing, objectives=search.objectives, fingerprint=prints, mix_runtime=search.mix_runtime)
+        prepare = getattr(evaluate, "prepare", None)
+        if callable(prepare):  # after every check, before the executor ships the evaluator to its workers
+            prepare(data=data, proxy=proxy, on_epoch=_announce_epoch(console, run))
         executor = make_executor(data, workers=run.workers, address=run.ray_address,
                                  gpus_per_trial=run.gpus_per_trial, evaluate=evaluate)
         try:
@@ -102,6 +105,27 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
             executor.close()
     finally:
         storages.close_storage(storage)
+
+
+def _announce_epoch(console: Any, run: RunConfig) -> Any:
+    """Progress lines while an evaluator prepares (a supernet trains one epoch after another)."""
+    if not run.progress:
+        return None
+    if console is None:
+        from effsearch.runtime.console import console as make_console
+
+        console = make_console()
+
+    def show(record: dict[str, Any]) -> None:
+        console.print(describe_epoch(record), highlight=False, markup=False)
+
+    return show
+
+
+def describe_epoch(record: dict[str, Any]) -> str:
+    """One line per supernet epoch: loss and the validation accuracy of the largest and smallest sub-networks."""
+    return (f"supernet epoch {record['epoch']}: loss {record['train_loss']:.4f}, val top-1 largest "
+            f"{record['largest_accuracy']:.4f} smallest {record['smallest_accuracy']:.4f} ({record['seconds']:.0f} s)")
 
 
 def _best(study: optuna.Study) -> tuple[float, int] | None:
@@ -133,11 +157,14 @@ class _Session:
         return export(self.study, self.space, self.run.out, target=self.reward.target,
                       retrain_top=self.search.retrain_top, retrain_epochs=self.long_epochs)
 
-    def write_run_json(self) -> None:
+    def write_run_json(self, exported: Export | None = None) -> None:
         config = run_config_dict(search=self.search, reward=self.reward, proxy=self.proxy, run=self.run,
                                  space=self.space, data=self.data, retrain_epochs=self.long_epochs,
                                  evaluator=self.evaluator)
-        write_run_json(self.run.out, kind="baseline", seed=self.search.seed, config=config, argv=self.argv)
+        found = exported.fidelity if exported is not None else None
+        results = {"fidelity": {**found, "evaluator": self.evaluator.get("name")}} if found else None
+        write_run_json(self.run.out, kind="baseline", seed=self.search.seed, config=config, argv=self.argv,
+                       results=results)
 
     def execute(self, *, resumed: bool, executor: Any, console: Any) -> SearchResult:
         recovered = studies.recover_stale(self.study)
@@ -152,7 +179,7 @@ class _Session:
             ran = self._search(executor, progress)
             retrained = self._retrain(executor, progress)
         exported = self.save()
-        self.write_run_json()
+        self.write_run_json(exported)
         return SearchResult(out=self.run.out, study=self.study, space=self.space, exported=exported, resumed=resumed,
                             recovered=recovered, ran=ran, retrained=retrained,
                             storage=storages.display_url(self.run.storage_url))

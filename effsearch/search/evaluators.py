@@ -6,9 +6,14 @@ returns the metrics dict of :func:`effsearch.proxy.train_and_evaluate` (at least
 the numbers (recorded in the study's fingerprint). The search loop does not care which evaluator
 produced a metrics dict. ``proxy`` (standalone proxy training) is built in.
 
-A registered evaluator is made by ``factory(arg, *, data, proxy, out) -> evaluator``, where ``arg``
-is what follows the colon in ``name:arg`` (``None`` without one) and ``out`` the results folder.
-Evaluators are shipped to Ray workers, so they must pickle.
+A registered evaluator is made by ``factory(arg, *, data, proxy, out, space) -> evaluator``, where
+``arg`` is what follows the colon in ``name:arg`` (``None`` without one), ``out`` the results folder
+and ``space`` the search space; it checks what it can there, before anything is written.
+Evaluators are shipped to Ray workers, so they must pickle. Two optional hooks: ``prepare(data=,
+proxy=, on_epoch=)`` runs once in the main process after the run's checks and before the first
+candidate (the ``supernet`` evaluator trains its supernet there), and ``verify``, the evaluator that
+retrains the finalists of ``retrain_top`` (standalone training, whatever scored the search).
+``proxy`` (standalone proxy training) and ``supernet`` (:mod:`effsearch.supernet`) are built in.
 """
 
 from __future__ import annotations
@@ -70,10 +75,10 @@ def get_evaluator(text: str) -> EvaluatorEntry:
     return EVALUATORS.get(split(text)[0])
 
 
-def make_evaluator(text: str, *, data: Any, proxy: Any, out: Path | None) -> Evaluate:
+def make_evaluator(text: str, *, data: Any, proxy: Any, out: Path | None, space: Any = None) -> Evaluate:
     """The evaluator named ``text`` (``name`` or ``name:arg``), built for this run."""
     name, arg = split(text)
-    return get_evaluator(name).factory(arg, data=data, proxy=proxy, out=out)
+    return get_evaluator(name).factory(arg, data=data, proxy=proxy, out=out, space=space)
 
 
 def describe(evaluate: Evaluate) -> dict[str, Any]:
@@ -84,10 +89,20 @@ def describe(evaluate: Evaluate) -> dict[str, Any]:
     return {"name": getattr(evaluate, "__name__", type(evaluate).__name__)}
 
 
-def _proxy(arg: str | None, *, data: Any, proxy: Any, out: Path | None) -> Evaluate:
+def _proxy(arg: str | None, *, data: Any, proxy: Any, out: Path | None, space: Any = None) -> Evaluate:
     if arg:
         raise EffsearchError(f"evaluator 'proxy' takes no argument (got {arg!r})")
     return ProxyEvaluator()
 
 
 register_evaluator("proxy", _proxy, description="standalone proxy training of every candidate")
+
+
+def _supernet(arg: str | None, **context: Any) -> Evaluate:
+    from effsearch.supernet.evaluator import make  # torch and the supernet only when asked for
+
+    return make(arg, **context)
+
+
+register_evaluator("supernet", _supernet, description="weight sharing: scored with a trained supernet's weights "
+                   "(supernet:DIR), or with one trained first into the results folder (supernet)")

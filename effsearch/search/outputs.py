@@ -125,6 +125,21 @@ def retrain_frame(trials: pd.DataFrame, records: dict[int, dict[str, Any]], *, k
     return frame
 
 
+def fidelity(retrain: pd.DataFrame) -> dict[str, Any] | None:
+    """How well the search's score ranked its finalists: Kendall tau against their standalone accuracy.
+
+    ``None`` without a retrained candidate; ``kendall_tau`` is ``None`` below two usable pairs or
+    when either side is constant (tau is undefined there).
+    """
+    if not len(retrain):
+        return None
+    ok = retrain[(retrain["status"] == "ok") & retrain["accuracy_short"].notna() & retrain["accuracy_long"].notna()]
+    from effsearch.review.analysis import kendall_tau  # pure (numpy and scipy), no dashboard
+
+    tau = kendall_tau(ok["accuracy_short"].astype(float), ok["accuracy_long"].astype(float))
+    return {"kendall_tau": None if tau is None else round(tau, 4), "n": len(ok)}
+
+
 def choose_baseline(trials: pd.DataFrame, retrain: pd.DataFrame) -> int | None:
     """The baseline's trial number: the best retrained candidate, else the best reward of the search."""
     if len(retrain) and retrain["selected"].any():
@@ -145,6 +160,7 @@ class Export:
     retrain: pd.DataFrame
     baseline: dict[str, Any] | None
     spec: NetSpec | None
+    fidelity: dict[str, Any] | None = None
 
 
 def baseline_name(target: float) -> str:
@@ -190,4 +206,4 @@ def export(study: optuna.Study, space: Any, folder: Path, *, target: float, retr
             atomic_write_csv(folder / "retrain.csv", retrain)
         if spec is not None:
             save_spec(spec, folder / "baseline.yaml")
-    return Export(trials=trials, pareto=pareto, retrain=retrain, baseline=baseline, spec=spec)
+    return Export(trials=trials, pareto=pareto, retrain=retrain, baseline=baseline, spec=spec, fidelity=fidelity(retrain))

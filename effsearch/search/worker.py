@@ -69,6 +69,8 @@ def evaluate_candidate(candidate: Candidate, data: Any, evaluate: Evaluate | Non
     """Evaluate ``candidate`` on ``data``; the metrics dict always has ``status``."""
     start = time.perf_counter()
     fn = evaluate or _default_evaluate()
+    if candidate.phase == "retrain":  # finalists are verified by standalone training, whatever scored the search
+        fn = getattr(fn, "verify", None) or fn
     try:
         metrics = _checked(fn(candidate.spec, data, candidate.proxy, seed=candidate.seed))
     except Exception as exc:  # any failure of one candidate is recorded, not raised

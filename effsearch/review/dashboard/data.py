@@ -174,7 +174,8 @@ def _text(series: pd.Series) -> pd.Series:
     return series.astype(object).where(series.notna(), "").astype(str)
 
 
-def _as_bool(series: pd.Series) -> pd.Series:
+def as_bool(series: pd.Series) -> pd.Series:
+    """True/false cells of a CSV (``True``, ``1``, ``yes``...) as booleans; anything else is false."""
     text = series.astype(str).str.strip().str.lower()
     return text.isin(("true", "1", "1.0", "yes"))
 
@@ -206,7 +207,7 @@ def normalize_trials(frame: pd.DataFrame) -> pd.DataFrame:
         out[col] = pd.to_numeric(out[col], errors="coerce") if col in out else np.nan
     for col in TEXT_TRIAL_COLUMNS:
         out[col] = _text(out[col]) if col in out else ""
-    out["over_budget"] = _as_bool(out["over_budget"]) if "over_budget" in out else False
+    out["over_budget"] = as_bool(out["over_budget"]) if "over_budget" in out else False
     if out["number"].isna().all():
         out["number"] = np.arange(len(out), dtype=float)
     out["sampler"] = out["sampler"].replace("", "trials")
@@ -233,7 +234,7 @@ def normalize_grid(grid: pd.DataFrame) -> pd.DataFrame:
     # ok, stopped (ASHA ended it early; its accuracy counts), failed, pending (not run yet)
     out["status"] = _text(out["status"]).str.lower() if "status" in out else "ok"
     out["reason"] = _text(out["reason"]) if "reason" in out else ""
-    out["selected"] = _as_bool(out["selected"]) if "selected" in out else False
+    out["selected"] = as_bool(out["selected"]) if "selected" in out else False
     if out["flops_ratio"].isna().all() and len(out):
         out["flops_ratio"] = out["alpha"] * out["beta"] ** 2 * out["gamma"] ** 2
     return out

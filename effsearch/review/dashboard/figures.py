@@ -249,6 +249,48 @@ def architecture_figure(spec: NetSpec, *, title: str = "", height: int = 320) ->
     return fig
 
 
+# --- fidelity -------------------------------------------------------------------------------------
+
+
+FIDELITY_TITLE = "Fidelity: search score against standalone accuracy"
+
+
+def fidelity_figure(run: RunData, *, height: int = 420) -> go.Figure | None:
+    """The retrained candidates' search score (x) against standalone accuracy (y); ``None`` with none ok.
+
+    The title gives Kendall tau over the same candidates: whether the score the search ranked by
+    (a supernet score or a short proxy run) orders architectures the way standalone training does.
+    """
+    fid = summary.fidelity(run)
+    if fid is None:
+        return None
+    pts = fid.points
+    tau = "n/a" if fid.tau is None else f"{fid.tau:.2f}"
+    x_title = "search score (supernet)" if fid.evaluator == "supernet" else "search accuracy (short proxy)"
+    hover = "trial %{customdata}<br>" + x_title + " %{x:.4f}<br>standalone accuracy %{y:.4f}<extra>" + run.name + "</extra>"
+    # Plain lists, as in _custom: the trial numbers stay readable in the figure as sent.
+    numbers = [int(v) if math.isfinite(v) else None for v in pts["number"].tolist()]
+    fig = go.Figure(go.Scatter(
+        x=pts["accuracy_short"].tolist(), y=pts["accuracy_long"].tolist(), mode="markers", customdata=numbers,
+        name=f"retrained ({len(pts)})", marker={"size": 10, "color": colour(0)}, hovertemplate=hover,
+        meta={"role": "fidelity", "run": run.name},
+    ))
+    chosen = pts[pts["selected"]]
+    if len(chosen):  # drawn over its own point, so hovering it still names the trial
+        fig.add_trace(go.Scatter(
+            x=chosen["accuracy_short"].tolist(), y=chosen["accuracy_long"].tolist(), mode="markers",
+            customdata=[numbers[i] for i in chosen.index], hovertemplate="chosen<br>" + hover,
+            name=f"chosen (trial {chosen['number'].iloc[0]:.0f})", meta={"role": "fidelity_selected", "run": run.name},
+            marker={"symbol": "star", "size": 20, "color": "gold", "line": {"color": colour(0), "width": 2}},
+        ))
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text="standalone accuracy")
+    fig.update_layout(template=TEMPLATE, height=height, title={"text": f"{FIDELITY_TITLE} (Kendall τ = {tau}, n = {fid.n})",
+                                                               "font": {"size": 14}},
+                      legend={"orientation": "h", "y": -0.2}, margin={"t": 60, "r": 20})
+    return fig
+
+
 # --- grid -----------------------------------------------------------------------------------------
 
 

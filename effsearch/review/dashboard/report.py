@@ -52,6 +52,13 @@ def _section(title: str, body: str, anchor: str) -> str:
     return f'<section class="block" id="section-{anchor}"><h2>{html.escape(title)}</h2>{body}</section>'
 
 
+def _retrained(run: RunData, index: int) -> str:
+    """The retraining table and, when some retraining finished, the search score's fidelity figure."""
+    fig = figures.fidelity_figure(run)
+    return (f"<h3>{html.escape(run.name)}: top candidates retrained for longer</h3>"
+            f"{tables.to_html(tables.retrain_frame(run))}" + ("" if fig is None else _figure(fig, f"fidelity-{index}")))
+
+
 def _pareto_section(runs: Sequence[RunData]) -> str:
     axes = [x for x in summary.AXES if any(len(summary.candidates(r, x)) for r in runs)] or ["macs"]
     buttons = "".join(
@@ -96,8 +103,7 @@ def _grid_family_sections(runs: Sequence[RunData]) -> str:
 
 def render_report(runs: Sequence[RunData], *, title: str = "effsearch report") -> str:
     """The report's HTML text for already-loaded runs."""
-    retrained = "".join(f"<h3>{html.escape(r.name)}: top candidates retrained for longer</h3>"
-                        f"{tables.to_html(tables.retrain_frame(r))}" for r in runs if len(tables.retrain_frame(r)))
+    retrained = "".join(_retrained(r, i) for i, r in enumerate(runs) if len(tables.retrain_frame(r)))
     body = _section("Runs side by side", tables.to_html(tables.runs_frame(runs), class_name="table wide") + retrained, "runs")
     if any(len(r.trials) for r in runs):
         body += _pareto_section(runs)

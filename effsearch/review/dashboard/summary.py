@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 from effsearch.arch.blockstring import format_block
 from effsearch.arch.cost import count
 from effsearch.review import analysis
-from effsearch.review.dashboard.data import RunData, family_members, points
+from effsearch.review.dashboard.data import RunData, as_bool, family_members, points
 from effsearch.units import format_count
 
 AXES = {"macs": "MACs", "params": "params", "latency_ms": "latency (ms)"}
@@ -125,6 +126,66 @@ def run_summary(run: RunData) -> dict[str, Any]:
 def family_table(run: RunData) -> pd.DataFrame:
     members = family_members(run)
     return analysis.family_vs_official(members) if len(members) else pd.DataFrame()
+
+
+# --- fidelity of the search's score ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How well the score the search ranked by predicts standalone accuracy, over the retrained candidates.
+
+    ``points`` has ``number``, ``accuracy_short`` (the search's score: a supernet score or a short
+    proxy accuracy), ``accuracy_long`` (standalone accuracy) and ``selected``, one row per ok retrain.
+    """
+
+    points: pd.DataFrame
+    tau: float | None
+    n: int
+    evaluator: str
+
+
+def evaluator(run: RunData) -> str:
+    """The evaluator that scored the search's trials: ``supernet``, ``proxy`` (older folders name none)."""
+    config = run.config.get("evaluator")
+    name = config.get("name") if isinstance(config, dict) else config
+    return str(name or _recorded_fidelity(run).get("evaluator") or "proxy")
+
+
+def _recorded_fidelity(run: RunData) -> dict[str, Any]:
+    results = run.run.get("results")
+    found = results.get("fidelity") if isinstance(results, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def fidelity(run: RunData) -> Fidelity | None:
+    """Search score against standalone accuracy of the ok rows of retrain.csv; ``None`` when there are none.
+
+    Kendall tau and n are the search's own (run.json ``results.fidelity``) when it recorded them, so the
+    page agrees with the run's log; otherwise they are computed here from the same rows.
+    """
+    frame = run.retrain if run.retrain is not None else pd.DataFrame()
+    if not len(frame) or not {"accuracy_short", "accuracy_long"} <= set(frame.columns):
+        return None
+    short = pd.to_numeric(frame["accuracy_short"], errors="coerce")
+    long = pd.to_numeric(frame["accuracy_long"], errors="coerce")
+    ok = np.isfinite(short) & np.isfinite(long)
+    if "status" in frame:  # older files have no status: a row with both accuracies counts as ok
+        ok &= frame["status"].astype(str).str.strip().str.lower() == "ok"
+    if not ok.any():
+        return None
+    selected = as_bool(frame["selected"]) if "selected" in frame else pd.Series(False, index=frame.index)
+    number = pd.to_numeric(frame["number"], errors="coerce") if "number" in frame else pd.Series(np.nan, index=frame.index)
+    points = pd.DataFrame({"number": number, "accuracy_short": short, "accuracy_long": long, "selected": selected})[ok]
+    points = points.reset_index(drop=True)
+    recorded = _recorded_fidelity(run)
+    if "kendall_tau" in recorded:
+        tau = recorded["kendall_tau"]
+        tau = float(tau) if is_number(tau) else None
+        n = int(recorded["n"]) if is_number(recorded.get("n")) else len(points)
+    else:
+        tau, n = analysis.kendall_tau(points["accuracy_short"], points["accuracy_long"]), len(points)
+    return Fidelity(points=points, tau=tau, n=n, evaluator=evaluator(run))
 
 
 def is_number(value: Any) -> bool:

@@ -143,10 +143,16 @@ def to_html(frame: pd.DataFrame, *, class_name: str = "table") -> str:
 
 
 def runs_overview(runs: Sequence[RunData]) -> html.Div:
-    retrained = [html.Div([html.H3(f"{r.name}: top candidates retrained for longer"), to_dash(retrain_frame(r))])
-                 for r in runs if len(retrain_frame(r))]
+    retrained = [_retrained(r, i) for i, r in enumerate(runs) if len(retrain_frame(r))]
     return html.Div([html.H3("Runs side by side"), to_dash(runs_frame(runs), id_="runs-overview", class_name="table wide"),
                      *retrained])
+
+
+def _retrained(run: RunData, index: int) -> html.Div:
+    """A run's retraining table, and below it how well the search's score predicted the retrained accuracy."""
+    fig = figures.fidelity_figure(run)
+    graph = [] if fig is None else [dcc.Graph(figure=fig, config=figures_config(), id=f"fidelity-graph-{index}")]
+    return html.Div([html.H3(f"{run.name}: top candidates retrained for longer"), to_dash(retrain_frame(run)), *graph])
 
 
 def grid_tables(runs: Sequence[RunData]) -> list[Any]:

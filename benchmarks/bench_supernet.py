@@ -1,0 +1,287 @@
+"""Weight sharing on Fashion-MNIST: what a supernet score costs, how well it ranks, and what it does to the search.
+
+Every figure is on the real Fashion-MNIST (Debian's ``dataset-fashion-mnist``), the ``mnasnet`` space,
+at one stated budget (``BUDGET`` below). Results are cached in ``benchmarks/results/supernet.json``
+(keyed by architecture and seed), so each step resumes and later steps reuse earlier trainings.
+
+    .venv/bin/python benchmarks/bench_supernet.py standalone   # 20 uniform architectures x 2 seeds, standalone
+    .venv/bin/python benchmarks/bench_supernet.py supernet     # train the supernet(s) (--rule sandwich|uniform)
+    .venv/bin/python benchmarks/bench_supernet.py fidelity     # + 10 from the supernet's top; Kendall tau vs noise ceiling
+    .venv/bin/python benchmarks/bench_supernet.py cost         # scoring vs standalone proxy training, same process
+    .venv/bin/python benchmarks/bench_supernet.py search       # controller / random / TPE with the supernet evaluator
+
+Sizes are chosen for two CPU cores (see benchmarks/README.md, "Weight sharing", for what was run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from effsearch.data import load_dataset
+from effsearch.proxy import ProxyConfig, train_and_evaluate
+from effsearch.search.space import load_space
+
+RESULTS = Path(__file__).parent / "results" / "supernet.json"
+SPACE = "mnasnet"
+RESOLUTION = 16
+STEPS = 150  # the standalone budget of every fidelity figure: 150 steps of 64 images (0.2 epochs)
+VAL = 2000  # standalone validation images (a fixed stratified subset of the held-out split)
+UNIFORM, TOP, SEEDS = 20, 10, (0, 1)
+
+
+def budget(threads: int = 1) -> ProxyConfig:
+    return ProxyConfig(steps=STEPS, epochs=None, resolution=RESOLUTION, threads=threads)
+
+
+def load() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"standalone": {}, "scores": {}, "runs": {}}
+
+
+def _merge(into: dict, new: dict) -> dict:
+    for k, v in new.items():
+        into[k] = _merge(into[k], v) if isinstance(v, dict) and isinstance(into.get(k), dict) else v
+    return into
+
+
+def save(results: dict) -> None:
+    """Merge into the file (steps may run in parallel processes), atomically."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    merged = _merge(load(), results)
+    tmp = RESULTS.with_name(f".{RESULTS.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
+    tmp.replace(RESULTS)
+
+
+def key(params: dict) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def uniform_archs(space, n: int = UNIFORM, seed: int = 2026) -> list[dict]:
+    rng = random.Random(seed)
+    return [{name: rng.choice(values) for name, values in space.decisions} for _ in range(n)]
+
+
+def standalone(archs: list[dict], data, results: dict, threads: int) -> None:
+    space = load_space(SPACE)
+    val = data.subset(val=VAL, seed=0)
+    for i, params in enumerate(archs):
+        for seed in SEEDS:
+            k = f"{key(params)}|{seed}"
+            if k in results["standalone"]:
+                continue
+            m = train_and_evaluate(space.to_spec(params), val, budget(threads), seed=seed)
+            results["standalone"][k] = {"accuracy": m["accuracy"], "status": m["status"], "seconds": m["train_seconds"],
+                                        "macs": m["macs"]}
+            save(results)
+            print(f"standalone {i + 1}/{len(archs)} seed {seed}: acc {m['accuracy']:.4f} ({m['train_seconds']:.0f} s)",
+                  flush=True)
+
+
+def supernet_folder(rule: str) -> Path:
+    return Path("results") / f"bench-supernet-{rule}"
+
+
+SUPERNET_IMAGES = 12000  # a stratified quarter of the training split, for two cores
+SUPERNET_EPOCHS = {"sandwich": 2, "uniform": 8}  # the same number of sub-network passes (4 per sandwich step)
+
+
+def train(rule: str, data, threads: int) -> dict:
+    from effsearch.supernet.train import SupernetConfig, train_supernet
+
+    config = SupernetConfig(epochs=SUPERNET_EPOCHS[rule], rule=rule, train_images=SUPERNET_IMAGES)
+    start = time.perf_counter()
+    meta = train_supernet(SPACE, data, budget(threads), config, supernet_folder(rule), on_epoch=print)
+    print(f"supernet {rule}: {time.perf_counter() - start:.0f} s in this call", flush=True)
+    return meta
+
+
+def scorer(rule: str, data, threads: int):
+    from effsearch.supernet.evaluator import SupernetEvaluator
+
+    evaluator = SupernetEvaluator(supernet_folder(rule), space=load_space(SPACE), data=data, proxy=budget(threads))
+    evaluator.prepare(data=data, proxy=budget(threads))
+    return evaluator
+
+
+def kendall(xs, ys) -> float:
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(xs, ys).statistic)
+
+
+def fidelity(rule: str, data, results: dict, threads: int, pool: int) -> None:
+    """Scores of the 20 uniform architectures and of the top 10 of ``pool`` sampled ones; tau vs the noise ceiling."""
+    space, evaluate = load_space(SPACE), scorer(rule, data, threads)
+    scores = results["scores"].setdefault(rule, {})
+
+    def score(params):
+        k = key(params)
+        if k not in scores:
+            m = evaluate(space.to_spec(params), data, budget(threads))
+            scores[k] = {"accuracy": m["accuracy"], "seconds": m["eval_seconds"], "macs": m["macs"]}
+            save(results)
+        return scores[k]["accuracy"]
+
+    uniform = uniform_archs(space)
+    for params in uniform:
+        score(params)
+    sampled = uniform_archs(space, pool, seed=7)
+    ranked = sorted(sampled, key=lambda p: -score(p))
+    top = ranked[:TOP]
+    standalone(uniform + top, data, results, threads)
+    archs = uniform + top
+    acc = {s: [results["standalone"][f"{key(p)}|{s}"]["accuracy"] for p in archs] for s in SEEDS}
+    mean = [statistics.fmean(pair) for pair in zip(*acc.values(), strict=True)]
+    sup = [scores[key(p)]["accuracy"] for p in archs]
+    tau, ceiling = kendall(sup, mean), kendall(acc[SEEDS[0]], acc[SEEDS[1]])
+    tau_u = kendall(sup[:UNIFORM], mean[:UNIFORM])
+    report = {"rule": rule, "n": len(archs), "kendall_tau": round(tau, 3), "noise_ceiling": round(ceiling, 3),
+              "ratio": round(tau / ceiling, 3) if ceiling > 0 else None, "tau_uniform_only": round(tau_u, 3),
+              "pool": pool, "top_mean_standalone": round(statistics.fmean(mean[UNIFORM:]), 4),
+              "uniform_mean_standalone": round(statistics.fmean(mean[:UNIFORM]), 4)}
+    results.setdefault("fidelity", {})[rule] = report
+    save(results)
+    print(json.dumps(report), flush=True)
+
+
+def cost(rule: str, data, results: dict, threads: int, steps: int) -> None:
+    """Scoring against standalone proxy training at the default budget, same architectures, same process."""
+    space, evaluate = load_space(SPACE), scorer(rule, data, threads)
+    default = ProxyConfig(threads=threads, resolution=RESOLUTION)
+    planned = math.ceil(default.epochs * (len(data.train_y) // default.batch_size))
+    rows = []
+    for params in uniform_archs(space)[:5]:
+        spec = space.to_spec(params)
+        evaluate(spec, data, budget(threads))  # warm
+        start = time.perf_counter()
+        for _ in range(3):
+            evaluate(spec, data, budget(threads))
+        scoring = (time.perf_counter() - start) / 3
+        m = train_and_evaluate(spec, data.subset(val=VAL, seed=0), default.replace(steps=steps))
+        full = m["train_seconds"] / m["steps"] * planned + m["eval_seconds"] * len(data.val_y) / VAL
+        rows.append({"macs": m["macs"], "score_s": round(scoring, 3), "standalone_s": round(full, 1),
+                     "ratio": round(full / scoring, 1)})
+        print(rows[-1], flush=True)
+    meta = json.loads((supernet_folder(rule) / "supernet.json").read_text())
+    train_s = sum(r["seconds"] for r in meta["history"])
+    mean_full = statistics.fmean(r["standalone_s"] for r in rows)
+    results.setdefault("cost", {})[rule] = {
+        "rows": rows, "planned_steps": planned, "measured_steps": steps, "supernet_train_s": round(train_s),
+        "break_even_candidates": round(train_s / mean_full, 2),
+        "median_ratio": statistics.median(r["ratio"] for r in rows)}
+    save(results)
+    print(json.dumps(results["cost"][rule]), flush=True)
+
+
+TARGET = 400e6
+RETRAIN_EPOCHS = STEPS * 64 / 48000  # the finalists get the fidelity figures' standalone budget: 150 steps
+CHECKPOINTS = (25, 50, 100, 200, 300, 500, 750, 1000)
+
+
+def search(rule: str, data, results: dict, threads: int, trials: int, seeds: list[int], samplers: list[str]) -> None:
+    """Each sampler x seed: a search scored by the supernet, then its top 3 retrained standalone."""
+    from effsearch.search import RunConfig, SearchConfig, run_baseline_search
+    from effsearch.search.reward import RewardConfig
+
+    runs = results["runs"].setdefault(rule, {})
+    for sampler in samplers:
+        for seed in seeds:
+            name = f"{sampler}-s{seed}-t{trials}"
+            start = time.perf_counter()
+            result = run_baseline_search(
+                search=SearchConfig(space=SPACE, sampler=sampler, evaluator=f"supernet:{supernet_folder(rule)}",
+                                    trials=trials, seed=seed, retrain_top=3, retrain_epochs=RETRAIN_EPOCHS),
+                reward=RewardConfig(target=TARGET), proxy=budget(threads),
+                run=RunConfig(out=Path("results") / f"bench-search-{rule}" / name, progress=False), data=data)
+            frame = result.exported.trials.sort_values("number")
+            best = frame["reward"].fillna(0).cummax().tolist()
+            retrain = result.exported.retrain
+            ok = retrain[retrain["status"] == "ok"]
+            runs[name] = {
+                "sampler": sampler, "seed": seed, "trials": len(frame), "best_curve": best,
+                "final_best": best[-1], "scored": int((frame["status"] == "ok").sum()),
+                "cached": int((frame["status"] == "cached").sum()), "rejected": int((frame["status"] == "rejected").sum()),
+                "verified_best_reward": float(ok["reward"].max()) if len(ok) else None,
+                "verified_best_accuracy": float(ok.sort_values("reward").iloc[-1]["accuracy_long"]) if len(ok) else None,
+                "verified": ok[["number", "accuracy_short", "accuracy_long", "reward", "macs"]].to_dict("records"),
+                "fidelity_tau": (result.exported.fidelity or {}).get("kendall_tau"),
+                "seconds": round(time.perf_counter() - start),
+            }
+            save(results)
+            r = runs[name]
+            print(f"{name}: best score-reward {r['final_best']:.4f}, verified best reward {r['verified_best_reward']}, "
+                  f"{r['scored']} scored / {r['cached']} cached / {r['rejected']} rejected, {r['seconds']} s", flush=True)
+
+
+def summarise(rule: str, results: dict) -> None:
+    """The search table: best reward by evaluations, verified best, and evaluations to reach random's final best."""
+    runs = list(results["runs"].get(rule, {}).values())
+    by = {}
+    for r in runs:
+        by.setdefault(r["sampler"], []).append(r)
+    random_final = {r["seed"]: r["final_best"] for r in by.get("random", [])}
+    print("| sampler | seeds | " + " | ".join(f"best @{n}" for n in CHECKPOINTS) + " | verified best reward | "
+          "verified best accuracy | evals to random's final best |")
+    print("|---" * (len(CHECKPOINTS) + 5) + "|")
+    for sampler, rows in by.items():
+        cells = []
+        for n in CHECKPOINTS:
+            vals = [r["best_curve"][n - 1] for r in rows if len(r["best_curve"]) >= n]
+            cells.append(f"{statistics.fmean(vals):.4f}" if len(vals) == len(rows) else "")
+        ver = [r["verified_best_reward"] for r in rows if r["verified_best_reward"] is not None]
+        acc = [r["verified_best_accuracy"] for r in rows if r["verified_best_accuracy"] is not None]
+        reach = []
+        for r in rows:
+            goal = random_final.get(r["seed"])
+            hit = next((i + 1 for i, v in enumerate(r["best_curve"]) if goal is not None and v >= goal), None)
+            reach.append(str(hit) if hit else "never")
+        sd = f" ± {statistics.stdev(ver):.4f}" if len(ver) > 1 else ""
+        print(f"| {sampler} | {len(rows)} | " + " | ".join(cells) + f" | {statistics.fmean(ver):.4f}{sd} | "
+              f"{statistics.fmean(acc):.4f} | {', '.join(reach)} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["standalone", "supernet", "fidelity", "cost", "search", "summary"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rule", default="sandwich", choices=["sandwich", "uniform"])
+    parser.add_argument("--pool", type=int, default=200, help="sampled architectures the supernet's top 10 come from")
+    parser.add_argument("--cost-steps", type=int, default=100, help="standalone steps timed for the cost ratio")
+    parser.add_argument("--trials", type=int, default=500, help="evaluations per search run")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--samplers", default="mnas,random,tpe")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data = load_dataset("fashion-mnist")
+    results = load()
+    space = load_space(SPACE)
+    if args.step == "standalone":
+        standalone(uniform_archs(space), data, results, args.threads)
+    elif args.step == "supernet":
+        train(args.rule, data, args.threads)
+    elif args.step == "fidelity":
+        fidelity(args.rule, data, results, args.threads, args.pool)
+    elif args.step == "cost":
+        cost(args.rule, data, results, args.threads, args.cost_steps)
+    elif args.step == "search":
+        seeds, samplers = [int(x) for x in args.seeds.split(",")], args.samplers.split(",")
+        search(args.rule, data, results, args.threads, args.trials, seeds, samplers)
+        summarise(args.rule, results)
+    elif args.step == "summary":
+        summarise(args.rule, results)
+    else:
+        sys.exit(f"step {args.step} comes later")
+
+
+if __name__ == "__main__":
+    main()
