@@ -40,7 +40,7 @@ def test_the_command_shows_progress_and_a_closing_table(trained):
     _, out, stdout = trained
     assert "supernet of space tiny on digits at 16px: 4 epochs" in stdout
     assert stdout.count("supernet epoch ") == 4 and "largest" in stdout and "smallest" in stdout
-    assert "supernet training" in stdout and f"--evaluator supernet:{out}" in stdout
+    assert "supernet training" in stdout and f"--proxy-resolution 16 --evaluator supernet:{out}" in stdout
 
 
 def test_sigkill_then_the_same_command_resumes_and_gives_the_same_weights(trained, tmp_path):

@@ -65,6 +65,7 @@ def test_load_scale_run(runs_dir: Path) -> None:
     (lambda p: p / "nope", "does not exist"),
     (lambda p: p, "is empty"),
     (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", "is not a folder"),
+    (lambda p: (p / "supernet.json").write_text("{}") and p, "holds a supernet"),
 ])
 def test_missing_or_empty_folder_is_one_clear_line(tmp_path: Path, make, message: str) -> None:
     with pytest.raises(EffsearchError, match=message) as info:

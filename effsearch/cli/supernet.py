@@ -61,7 +61,6 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effsearch.search.baseline import describe_epoch
     from effsearch.search.space import load_space
     from effsearch.supernet.layout import layout_for
     from effsearch.supernet.train import SupernetTrainer
@@ -84,11 +83,48 @@ def run(args: argparse.Namespace) -> int:
         show.print(f"supernet of space {space.name} on {data.name} at {trainer.resolution}px: {config.epochs:g} epochs of "
                    f"{steps} steps, {per_step} sub-network(s) per step ({config.rule}); {start}; folder {out}",
                    highlight=False, soft_wrap=True)
-    meta = trainer.run(on_epoch=lambda record: show.print(describe_epoch(record), highlight=False, markup=False, soft_wrap=True))
+    meta = _train_with_progress(trainer, show)
     show.print(_table(meta))
-    show.print(f"use it with: effsearch baseline --dataset {args.dataset or 'digits'} --space {args.space} "
+    same = f" --proxy-resolution {args.proxy_resolution}" if args.proxy_resolution else ""
+    show.print(f"use it with: effsearch baseline --dataset {args.dataset or 'digits'} --space {args.space}{same} "
                f"--evaluator supernet:{out}", highlight=False, soft_wrap=True)
     return 0
+
+
+def _train_with_progress(trainer: Any, show: Any) -> dict[str, Any]:
+    """A step bar with the loss and the last epoch's accuracies (on a terminal), and one line per epoch."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from effsearch.search.baseline import describe_epoch
+
+    last = trainer.meta["history"][-1] if trainer.meta["history"] else None
+    bar = Progress(TextColumn("[bold]supernet"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), TextColumn("{task.fields[status]}"), console=show, transient=True,
+                   disable=not show.is_terminal)
+
+    def status(loss: float | None) -> str:
+        acc = f"  largest {last['largest_accuracy']:.4f} smallest {last['smallest_accuracy']:.4f}" if last else ""
+        return (f"loss {loss:.4f}" if loss is not None else "") + acc
+
+    task = bar.add_task("supernet", total=None, status=status(None))
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        bar.update(task, completed=step, total=total, status=status(loss))
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        nonlocal last
+        last = record
+        bar.console.print(describe_epoch(record), highlight=False, markup=False, soft_wrap=True)
+
+    with bar:
+        return trainer.run(on_epoch=on_epoch, on_step=on_step)
 
 
 def _table(meta: dict[str, Any]) -> Any:

@@ -64,7 +64,9 @@ class SupernetEvaluator:
     def prepare(self, *, data: Any, proxy: Any, on_epoch: Any = None) -> None:
         """Train the supernet if this evaluator owns one (``supernet`` without a folder), then load it."""
         if self.train_config is not None:
-            train_supernet(self.space, data, proxy, self.train_config, self.folder, on_epoch=on_epoch)
+            # Trained here, in the main process, with every core (Ray workers' proxies carry one thread each).
+            trainer_proxy = proxy.replace(threads=None) if hasattr(proxy, "replace") else proxy
+            train_supernet(self.space, data, trainer_proxy, self.train_config, self.folder, on_epoch=on_epoch)
         if self._weights is None:
             _, self._weights = files.finished_weights(self.folder)
 

@@ -60,15 +60,29 @@ def load_tensors(path: Path) -> dict[str, Any]:
                             "delete it to start that supernet again") from None
 
 
+def _difference(have: dict[str, Any], want: dict[str, Any], prefix: str = "") -> tuple[str, Any, Any] | None:
+    """The first setting of ``want`` that ``have`` differs in, by its dotted name (``data.resolution``)."""
+    for key, value in want.items():
+        other = have.get(key)
+        if isinstance(value, dict) and isinstance(other, dict):
+            found = _difference(other, value, f"{prefix}{key}.")
+            if found is not None:
+                return found
+        elif other != value:
+            return f"{prefix}{key}", other, value
+    return None
+
+
 def same_identity(have: dict[str, Any], want: dict[str, Any], *, folder: Path, what: str) -> None:
     """Refuse, in one line, a supernet whose identity differs from ``want``; name the first difference."""
     def shown(value: Any) -> str:
         return repr(int(value)) if isinstance(value, float) and value.is_integer() else repr(value)
 
-    for key in want:
-        if have.get(key) != want[key]:
-            raise SupernetError(f"the supernet in {folder} was trained with {key} {shown(have.get(key))}, {what} uses "
-                                f"{shown(want[key])}; use another folder (or the same settings)")
+    found = _difference(have, want)
+    if found is not None:
+        key, old, new = found
+        raise SupernetError(f"the supernet in {folder} was trained with {key} {shown(old)}, {what} uses {shown(new)}; "
+                            "use another folder (or the same settings)")
 
 
 def finished_weights(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

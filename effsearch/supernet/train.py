@@ -120,12 +120,16 @@ class SupernetTrainer:
         full = data.resized(self.resolution)
         self.data = full.subset(train=config.train_images, seed=config.seed) if config.train_images else full
         self.scoring_data = data
+        self.on_step: Callable[[int, int, float], None] | None = None
 
     @property
     def finished(self) -> bool:
         return bool(self.meta.get("finished")) and (self.out / files.WEIGHTS).is_file()
 
-    def run(self, *, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def run(self, *, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+            on_step: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
+        """Train the remaining epochs; ``on_epoch(record)`` after each, ``on_step(step, total, loss)`` after every step."""
+        self.on_step = on_step
         if self.finished:
             return self.meta
         self.out.mkdir(parents=True, exist_ok=True)
@@ -142,17 +146,11 @@ class SupernetTrainer:
         opt = make_optimizer(model, p)
         gen = torch.Generator().manual_seed(c.seed)
         checkpoint = self.out / files.CHECKPOINT
-        if checkpoint.is_file():
-            state = files.load_tensors(checkpoint)
-            try:
-                model.load_state_dict(state["model"])
-                opt.load_state_dict(state["optimizer"])
-                gen.set_state(state["generator"])
-            except (KeyError, RuntimeError, ValueError) as exc:
-                raise SupernetError(f"{checkpoint} does not fit this supernet ({type(exc).__name__}); "
-                                    "delete it to start again") from None
+        scaler_state = self._restore(checkpoint, model, opt, gen) if checkpoint.is_file() else None
         sampler = _Sampler(self.space, data, self.resolution, p.min_feature, gen)
         autocast, scaler = autocast_for(device, p)
+        if scaler is not None and scaler_state:
+            scaler.load_state_dict(scaler_state)
         channels_last = p.channels_last and device.type != "mps"
         per_epoch = max(1, len(data.train_y) // p.batch_size)
         total = math.ceil(c.epochs * per_epoch)
@@ -173,6 +171,8 @@ class SupernetTrainer:
                 y = data.train_y[idx].to(device)
                 losses.append(self._step(model, opt, sampler, x, y, autocast, scaler))
                 step += 1
+                if self.on_step is not None:
+                    self.on_step(step, total, losses[-1])
             record = {"epoch": epoch + 1, "steps": step, "train_loss": round(sum(losses) / max(1, len(losses)), 5),
                       "seconds": round(time.perf_counter() - start, 2)}
             for name in ("largest", "smallest"):
@@ -180,7 +180,8 @@ class SupernetTrainer:
             self.meta["history"].append(record)
             self.meta["epochs_done"] = epoch + 1
             files.save_tensors(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                            "generator": gen.get_state(), "epoch": epoch + 1})
+                                            "generator": gen.get_state(), "epoch": epoch + 1,
+                                            "scaler": scaler.state_dict() if scaler is not None else {}})
             files.write_json(self.out / files.META, self.meta)
             if on_epoch is not None:
                 on_epoch(record)
@@ -188,6 +189,19 @@ class SupernetTrainer:
         self.meta["finished"] = True
         files.write_json(self.out / files.META, self.meta)
         return self.meta
+
+    @staticmethod
+    def _restore(checkpoint: Path, model: Supernet, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict | None:
+        """Load the last epoch's checkpoint (weights only); the loss scaler's state, if it had one."""
+        state = files.load_tensors(checkpoint)
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise SupernetError(f"{checkpoint} does not fit this supernet ({type(exc).__name__}); "
+                                "delete it to start again") from None
+        return state.get("scaler") or None
 
     def _step(self, model: Supernet, opt: torch.optim.Optimizer, sampler: _Sampler, x: torch.Tensor, y: torch.Tensor,
               autocast: Any, scaler: Any) -> float:

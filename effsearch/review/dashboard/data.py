@@ -141,6 +141,9 @@ def check_folder(folder: str | Path) -> Path:
         raise EffsearchError(f"results folder {path} does not exist; pass a folder written by 'effsearch baseline' or 'effsearch scale'")
     if not path.is_dir():
         raise EffsearchError(f"{path} is not a folder; pass a results folder written by 'effsearch baseline' or 'effsearch scale'")
+    if not any((path / name).is_file() for name in RESULT_FILES) and (path / "supernet.json").is_file():
+        raise EffsearchError(f"{path} holds a supernet (from effsearch supernet), not a search or scaling run; pass the folder of a "
+                             f"search that used it (its training history is in {path / 'supernet.json'})")
     if not any((path / name).is_file() for name in RESULT_FILES):
         raise EffsearchError(
             f"results folder {path} is empty (no run.json, trials.csv, grid.csv or family.json); "
