@@ -126,6 +126,18 @@ def test_a_sub_network_trains_only_the_weights_it_inherits():
     assert dw.grad[used:].abs().sum() == 0 and dw.grad[:, :, 0].abs().sum() == 0  # wider channels, kernel rim
 
 
+def test_layers_that_can_be_residual_start_from_their_shortcut():
+    net = Supernet(layout_for(load_space("small")), num_classes=10, in_chans=1)
+    first = net.blocks[1][0]["mbconv"]  # stride 2, 16 -> 24 channels: never residual
+    later = net.blocks[1][1]["mbconv"]
+    assert (first.last_bn.weight == 1).all() and (later.last_bn.weight == 0).all()
+    assert net.zero_init_residual() == sum(len(stage) for stage in net.blocks) - 7  # every first layer changes shape
+    mnas = layout_for(load_space("mnasnet"))
+    assert [b.first_residual for b in mnas.blocks] == [False, False, False, False, False, False, False]
+    untouched = Supernet(layout_for(load_space("small")), num_classes=10, in_chans=1, zero_init_residual=False)
+    assert (untouched.blocks[1][1]["mbconv"].last_bn.weight == 1).all()
+
+
 def test_crop_takes_leading_channels_and_the_kernel_centre():
     w = torch.arange(2 * 3 * 5 * 5).reshape(2, 3, 5, 5)
     torch.testing.assert_close(crop(w, (1, 2, 3, 3)), w[:1, :2, 1:4, 1:4])

@@ -39,6 +39,7 @@ class BlockLayout:
     exp_ratio: float  # largest MBConv expansion (1 when the block has no mbconv choice)
     se_ratio: float
     stride: int
+    first_residual: bool = False  # whether some candidate's first layer has a shortcut (stride 1, same width)
 
 
 @dataclass(frozen=True)
@@ -100,19 +101,21 @@ def layout_for(space: Any) -> SupernetLayout:
     """The supernet layout of a :class:`~effsearch.search.space.SearchSpace`, or a one-line refusal."""
     from effsearch.search.space import _op, _se
 
-    blocks, prev = [], space.stem
+    blocks, prev, prev_widths = [], space.stem, {space.stem}
     for block in space.blocks:
         choices = block.choice_map()
         ops = _op_names(space.name, block)
-        widest = max(round_channels(block.filters, float(m)) for m in choices["filters"])
+        widths = {round_channels(block.filters, float(m)) for m in choices["filters"]}
+        widest = max(widths)
         ratios = [_op(v)["exp_ratio"] for v in choices["op"] if _op(v)["op"] == "mbconv"]
         blocks.append(BlockLayout(
             index=block.index, ops=ops, in_chs=prev, out_chs=widest,
             layers=max(1, block.layers + max(int(d) for d in choices["layers"])),
             kernel=max(int(k) for k in choices["kernel"]), exp_ratio=float(max(ratios, default=1)),
             se_ratio=max(_se(v)["se_ratio"] for v in choices["se"]), stride=block.stride,
+            first_residual=block.stride == 1 and bool(widths & prev_widths),
         ))
-        prev = widest
+        prev, prev_widths = widest, widths
     return SupernetLayout(space=space.name, stem=space.stem, head=space.head, act=space.act, blocks=tuple(blocks))
 
 

@@ -99,6 +99,10 @@ class SuperInvertedResidual(nn.Module):
         self.se = DynamicSqueezeExcite(mid, rd, act) if rd else None
         self.conv_pwl = DynamicConvBnAct(mid, out_chs, 1)
 
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.conv_pwl.bn
+
     def forward(self, x: torch.Tensor, layer: BlockSpec) -> torch.Tensor:
         h = self.conv_pw(x, layer.mid_chs, 1) if layer.has_expansion else x
         h = self.conv_dw(h, h.shape[1], layer.kernel_size, layer.stride)
@@ -118,6 +122,10 @@ class SuperConv(nn.Module):
         self.conv = DynamicConvBnAct(in_chs, out_chs, kernel, act=act)
         rd = se_width(in_chs, se_ratio)
         self.se = DynamicSqueezeExcite(out_chs, rd, act) if rd else None
+
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.conv.bn
 
     def forward(self, x: torch.Tensor, layer: BlockSpec) -> torch.Tensor:
         h = self.conv(x, layer.out_chs, layer.kernel_size, layer.stride)
@@ -140,7 +148,8 @@ class Supernet(nn.Module):
     strides, resolution and class count are what the supernet was built for.
     """
 
-    def __init__(self, layout: SupernetLayout, *, num_classes: int, in_chans: int, bn_momentum: float = 0.1):
+    def __init__(self, layout: SupernetLayout, *, num_classes: int, in_chans: int, bn_momentum: float = 0.1,
+                 zero_init_residual: bool = True):
         super().__init__()
         self.layout = layout
         self.stem = DynamicConvBnAct(in_chans, layout.stem, 3, act=layout.act)
@@ -154,6 +163,23 @@ class Supernet(nn.Module):
         self.conv_head = DynamicConvBnAct(layout.blocks[-1].out_chs, layout.head, 1, act=layout.act)
         self.classifier = nn.Linear(layout.head, num_classes)
         _init(self, bn_momentum)
+        if zero_init_residual:
+            self.zero_init_residual()
+
+    def zero_init_residual(self) -> int:
+        """Zero the last batch norm of every layer that can be residual (BigNAS, as the proxy does); how many.
+
+        Every sub-network then starts close to its shortest path, which trains much faster in a
+        short run; layers used without their shortcut grow their scale back from the first step.
+        """
+        done = 0
+        for lay, stage in zip(self.layout.blocks, self.blocks, strict=True):
+            for i, modules in enumerate(stage):
+                if i > 0 or lay.first_residual:
+                    for module in modules.values():
+                        nn.init.zeros_(module.last_bn.weight)
+                        done += 1
+        return done
 
     def forward(self, x: torch.Tensor, spec: NetSpec) -> torch.Tensor:
         x = self.stem(x, spec.stem_chs, 3, spec.stem_stride)
