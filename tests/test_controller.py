@@ -250,3 +250,44 @@ def test_baseline_is_a_per_sample_moving_average():
     baseline.update(torch.tensor([4.0]))
     assert (baseline.mean, baseline.var) == (3.0, 0.5 * 1.0 + 0.5 * 4.0)
     assert baseline.advantages(torch.tensor([3.0 + 2.5**0.5])).item() == pytest.approx(1.0)
+
+
+def test_the_sampler_pickles_and_deep_copies_with_its_learning_state(tmp_path):
+    import copy
+    import pickle
+
+    target = np.random.default_rng(3).integers(0, CHOICES, PARAMS)
+    for sampler in (MnasSampler(seed=3), MnasSampler(seed=3, batch_size=4)):
+        copy.deepcopy(sampler), pickle.loads(pickle.dumps(sampler))  # fresh: nothing learned yet
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(matches(target), n_trials=9)
+    assert sampler.num_updates == 2
+    for clone in (copy.deepcopy(sampler), pickle.loads(pickle.dumps(sampler))):
+        assert clone.num_updates == 2 and clone.baseline == sampler.baseline
+        assert tensors_equal(clone.policy.state_dict(), sampler.policy.state_dict())
+        twin = optuna.create_study(direction="maximize", sampler=clone)
+        for trial in study.trials:
+            twin.add_trial(trial)
+        twin.optimize(matches(target), n_trials=1)
+        assert clone._lock is not sampler._lock
+    original = optuna.create_study(direction="maximize", sampler=sampler)
+    for trial in study.trials:
+        original.add_trial(trial)
+    original.optimize(matches(target), n_trials=1)
+    assert original.trials[-1].params == twin.trials[-1].params  # the copy goes on exactly as the original
+
+
+def test_ray_tunes_optuna_search_saves_and_restores_the_sampler(tmp_path):
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    search = OptunaSearch(space={f"x{i}": tune.choice(list(range(CHOICES))) for i in range(PARAMS)}, metric="r",
+                          mode="max", sampler=MnasSampler(seed=5, batch_size=2))
+    for i in range(4):
+        config = search.suggest(f"t{i}")
+        search.on_trial_complete(f"t{i}", {"r": float(sum(config.values()))})
+    search.save(str(tmp_path / "searcher.pkl"))
+    restored = OptunaSearch()
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    assert restored._sampler.num_updates == search._sampler.num_updates == 2
+    assert restored.suggest("t4") == search.suggest("t4")

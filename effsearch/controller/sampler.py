@@ -71,11 +71,7 @@ if TYPE_CHECKING:
 
 TRIAL_ATTR = "effsearch:mnas"
 """Trial system attribute: ``{"actions": [...], "logp": [...], "update": n}`` as sampled."""
-
-
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-
-
 _logger = logging.getLogger(__name__)
 
 
@@ -95,6 +91,9 @@ class MnasSampler(BaseSampler):
         failed_reward: reward of failed or pruned trials; ``None`` (default) skips them.
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
             order (e.g. ``effsearch.search.space.load_space("mnasnet").distributions()``); default: inferred.
+
+    ``reseed_rng()`` keeps the seed on purpose: trial ``n`` draws from ``(seed, n)``, so parallel
+    workers never collide and a study stays reproducible. Pickles and deep-copies with its state.
 
     Example::
 
@@ -174,11 +173,15 @@ class MnasSampler(BaseSampler):
 
     # -- the Optuna sampler interface --------------------------------------------------------------
 
-    def reseed_rng(self) -> None:
-        # Optuna reseeds so that parallel workers do not repeat each other's draws. Here trial n
-        # already draws from (seed, n), so workers never collide, and keeping the seed keeps a
-        # study reproducible and its stored state consistent.
+    def reseed_rng(self) -> None:  # deliberately keeps the seed: see the class docstring
         return
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         check_single_objective(study)
