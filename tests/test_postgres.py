@@ -71,3 +71,13 @@ def test_a_trial_whose_owner_went_silent_on_another_host_is_queued_again(postgre
     assert trials[0].state.name == "FAIL" and studies.is_interrupted(trials[0])
     assert trials[1].state.name == "WAITING" and trials[1].user_attrs["requeued_from"] == 0
     assert trials[1].system_attrs["fixed_params"] == trials[0].params
+
+
+def test_a_plain_postgresql_url_opens_the_real_server(postgres_url):
+    from effsearch.search import storage as storages
+
+    plain = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    assert plain != postgres_url
+    study = optuna.create_study(storage=storages.open_storage(plain), study_name="plain-url", direction="maximize")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert len(optuna.load_study(study_name="plain-url", storage=postgres_url).trials) == 2

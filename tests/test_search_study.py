@@ -134,3 +134,42 @@ def test_workers_own_nothing_but_the_main_process_owns_every_trial(tmp_path):
     search(tmp_path / "run", evaluate=Scorer(), trials=3)
     study = optuna.load_study(study_name="run", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
     assert {t.user_attrs["owner"]["pid"] for t in study.trials} == {os.getpid()}
+
+
+def test_an_sqlite_url_in_a_missing_folder_is_refused_and_creates_nothing(tmp_path):
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(EffsearchError, match=r"folder .*no/such does not exist") as exc:
+        storages.open_storage(f"sqlite:///{missing / 'x.db'}")
+    assert "\n" not in str(exc.value) and not (tmp_path / "no").exists()
+    storage = storages.open_storage(f"sqlite:///{missing / 'x.db'}", create_folder=True)  # the run's own folder
+    assert (missing / "x.db").is_file() and storage is not None
+    assert storages.inside(f"sqlite:///{missing / 'x.db'}", tmp_path) and not storages.inside("journal:x.log", tmp_path)
+
+
+def test_plain_postgresql_urls_use_the_installed_driver():
+    assert storages.normalise_url("postgresql://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert storages.normalise_url("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert storages.normalise_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    with pytest.raises(EffsearchError, match="cannot open storage postgresql\\+psycopg2://nobody:\\*\\*\\*@") as exc:
+        storages.open_storage("postgresql://nobody:pw@127.0.0.1:1/none")  # reaches psycopg2, not an import error
+    assert "needs the Python package" not in str(exc.value)
+
+
+def test_several_processes_creating_one_new_sqlite_study_at_once_all_succeed(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "shared.db"
+    start = time.time() + 3
+    code = (
+        "import time, optuna, sys\n"
+        "from effsearch.search import storage as s\n"
+        f"time.sleep(max(0, {start} - time.time()))\n"
+        f"st = s.open_storage('sqlite:///{db}')\n"
+        "optuna.create_study(storage=st, study_name='run', direction='maximize', load_if_exists=True)\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [e.strip().splitlines()[-1:] for e in errors]
+    assert len(optuna.get_all_study_summaries(f"sqlite:///{db}")) == 1

@@ -83,7 +83,7 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
     proxy = resolve_runtime(proxy, run)
     evaluate = evaluate or make_evaluator(search.evaluator, data=data, proxy=proxy, out=run.out, space=space)
     prints = fingerprint(search=search, reward=reward, proxy=proxy, space=space, data=data, evaluator=describe(evaluate))
-    storage = storages.open_storage(run.storage_url)
+    storage = storages.open_storage(run.storage_url, create_folder=storages.inside(run.storage_url, run.out))
     try:
         existing = studies.find_study(storage, run.study_name)
         if existing is not None:

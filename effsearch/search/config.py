@@ -133,7 +133,9 @@ class RunConfig:
     def storage_url(self) -> str:
         """The storage actually used: the given URL, or the SQLite file in the results folder."""
         if self.storage is not None:
-            return self.storage
+            from effsearch.search.storage import normalise_url
+
+            return normalise_url(self.storage)
         return f"sqlite:///{(self.out / 'study.db').resolve()}"
 
     @property

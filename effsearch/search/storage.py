@@ -3,11 +3,18 @@
 The contract with the storage is Optuna's: a RUNNING trial belongs to the process that asked for it,
 and a finished trial is immutable. A shared database gets Optuna's heartbeat, so a run that died on
 another host is noticed and its trials recovered.
+
+A plain ``postgresql://`` URL means SQLAlchemy's default PostgreSQL driver, which since SQLAlchemy
+2.1 is psycopg 3; effsearch depends on psycopg2 (the driver Optuna documents), so plain URLs are
+read as ``postgresql+psycopg2://`` (:func:`normalise_url`). Name another driver explicitly to use it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +56,24 @@ def display_url(url: str) -> str:
         return url
 
 
-def open_storage(url: str) -> BaseStorage:
+def normalise_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` -> ``postgresql+psycopg2://`` (the driver effsearch installs)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg2://" + url[len(plain):]
+    return url
+
+
+def open_storage(url: str, *, create_folder: bool = False) -> BaseStorage:
     """An Optuna storage for ``url``; a shared database gets a heartbeat so dead runs are noticed.
 
     A trial whose owner went silent is failed by Optuna and its architecture queued again
-    (:func:`effsearch.search.study.requeue_stale`).
+    (:func:`effsearch.search.study.requeue_stale`). The folder of an SQLite file is created only
+    with ``create_folder`` (the results folder's own ``study.db``); a URL naming a folder that does
+    not exist is refused. Several processes may create the same new SQLite database at once: its
+    tables are created under a file lock.
     """
+    url = normalise_url(url)
     from effsearch.search.study import requeue_stale
 
     kind = storage_kind(url)
@@ -65,14 +84,15 @@ def open_storage(url: str) -> BaseStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     kwargs: dict[str, Any] = {}
+    lock = contextlib.nullcontext()
     if kind == "sqlite":
         # The main process is the only writer, but a reader (the dashboard) may hold the file briefly.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-        _make_parent(url)
+        lock = _sqlite_lock(url, create_folder)
     else:
         kwargs.update(heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, heartbeat_stale_trial_callback=requeue_stale)
     try:
-        with warnings.catch_warnings():
+        with lock, warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(url, **kwargs)
     except ModuleNotFoundError as exc:
@@ -85,12 +105,33 @@ def open_storage(url: str) -> BaseStorage:
     return storage
 
 
-def _make_parent(url: str) -> None:
+def inside(url: str, folder: Path) -> bool:
+    """Whether ``url`` is an SQLite file inside ``folder`` (whose creation the run owns)."""
+    if storage_kind(url) != "sqlite":
+        return False
     from sqlalchemy.engine import make_url
 
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    return bool(database) and Path(database).resolve().is_relative_to(Path(folder).resolve())
+
+
+@contextlib.contextmanager
+def _sqlite_lock(url: str, create_folder: bool) -> Iterator[None]:
+    """Hold an exclusive lock beside the database while its tables are created (or found)."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        yield
+        return
+    path = Path(database)
+    if create_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise EffsearchError(f"storage {url}: folder {path.parent} does not exist; create it or name another file")
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def _write_ahead(engine: Any) -> None:
