@@ -136,6 +136,10 @@ def test_layers_that_can_be_residual_start_from_their_shortcut():
     assert [b.first_residual for b in mnas.blocks] == [False, False, False, False, False, False, False]
     untouched = Supernet(layout_for(load_space("small")), num_classes=10, in_chans=1, zero_init_residual=False)
     assert (untouched.blocks[1][1]["mbconv"].last_bn.weight == 1).all()
+    # without its shortcut a layer uses its own last batch norm, which starts at one
+    assert later.plain_bn is not None and (later.plain_bn.weight == 1).all() and first.plain_bn is None
+    mnas = Supernet(layout_for(load_space("mnasnet")), num_classes=10, in_chans=1)
+    assert list(mnas.blocks[1][0]) == ["conv", "mbconv"]  # ds runs on the MBConv layer (no expansion)
 
 
 def test_crop_takes_leading_channels_and_the_kernel_centre():

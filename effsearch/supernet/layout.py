@@ -2,9 +2,10 @@
 
 Every candidate of the space is a sub-network of the supernet and inherits its weights: a kernel
 takes the centre of the largest kernel, expansion and width take the leading channels, depth takes
-the first layers of a stage, SE and skip are switched on or off. Ops cannot share weights with each
-other (a plain conv and a depthwise conv have different shapes), so each op a block may choose gets
-its own layers. Pure arithmetic on the space (no torch).
+the first layers of a stage, SE and skip are switched on or off. A depthwise-separable layer is an
+MBConv without expansion and shares its weights; a plain conv has shapes no other op has, so it
+gets its own layers (see :func:`effsearch.supernet.model.module_key` for the measurement). Pure
+arithmetic on the space (no torch).
 """
 
 from __future__ import annotations

@@ -58,14 +58,14 @@ class DynamicConvBnAct(nn.Module):
         self.bn = DynamicBatchNorm(out_chs, eps=BN_EPS)
         self.act = make_act(act) if act else None
 
-    def forward(self, x: torch.Tensor, out: int, kernel: int, stride: int = 1) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out: int, kernel: int, stride: int = 1, bn: nn.Module | None = None) -> torch.Tensor:
         c = x.shape[1]
         k = self.conv.weight.shape[-1]
         start = (k - kernel) // 2
         w = self.conv.weight[:c if self.depthwise else out, :1 if self.depthwise else c,
                              start:start + kernel, start:start + kernel]
         x = F.conv2d(x, w, None, stride, (kernel - 1) // 2, 1, c if self.depthwise else 1)
-        x = self.bn(x)
+        x = (bn or self.bn)(x)
         return self.act(x) if self.act is not None else x
 
 
@@ -87,8 +87,10 @@ class DynamicSqueezeExcite(nn.Module):
 class SuperInvertedResidual(nn.Module):
     """MBConv (any expansion up to the largest) or depthwise-separable, as the layer spec asks."""
 
+    last_bn_name = "conv_pwl.bn"
+
     def __init__(self, in_chs: int, out_chs: int, kernel: int, exp_ratio: float, se_ratio: float, act: str, *,
-                 expands: bool):
+                 expands: bool, residual: bool):
         super().__init__()
         from effsearch.arch.ops import se_width
 
@@ -98,6 +100,7 @@ class SuperInvertedResidual(nn.Module):
         rd = se_width(in_chs, se_ratio)
         self.se = DynamicSqueezeExcite(mid, rd, act) if rd else None
         self.conv_pwl = DynamicConvBnAct(mid, out_chs, 1)
+        self.plain_bn = DynamicBatchNorm(out_chs, eps=BN_EPS) if residual else None
 
     @property
     def last_bn(self) -> nn.BatchNorm2d:
@@ -108,37 +111,60 @@ class SuperInvertedResidual(nn.Module):
         h = self.conv_dw(h, h.shape[1], layer.kernel_size, layer.stride)
         if layer.se_chs:
             h = self.se(h, layer.se_chs)
-        h = self.conv_pwl(h, layer.out_chs, 1)
+        h = self.conv_pwl(h, layer.out_chs, 1, bn=None if layer.has_residual else self.plain_bn)
         return x + h if layer.has_residual else h
 
 
 class SuperConv(nn.Module):
     """A plain kxk conv + BN + activation with SE on its output."""
 
-    def __init__(self, in_chs: int, out_chs: int, kernel: int, se_ratio: float, act: str):
+    last_bn_name = "conv.bn"
+
+    def __init__(self, in_chs: int, out_chs: int, kernel: int, se_ratio: float, act: str, *, residual: bool):
         super().__init__()
         from effsearch.arch.ops import se_width
 
         self.conv = DynamicConvBnAct(in_chs, out_chs, kernel, act=act)
         rd = se_width(in_chs, se_ratio)
         self.se = DynamicSqueezeExcite(out_chs, rd, act) if rd else None
+        self.plain_bn = DynamicBatchNorm(out_chs, eps=BN_EPS) if residual else None
 
     @property
     def last_bn(self) -> nn.BatchNorm2d:
         return self.conv.bn
 
     def forward(self, x: torch.Tensor, layer: BlockSpec) -> torch.Tensor:
-        h = self.conv(x, layer.out_chs, layer.kernel_size, layer.stride)
+        h = self.conv(x, layer.out_chs, layer.kernel_size, layer.stride, bn=None if layer.has_residual else self.plain_bn)
         if layer.se_chs:
             h = self.se(h, layer.se_chs)
         return x + h if layer.has_residual else h
 
 
-def _layer(op: str, in_chs: int, lay, act: str) -> nn.Module:
+def module_key(op: str) -> str:
+    """The supernet layer an op runs on: ``ds`` is an MBConv without expansion, so it shares MBConv's.
+
+    Measured on digits (one random sub-network per step, ``mnasnet`` with only the op searched,
+    ``ds`` against ``mbconv_e6``): nested in one layer the training loss fell faster (0.75 at epoch
+    7 against 1.10 with a layer each) and both reached 0.97-0.99 by epoch 24. Choices between
+    different paths (ops, skips) need many more steps than nested ones (kernel, expansion, width,
+    depth, SE train in 4 epochs): see ``benchmarks/README.md``, "Weight sharing".
+    """
+    return "mbconv" if op == "ds" else op
+
+
+def _layer(op: str, in_chs: int, lay, act: str, residual: bool) -> nn.Module:
+    """One op's layer; one that can be residual gets a second last batch norm for when it is not.
+
+    With a shortcut the last batch norm starts at zero (the layer starts as the identity, which
+    trains much faster); without one, a zero there would cut the network in two. Both uses share
+    every convolution but keep their own last batch norm (``plain_bn``): measured on digits, a
+    sub-network without skips trained inside a supernet whose shared batch norm starts at zero stayed
+    at chance (0.10) where it reaches 0.97 with its own.
+    """
     if op == "conv":
-        return SuperConv(in_chs, lay.out_chs, lay.kernel, lay.se_ratio, act)
+        return SuperConv(in_chs, lay.out_chs, lay.kernel, lay.se_ratio, act, residual=residual)
     return SuperInvertedResidual(in_chs, lay.out_chs, lay.kernel, lay.exp_ratio, lay.se_ratio, act,
-                                 expands=op == "mbconv")
+                                 expands=op == "mbconv", residual=residual)
 
 
 class Supernet(nn.Module):
@@ -157,8 +183,9 @@ class Supernet(nn.Module):
         for lay in layout.blocks:
             stage = nn.ModuleList()
             for i in range(lay.layers):
-                in_chs = lay.in_chs if i == 0 else lay.out_chs
-                stage.append(nn.ModuleDict({op: _layer(op, in_chs, lay, layout.act) for op in lay.ops}))
+                in_chs, residual = (lay.in_chs, lay.first_residual) if i == 0 else (lay.out_chs, True)
+                keys = dict.fromkeys(module_key(op) for op in lay.ops)
+                stage.append(nn.ModuleDict({key: _layer(key, in_chs, lay, layout.act, residual) for key in keys}))
             self.blocks.append(stage)
         self.conv_head = DynamicConvBnAct(layout.blocks[-1].out_chs, layout.head, 1, act=layout.act)
         self.classifier = nn.Linear(layout.head, num_classes)
@@ -170,13 +197,13 @@ class Supernet(nn.Module):
         """Zero the last batch norm of every layer that can be residual (BigNAS, as the proxy does); how many.
 
         Every sub-network then starts close to its shortest path, which trains much faster in a
-        short run; layers used without their shortcut grow their scale back from the first step.
+        short run; the same layers used without their shortcut have their own last batch norm.
         """
         done = 0
-        for lay, stage in zip(self.layout.blocks, self.blocks, strict=True):
-            for i, modules in enumerate(stage):
-                if i > 0 or lay.first_residual:
-                    for module in modules.values():
+        for stage in self.blocks:
+            for modules in stage:
+                for module in modules.values():
+                    if module.plain_bn is not None:
                         nn.init.zeros_(module.last_bn.weight)
                         done += 1
         return done
@@ -185,7 +212,7 @@ class Supernet(nn.Module):
         x = self.stem(x, spec.stem_chs, 3, spec.stem_stride)
         for stage, block in zip(self.blocks, spec.blocks, strict=True):
             for modules, layer in zip(stage, block.layers(), strict=False):
-                x = modules[layer.op](x, layer)
+                x = modules[module_key(layer.op)](x, layer)
         x = self.conv_head(x, spec.head_chs, 1)
         return self.classifier(x.mean((2, 3)))
 
@@ -193,10 +220,26 @@ class Supernet(nn.Module):
         """A standalone :class:`EffNet` of ``spec`` holding copies of its inherited weights."""
         model = EffNet(spec.replace(dropout=0.0, drop_connect=0.0))
         own = self.state_dict()
+        layers = [list(block.layers()) for block in spec.blocks]
         with torch.no_grad():
             for name, tensor in model.state_dict().items():
-                tensor.copy_(crop(own[_supernet_name(name, spec)], tensor.shape))
+                tensor.copy_(crop(own[self._name(name, spec, layers)], tensor.shape))
         return model
+
+    def _name(self, name: str, spec: NetSpec, layers: list[list[BlockSpec]]) -> str:
+        """EffNet's ``blocks.2.1.conv_dw.conv.weight`` -> ``blocks.2.1.mbconv.conv_dw.conv.weight`` here,
+        and the last batch norm of a layer without its shortcut -> that layer's ``plain_bn``."""
+        parts = name.split(".")
+        if parts[0] != "blocks":
+            return name
+        stage, index = int(parts[1]), int(parts[2])
+        layer = layers[stage][index]
+        key = module_key(layer.op)
+        module = self.blocks[stage][index][key]
+        rest = ".".join(parts[3:])
+        if module.plain_bn is not None and not layer.has_residual and rest.startswith(module.last_bn_name + "."):
+            rest = "plain_bn" + rest[len(module.last_bn_name):]
+        return f"blocks.{stage}.{index}.{key}.{rest}"
 
 
 def _init(model: nn.Module, bn_momentum: float) -> None:
@@ -214,12 +257,3 @@ def _init(model: nn.Module, bn_momentum: float) -> None:
             bound = 1.0 / math.sqrt(m.weight.shape[0])
             nn.init.uniform_(m.weight, -bound, bound)
             nn.init.zeros_(m.bias)
-
-
-def _supernet_name(name: str, spec: NetSpec) -> str:
-    """``blocks.2.1.conv_dw.conv.weight`` -> ``blocks.2.1.mbconv.conv_dw.conv.weight`` (the op's layers)."""
-    parts = name.split(".")
-    if parts[0] != "blocks":
-        return name
-    op = spec.blocks[int(parts[1])].op
-    return ".".join([*parts[:3], op, *parts[3:]])
