@@ -38,7 +38,7 @@ def trained(tmp_path_factory):
 
 def test_the_command_shows_progress_and_a_closing_table(trained):
     _, out, stdout = trained
-    assert "supernet of space tiny on digits at 16px: 4 epochs" in stdout
+    assert "supernet of space tiny on digits at 16px: 4 epochs" in stdout and "1 sub-network(s) per step (uniform)" in stdout
     assert stdout.count("supernet epoch ") == 4 and "largest" in stdout and "smallest" in stdout
     assert "supernet training" in stdout and f"--proxy-resolution 16 --evaluator supernet:{out}" in stdout
 

@@ -18,7 +18,7 @@ DEFAULT_ROOT = Path("results")
 EXAMPLES = """
   effsearch supernet --space mnasnet --dataset fashion-mnist --epochs 3 --out results/supernet
   effsearch baseline --flops-target 400M --dataset fashion-mnist --evaluator supernet:results/supernet
-  effsearch supernet --space small --epochs 1 --rule uniform      one random sub-network per step
+  effsearch supernet --space small --epochs 2 --rule sandwich     largest + smallest + 2 random per step
 """
 
 
@@ -27,15 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         sub, "supernet", help="train a weight-sharing supernet that scores any candidate of a space in a fraction of a second",
         description="Train one over-parameterised network for a search space; every candidate of the space is a "
         "sub-network that inherits its weights, so 'effsearch baseline --evaluator supernet:DIR' scores candidates "
-        "without training them. Each step trains the largest, the smallest and --random-subnets random sub-networks "
-        "(the sandwich rule, with in-place distillation from the largest). A checkpoint is written every epoch; "
+        "without training them. Each step trains one random sub-network (--rule uniform, the default) or the largest, "
+        "the smallest and --random-subnets random ones distilled from the largest (--rule sandwich). A checkpoint is written every epoch; "
         "re-running the same command resumes.", examples=EXAMPLES,
     )
     what = parser.add_argument_group("what to train")
     what.add_argument("--space", default="mnasnet", help="built-in space name or space YAML file (default mnasnet)")
     what.add_argument("--rule", choices=("sandwich", "uniform"), default=None,
-                      help="sandwich (default: largest + smallest + random, distilled from the largest) or uniform "
-                      "(one random sub-network per step)")
+                      help="uniform (default: one random sub-network per step) or sandwich (largest + smallest + "
+                      "random ones, distilled from the largest)")
     what.add_argument("--random-subnets", type=COUNT, default=None, metavar="N", help="random sub-networks per sandwich step (default 2)")
     what.add_argument("--no-distill", action="store_true", help="train every sub-network on the labels, not on the largest's predictions")
     what.add_argument("--train-images", type=COUNT, default=None, metavar="N", help="train on a stratified subset of N images (default all)")
