@@ -67,3 +67,10 @@ def test_help_shows_examples():
     assert top.returncode == 0 and "examples:" in top.stdout
     sub = run_cli("show", "--help")
     assert sub.returncode == 0 and "examples:" in sub.stdout and "effsearch show efficientnet-b0" in sub.stdout
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    command = f"{sys.executable} -m effsearch show mnasnet-a1 --json | head -c 10; {sys.executable} -m effsearch show mnasnet-a1 | head -1"
+    for _ in range(4):  # the pipe closes at a different moment each time
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+        assert done.stderr == "" and done.stdout.startswith("{")

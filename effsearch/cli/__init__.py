@@ -70,11 +70,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _call(args)
+    except BrokenPipeError:  # the reader went away (`effsearch show X --json | head -1`): not an error of ours
+        _quiet_stdout()
+        return 0
     except EffsearchError as exc:
         return error(flagify(str(exc), getattr(args, "_parser", None)))
     except KeyboardInterrupt:
         print("effsearch: interrupted; completed work is saved, run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot raise BrokenPipeError again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def flagify(message: str, parser: argparse.ArgumentParser | None) -> str:
