@@ -256,12 +256,14 @@ def test_report_command(runs_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert "wrote" in capsys.readouterr().out
 
 
-def test_dashboard_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dashboard_command_errors(runs_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "empty").mkdir()
     for argv, message in (
         (["dashboard", str(tmp_path / "missing")], "does not exist"),
         (["dashboard", str(tmp_path / "empty")], "is empty"),
         (["dashboard", str(tmp_path), "--port", "70000"], "--port 70000 is invalid"),
+        (["dashboard", str(runs_dir / "mnas"), "--host", "999.1.1.1"], "--host '999.1.1.1' is not an address"),
+        (["dashboard", str(runs_dir / "mnas"), "--host", "10.255.255.1", "--port", "0"], "cannot listen on 10.255.255.1:0"),
     ):
         assert main(argv) == 1
         err = capsys.readouterr().err
@@ -269,6 +271,17 @@ def test_dashboard_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     monkeypatch.chdir(tmp_path)
     assert main(["dashboard"]) == 1
     assert "results/ does not exist" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line(runs_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(EffsearchError, match=f"cannot listen on 127.0.0.1:{port}"):
+            Server(create_app([runs_dir / "mnas"]), port=port)
 
 
 def test_server_binds_to_loopback_by_default(runs_dir: Path) -> None:

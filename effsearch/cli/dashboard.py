@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import socket
 import sys
 
 from effsearch.cli.common import POSITIVE, add_command, int_range
@@ -39,6 +40,12 @@ def _check(args: argparse.Namespace) -> None:
         raise EffsearchError(f"--port {args.port} is out of range; use 0..65535 (0 picks a free port)")
     if not args.poll > 0:
         raise EffsearchError(f"--poll {args.poll} must be a positive number of seconds, e.g. 2")
+    try:
+        socket.getaddrinfo(args.host, None)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise EffsearchError(f"--host {args.host!r} is not an address or a name this machine can resolve ({reason}); "
+                             "use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from None
 
 
 def _is_loopback(host: str) -> bool:

@@ -225,6 +225,16 @@ def _architecture(runs: list[RunData], selection: dict) -> Any:
 # --- serving --------------------------------------------------------------------------------------
 
 
+def _probe(host: str, port: int) -> None:
+    """Bind ``host:port`` once and let go (raises OSError as a bind would)."""
+    import socket
+
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+
+
 class Server:
     """The page on ``host:port`` in a background thread (werkzeug, threaded); ``port=0`` picks a free one."""
 
@@ -236,9 +246,11 @@ class Server:
                 pass  # one line per poll would drown the terminal; errors are still logged
 
         try:
+            _probe(host, port)  # werkzeug reports a failed bind by printing and exiting; say it in one line here
             self._server = make_server(host, port, app.server, threaded=True, request_handler=QuietHandler)
         except OSError as exc:
-            raise EffsearchError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another port") from None
+            raise EffsearchError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); use an address of this "
+                                 "machine (127.0.0.1, 0.0.0.0) and a free port (0 picks one)") from None
         self.host, self.port = self._server.server_address[:2]
         self._thread = threading.Thread(target=self._server.serve_forever, name="effsearch-dashboard", daemon=True)
 
