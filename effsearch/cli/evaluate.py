@@ -47,9 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from effsearch.arch.specio import load_spec
     from effsearch.proxy import train_and_evaluate
+    from effsearch.proxy.device import resolve_device
 
     spec = apply_spec_overrides(load_spec(args.spec), args)
     config = proxy_config_from_args(args)
+    resolve_device(config.device)  # a device that is not there is bad input, not a failed training
     data = dataset_from_args(args)
     result: dict[str, Any] = {"name": spec.name, **train_and_evaluate(spec, data, config, seed=args.seed)}
     if args.latency and result["status"] == "ok":
