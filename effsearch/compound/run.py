@@ -159,8 +159,10 @@ def run_scale(*, baseline: NetSpec | str | Path | None, scale: ScaleConfig, run:
     grid point finishes, ``callbacks`` are extra Ray Tune callbacks.
     """
     from effsearch.compound.family import make_family, save_family
+    from effsearch.runtime.results import check_writable
 
     spec, source = _baseline(baseline)
+    check_writable(run.out)
     grid = None
     if scale.rule == "official":
         coeffs, origin = PAPER_COEFFICIENTS, "official"

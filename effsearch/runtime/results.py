@@ -11,6 +11,7 @@ import os
 import platform
 import shlex
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +24,37 @@ _PACKAGES = ("effsearch", "torch", "optuna", "ray", "pandas", "numpy", "fvcore")
 def default_folder(kind: str, name: str | None = None) -> Path:
     """``results/<name>`` or ``results/<kind>-<timestamp>`` when no name is given."""
     return DEFAULT_ROOT / (name or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def check_writable(path: str | Path, *, what: str = "results folder", file: bool = False) -> Path:
+    """Refuse, in one line and before anything runs, an output location that cannot be written.
+
+    ``path`` is a folder (or, with ``file``, a file) that may not exist yet. It must not be a file
+    (a folder), and its nearest existing ancestor must be a folder in which a file can really be
+    created: a probe file is made and removed there, since permission bits do not tell (root
+    ignores them; ``/sys`` and read-only mounts refuse anyway). Nothing is left behind.
+    """
+    from effsearch.errors import EffsearchError
+
+    path = Path(path)
+    if not file and path.exists() and not path.is_dir():
+        raise EffsearchError(f"{what} {path} is a file; give a folder")
+    if file and path.is_dir():
+        raise EffsearchError(f"{what} {path} is a folder; give a file name inside it")
+    folder = path if not file else path.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EffsearchError(f"{what} {path} cannot be created: {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".effsearch-probe-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise EffsearchError(f"{what} {path} cannot be written: {existing} refuses new files "
+                             f"({exc.strerror or exc}); choose a writable location") from None
+    return path
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

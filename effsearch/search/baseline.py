@@ -17,7 +17,7 @@ from typing import Any
 
 import optuna
 
-from effsearch.runtime.results import write_run_json
+from effsearch.runtime.results import check_writable, write_run_json
 from effsearch.search import storage as storages
 from effsearch.search import study as studies
 from effsearch.search.config import RunConfig, SearchConfig
@@ -79,6 +79,7 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
     from effsearch.search.space import load_space
 
     space = load_space(search.space)
+    check_writable(run.out)
     long_epochs = retrain_epochs(search.retrain_epochs, proxy) if search.retrain_top else 0.0
     proxy = resolve_runtime(proxy, run)
     evaluate = evaluate or make_evaluator(search.evaluator, data=data, proxy=proxy, out=run.out, space=space)

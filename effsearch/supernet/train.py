@@ -40,6 +40,7 @@ from effsearch.proxy.adapt import adapt_for_proxy
 from effsearch.proxy.device import default_threads, resolve_device, thread_scope
 from effsearch.proxy.loop import autocast_for, lr_factor, make_optimizer, optimizer_step
 from effsearch.runtime import stop
+from effsearch.runtime.results import check_writable
 from effsearch.supernet import folder as files
 from effsearch.supernet.layout import SupernetError, extreme_params, layout_for
 from effsearch.supernet.model import Supernet
@@ -113,6 +114,7 @@ class SupernetTrainer:
     def __init__(self, space: Any, data: Any, proxy: Any, config: SupernetConfig, out: Path):
         self.space, self.proxy, self.config, self.out = space, proxy, config, Path(out)
         self.identity = identity(space, data, proxy, config)
+        check_writable(self.out, what="supernet folder")
         meta = files.read_meta(self.out)
         if meta is not None:
             files.same_identity(meta.get("identity", {}), self.identity, folder=self.out, what="this training")

@@ -21,7 +21,7 @@ from effsearch.errors import EffsearchError
 from effsearch.review.dashboard import compound_figures, figures, summary, tables
 from effsearch.review.dashboard.cache import run_names
 from effsearch.review.dashboard.data import RunData, load_run
-from effsearch.runtime.results import atomic_write_text
+from effsearch.runtime.results import atomic_write_text, check_writable
 
 _CONFIG = {"displaylogo": False, "responsive": True}
 _STYLE = (Path(__file__).with_name("assets") / "style.css")
@@ -125,9 +125,10 @@ def write_report(folders: Sequence[str | Path], path: str | Path, *, title: str 
     if not folders:
         raise EffsearchError("no results folders given; pass at least one, e.g. 'effsearch report results/demo -o report.html'")
     paths = [Path(f) for f in folders]
-    runs = [load_run(f, name) for f, name in zip(paths, run_names(paths), strict=True)]
     out = Path(path)
     if out.is_dir():
         raise EffsearchError(f"{out} is a folder; give the report a file name, e.g. -o {out / 'report.html'}")
+    check_writable(out, what="report", file=True)
+    runs = [load_run(f, name) for f, name in zip(paths, run_names(paths), strict=True)]
     text = render_report(runs, title=title or f"effsearch report: {', '.join(r.name for r in runs)}")
     return atomic_write_text(out, text)
