@@ -44,13 +44,17 @@ def existing(tmp_path_factory):
     (["--flops-target", "400M", "--alpha", "0.5"], "alpha 0.5"),
     (["--flops-target", "400M", "--workers", "0"], "--workers 0"),
     (["--flops-target", "400M", "--epochs", "-1"], "epochs"),
+    (["--flops-target", "1e-30"], "every network of space small would be rejected: the smallest costs 215M MACs"),
+    (["--params-target", "10k"], "every network of space small would be rejected"),
+    (["--flops-target", "400M", "--evaluator", "supernet:NOWHERE"], "holds no supernet"),
 ])
 def test_bad_input_is_one_line_and_leaves_the_study_untouched(args, message, existing, tmp_path, capsys):
     (tmp_path / "INVALID.yaml").write_text("network: {stem: 16, head: 64, resolution: 64, act: relu}\nchoices: {}\n")
     (tmp_path / "CORRUPT.yaml").write_text("blocks: [unclosed\n")
     args = [a.replace("INVALID", str(tmp_path / "INVALID.yaml")).replace("CORRUPT", str(tmp_path / "CORRUPT.yaml")) for a in args]
     before = _files(existing)
-    assert main(["baseline", *args, "--out", str(existing)]) == 1
+    args = [a.replace("NOWHERE", str(tmp_path / "nowhere")) for a in args]
+    assert main(["baseline", "--space", "small", *args, "--out", str(existing)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("effsearch: error: ") and "\n" not in err and message in err
     assert _files(existing) == before  # not a byte written

@@ -13,10 +13,10 @@ import yaml
 from effsearch.arch.ops import get_op, register_op, unregister_op
 from effsearch.data import load_dataset
 from effsearch.proxy import ProxyConfig, adapt_for_proxy, train_and_evaluate
-from effsearch.search.space import load_space, parse_space
+from effsearch.search.space import extreme_params, load_space, parse_space
 from effsearch.supernet import folder as files
 from effsearch.supernet.evaluator import SupernetEvaluator, make
-from effsearch.supernet.layout import SupernetError, extreme_params, layout_for
+from effsearch.supernet.layout import SupernetError, layout_for
 from effsearch.supernet.model import Supernet, crop
 from effsearch.supernet.score import ScoreConfig, Scorer
 from effsearch.supernet.train import SupernetConfig, train_supernet

@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 
+from effsearch.errors import EffsearchError
 from effsearch.runtime.results import check_writable, write_run_json
 from effsearch.search import storage as storages
 from effsearch.search import study as studies
@@ -80,6 +81,7 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
 
     space = load_space(search.space)
     check_writable(run.out)
+    _check_reachable(space, reward)
     long_epochs = retrain_epochs(search.retrain_epochs, proxy) if search.retrain_top else 0.0
     proxy = resolve_runtime(proxy, run)
     evaluate = evaluate or make_evaluator(search.evaluator, data=data, proxy=proxy, out=run.out, space=space)
@@ -106,6 +108,24 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
             executor.close()
     finally:
         storages.close_storage(storage)
+
+
+def _check_reachable(space: Any, reward: RewardConfig) -> None:
+    """Refuse a target under which every candidate would be rejected untrained (MACs and params are exact)."""
+    from effsearch.arch.cost import count
+    from effsearch.search.objectives import get_objective
+    from effsearch.search.space import extreme_params
+
+    if reward.reject_above is None or reward.objective not in ("macs", "params"):
+        return
+    smallest = getattr(count(space.to_spec(extreme_params(space, largest=False, cost=reward.objective))), reward.objective)
+    limit = reward.target * reward.reject_above
+    if smallest > limit:
+        obj = get_objective(reward.objective)
+        fmt = lambda v: f"{obj.format(v)} {obj.label}"  # noqa: E731
+        raise EffsearchError(f"every network of space {space.name} would be rejected: the smallest costs {fmt(smallest)}, "
+                             f"over {reward.reject_above:g} x the target {fmt(reward.target)}; raise the target "
+                             f"(at least {fmt(smallest / reward.reject_above)}) or use a space with smaller networks")
 
 
 def _announce_epoch(console: Any, run: RunConfig) -> Any:

@@ -230,6 +230,26 @@ class SearchSpace:
         return self.to_spec(params)
 
 
+def extreme_params(space: SearchSpace, *, largest: bool, cost: str = "macs") -> dict[str, Any]:
+    """The decision values of the space's largest (or smallest) network by ``cost`` (macs or params).
+
+    One greedy pass per decision, in order, with every other decision at its current value: exact
+    for the width, depth, kernel, expansion and SE decisions, which each grow cost monotonically.
+    Skips stay on (``identity``) in both: a residual path helps a supernet's extremes train.
+    """
+    from effsearch.arch.cost import count
+
+    params = {name: values[-1 if largest else 0] for name, values in space.decisions}
+    for name, values in space.decisions:
+        if name.endswith("_skip"):
+            params[name] = "identity" if "identity" in values else values[0]
+            continue
+        costs = [(getattr(count(space.to_spec({**params, name: v})), cost), i) for i, v in enumerate(values)]
+        params[name] = values[(max(costs) if largest else min(costs))[1]]
+    return params
+
+
 from effsearch.search.space_file import available_spaces, load_space, parse_space  # noqa: E402  (loading needs the classes above)
 
-__all__ = ["FIELDS", "SearchSpace", "SpaceBlock", "SpaceError", "available_spaces", "load_space", "parse_space"]
+__all__ = ["FIELDS", "SearchSpace", "SpaceBlock", "SpaceError", "available_spaces", "extreme_params", "load_space",
+           "parse_space"]

@@ -120,25 +120,6 @@ def layout_for(space: Any) -> SupernetLayout:
     return SupernetLayout(space=space.name, stem=space.stem, head=space.head, act=space.act, blocks=tuple(blocks))
 
 
-def extreme_params(space: Any, *, largest: bool) -> dict[str, Any]:
-    """The decision values of the space's largest (or smallest) network by MACs, with skips kept.
-
-    One greedy pass per decision, in order, with every other decision at its current value: exact
-    for the width, depth, kernel, expansion and SE decisions, which each grow cost monotonically.
-    Skips stay on (``identity``) in both: a residual path helps the sandwich rule's extremes train.
-    """
-    from effsearch.arch.cost import count
-
-    params = {name: values[-1 if largest else 0] for name, values in space.decisions}
-    for name, values in space.decisions:
-        if name.endswith("_skip"):
-            params[name] = "identity" if "identity" in values else values[0]
-            continue
-        costs = [(count(space.to_spec({**params, name: v})).macs, i) for i, v in enumerate(values)]
-        params[name] = values[(max(costs) if largest else min(costs))[1]]
-    return params
-
-
 def layer_specs(spec: NetSpec) -> list[list[BlockSpec]]:
     """The single layers of every stage of ``spec``, as the supernet runs them."""
     return [list(block.layers()) for block in spec.blocks]

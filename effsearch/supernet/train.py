@@ -41,8 +41,9 @@ from effsearch.proxy.device import default_threads, resolve_device, thread_scope
 from effsearch.proxy.loop import autocast_for, lr_factor, make_optimizer, optimizer_step
 from effsearch.runtime import stop
 from effsearch.runtime.results import check_writable
+from effsearch.search.space import extreme_params
 from effsearch.supernet import folder as files
-from effsearch.supernet.layout import SupernetError, extreme_params, layout_for
+from effsearch.supernet.layout import SupernetError, layout_for
 from effsearch.supernet.model import Supernet
 from effsearch.supernet.score import ScoreConfig, Scorer
 
