@@ -74,3 +74,29 @@ def test_a_reader_that_stops_early_gets_no_traceback():
     for _ in range(4):  # the pipe closes at a different moment each time
         done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
         assert done.stderr == "" and done.stdout.startswith("{")
+
+
+def test_show_understands_every_file_effsearch_writes(tmp_path, capsys):
+    family = "results/examples/demo-scale"
+    assert main(["show", family]) == 0
+    out = capsys.readouterr().out
+    assert "family of baseline-400M" in out and "x/step" in out
+    assert main(["show", f"{family}/family.yaml", "--phi", "1", "--json"]) == 0
+    member = json.loads(capsys.readouterr().out)
+    assert member["name"] == "baseline-400M-phi1" and member["resolution"] == 256
+    assert main(["show", f"{family}/family.json", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["members"]) == 8
+    for name in ("run.json", "trials.csv", "study.db"):  # a file of a baseline folder: the folder's baseline
+        assert main(["show", f"results/examples/demo/{name}", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["name"] == "baseline-400M"
+    supernet = tmp_path / "sn"
+    supernet.mkdir()
+    (supernet / "supernet.json").write_text(json.dumps({
+        "identity": {"space": "small", "rule": "uniform", "epochs": 2.0, "data": {"name": "digits", "resolution": 16}},
+        "epochs_done": 1, "finished": False, "history": [{"epoch": 1, "steps": 22, "train_loss": 1.5,
+                                                           "largest_accuracy": 0.8, "smallest_accuracy": 0.7, "seconds": 3}]}))
+    assert main(["show", str(supernet)]) == 0
+    out = capsys.readouterr().out
+    assert "supernet of space small on digits at 16px (uniform, 1 of 2 epochs)" in out and "0.8000" in out
+    assert main(["show", "mnasnet-a1", "--phi", "1"]) == 1
+    assert "--phi picks a member of a family" in capsys.readouterr().err
