@@ -46,6 +46,7 @@ def test_a_search_fills_the_results_folder_as_documented(tmp_path):
     pareto = pd.read_csv(out / "pareto.csv")
     assert set(pareto["number"]) <= set(trials["number"]) and best["number"] in set(pareto["number"]) | {-1}
     assert len(scorer.calls) == len({c[0] for c in scorer.calls})  # never trained twice
+    assert result.study.metric_names == ["reward"]  # what optuna-dashboard labels the objective with
 
 
 def test_pareto_front_holds_exactly_the_non_dominated_trials(tmp_path):
@@ -185,7 +186,7 @@ def test_nsga2_searches_accuracy_against_macs(tmp_path):
     out = tmp_path / "run"
     result = search(out, evaluate=Scorer(), trials=6, sampler="nsga2")
     study = _study(out)
-    assert len(study.directions) == 2
+    assert len(study.directions) == 2 and study.metric_names == ["accuracy", "macs"]
     for trial in study.trials:
         assert trial.values == [pytest.approx(trial.user_attrs["accuracy"]), trial.user_attrs["macs"]]
     trials = pd.read_csv(out / "trials.csv")

@@ -99,8 +99,10 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
         try:
             finished = len(existing.get_trials(deepcopy=False)) if existing is not None else 0
             sampler = make_sampler(search.sampler, seed=search.seed, space=space, workers=run.workers, finished=finished)
+            names = ["reward"] if search.objectives == 1 else ["accuracy", reward.objective]
             study, resumed = studies.create_or_load(storage, run.study_name, objectives=search.objectives,
-                                                    fingerprint=prints, sampler=sampler, mix_runtime=search.mix_runtime)
+                                                    fingerprint=prints, sampler=sampler, mix_runtime=search.mix_runtime,
+                                                    metric_names=names)
             session = _Session(search=search, reward=reward, proxy=proxy, run=run, data=data, space=space, study=study,
                                long_epochs=long_epochs, argv=argv, evaluator=describe(evaluate))
             return session.execute(resumed=resumed, executor=executor, console=console)

@@ -129,7 +129,7 @@ def _sqlite_lock(url: str, create_folder: bool) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.parent.is_dir():
         raise EffsearchError(f"storage {url}: folder {path.parent} does not exist; create it or name another file")
-    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+    with open(path.with_name(f"{path.name}.lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
         yield
 

@@ -64,8 +64,12 @@ def check_study(study: optuna.Study, *, objectives: int, fingerprint: dict[str, 
 
 
 def create_or_load(storage: BaseStorage, name: str, *, objectives: int, fingerprint: dict[str, Any],
-                   sampler: optuna.samplers.BaseSampler, mix_runtime: bool = False) -> tuple[optuna.Study, bool]:
-    """The study ``name`` with ``sampler`` attached, and whether it already existed."""
+                   sampler: optuna.samplers.BaseSampler, mix_runtime: bool = False,
+                   metric_names: list[str] | None = None) -> tuple[optuna.Study, bool]:
+    """The study ``name`` with ``sampler`` attached, and whether it already existed.
+
+    ``metric_names`` name the objectives for Optuna's own tools (optuna-dashboard shows them).
+    """
     existing = find_study(storage, name)
     if existing is not None:
         check_study(existing, objectives=objectives, fingerprint=fingerprint, mix_runtime=mix_runtime)
@@ -73,6 +77,10 @@ def create_or_load(storage: BaseStorage, name: str, *, objectives: int, fingerpr
                                 directions=directions(objectives), load_if_exists=True)
     if FINGERPRINT_KEY not in study.user_attrs:
         study.set_user_attr(FINGERPRINT_KEY, normal(fingerprint))
+    if metric_names and study.metric_names != metric_names:
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2; stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metric_names)
     return study, existing is not None
 
 
