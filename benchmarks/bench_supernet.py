@@ -9,6 +9,7 @@ at one stated budget (``BUDGET`` below). Results are cached in ``benchmarks/resu
     .venv/bin/python benchmarks/bench_supernet.py fidelity     # + 10 from the supernet's top; Kendall tau vs noise ceiling
     .venv/bin/python benchmarks/bench_supernet.py cost         # scoring vs standalone proxy training, same process
     .venv/bin/python benchmarks/bench_supernet.py search       # controller / random / TPE with the supernet evaluator
+    .venv/bin/python benchmarks/bench_supernet.py ablation     # digits: which choices share weights well
 
 Sizes are chosen for two CPU cores (see benchmarks/README.md, "Weight sharing", for what was run).
 """
@@ -32,7 +33,7 @@ from effsearch.proxy import ProxyConfig, train_and_evaluate
 from effsearch.search.space import load_space
 
 RESULTS = Path(__file__).parent / "results" / "supernet.json"
-SPACE = "mnasnet"
+SPACE = "mnasnet"  # --space changes it
 RESOLUTION = 16
 STEPS = 150  # the standalone budget of every fidelity figure: 150 steps of 64 images (0.2 epochs)
 VAL = 2000  # standalone validation images (a fixed stratified subset of the held-out split)
@@ -88,7 +89,7 @@ def standalone(archs: list[dict], data, results: dict, threads: int) -> None:
 
 
 def supernet_folder(rule: str) -> Path:
-    return Path("results") / f"bench-supernet-{rule}"
+    return Path("results") / f"bench-supernet-{SPACE}-{rule}"
 
 
 SUPERNET_IMAGES = 12000  # a stratified quarter of the training split, for two cores
@@ -119,10 +120,10 @@ def kendall(xs, ys) -> float:
     return float(kendalltau(xs, ys).statistic)
 
 
-def fidelity(rule: str, data, results: dict, threads: int, pool: int) -> None:
+def fidelity(rule: str, data, results: dict, threads: int, pool: int, n_uniform: int = UNIFORM, n_top: int = TOP) -> None:
     """Scores of the 20 uniform architectures and of the top 10 of ``pool`` sampled ones; tau vs the noise ceiling."""
     space, evaluate = load_space(SPACE), scorer(rule, data, threads)
-    scores = results["scores"].setdefault(rule, {})
+    scores = results["scores"].setdefault(f"{SPACE}-{rule}", {})
 
     def score(params):
         k = key(params)
@@ -132,24 +133,30 @@ def fidelity(rule: str, data, results: dict, threads: int, pool: int) -> None:
             save(results)
         return scores[k]["accuracy"]
 
-    uniform = uniform_archs(space)
+    uniform = uniform_archs(space, n_uniform)
     for params in uniform:
         score(params)
-    sampled = uniform_archs(space, pool, seed=7)
-    ranked = sorted(sampled, key=lambda p: -score(p))
-    top = ranked[:TOP]
+    top = []
+    if n_top:
+        sampled = uniform_archs(space, pool, seed=7)
+        top = sorted(sampled, key=lambda p: -score(p))[:n_top]
     standalone(uniform + top, data, results, threads)
     archs = uniform + top
     acc = {s: [results["standalone"][f"{key(p)}|{s}"]["accuracy"] for p in archs] for s in SEEDS}
     mean = [statistics.fmean(pair) for pair in zip(*acc.values(), strict=True)]
     sup = [scores[key(p)]["accuracy"] for p in archs]
     tau, ceiling = kendall(sup, mean), kendall(acc[SEEDS[0]], acc[SEEDS[1]])
-    tau_u = kendall(sup[:UNIFORM], mean[:UNIFORM])
-    report = {"rule": rule, "n": len(archs), "kendall_tau": round(tau, 3), "noise_ceiling": round(ceiling, 3),
-              "ratio": round(tau / ceiling, 3) if ceiling > 0 else None, "tau_uniform_only": round(tau_u, 3),
-              "pool": pool, "top_mean_standalone": round(statistics.fmean(mean[UNIFORM:]), 4),
-              "uniform_mean_standalone": round(statistics.fmean(mean[:UNIFORM]), 4)}
-    results.setdefault("fidelity", {})[rule] = report
+    tau_u = kendall(sup[:n_uniform], mean[:n_uniform])
+    meta = json.loads((supernet_folder(rule) / "supernet.json").read_text())
+    report = {"space": SPACE, "rule": rule, "n": len(archs), "kendall_tau": round(tau, 3),
+              "noise_ceiling": round(ceiling, 3), "ratio": round(tau / ceiling, 3) if ceiling > 0 else None,
+              "tau_uniform_only": round(tau_u, 3), "pool": pool if n_top else 0,
+              "top_mean_standalone": round(statistics.fmean(mean[n_uniform:]), 4) if n_top else None,
+              "uniform_mean_standalone": round(statistics.fmean(mean[:n_uniform]), 4),
+              "supernet_steps": meta["history"][-1]["steps"], "supernet_seconds": round(sum(r["seconds"] for r in meta["history"])),
+              "largest_smallest": [meta["history"][-1]["largest_accuracy"], meta["history"][-1]["smallest_accuracy"]],
+              "score_range": [min(sup), max(sup)], "standalone_range": [min(mean), max(mean)]}
+    results.setdefault("fidelity", {})[f"{SPACE}-{rule}"] = report
     save(results)
     print(json.dumps(report), flush=True)
 
@@ -175,12 +182,12 @@ def cost(rule: str, data, results: dict, threads: int, steps: int) -> None:
     meta = json.loads((supernet_folder(rule) / "supernet.json").read_text())
     train_s = sum(r["seconds"] for r in meta["history"])
     mean_full = statistics.fmean(r["standalone_s"] for r in rows)
-    results.setdefault("cost", {})[rule] = {
+    results.setdefault("cost", {})[f"{SPACE}-{rule}"] = {
         "rows": rows, "planned_steps": planned, "measured_steps": steps, "supernet_train_s": round(train_s),
         "break_even_candidates": round(train_s / mean_full, 2),
         "median_ratio": statistics.median(r["ratio"] for r in rows)}
     save(results)
-    print(json.dumps(results["cost"][rule]), flush=True)
+    print(json.dumps(results["cost"][f"{SPACE}-{rule}"]), flush=True)
 
 
 TARGET = 400e6
@@ -250,11 +257,57 @@ def summarise(rule: str, results: dict) -> None:
               f"{statistics.fmean(acc):.4f} | {', '.join(reach)} |")
 
 
+ABLATION_FIXED = {"op": ["mbconv_e6"], "kernel": [3], "se": [0.25], "skip": ["identity"], "filters": [1.0], "layers": [0]}
+ABLATIONS = {  # one searched dimension each, the rest fixed: which choices share weights well?
+    "kernel": {"kernel": [3, 5]}, "expansion": {"op": ["mbconv_e3", "mbconv_e6"]}, "width": {"filters": [0.75, 1.0, 1.25]},
+    "depth": {"layers": [-1, 0, 1]}, "se": {"se": [0, 0.25]}, "skip": {"skip": ["identity", "none"]},
+    "op ds/mbconv": {"op": ["ds", "mbconv_e6"]}, "op conv/mbconv": {"op": ["conv", "mbconv_e6"]},
+    "op (all four)": {"op": ["conv", "ds", "mbconv_e3", "mbconv_e6"]}, "mnasnet (all)": None, "small (all)": "small",
+}
+
+
+def ablation(threads: int, epochs: float, names: list[str]) -> None:
+    """Digits (fast, so every variant fits): mean score of 8 random sub-networks after ``epochs`` uniform epochs."""
+    import shutil
+
+    import yaml
+
+    from effsearch.search.space import parse_space
+    from effsearch.supernet.evaluator import SupernetEvaluator
+    from effsearch.supernet.train import SupernetConfig, train_supernet
+
+    data, proxy = load_dataset("digits"), ProxyConfig(threads=threads)
+    base = yaml.safe_load((Path(__file__).parents[1] / "effsearch/search_spaces/mnasnet.yaml").read_text())
+    print("| searched | epochs (steps) | train loss, last epoch | 8 random sub-networks: min / mean / max |")
+    print("|---|---|---|---|")
+    for name in names:
+        choices = ABLATIONS[name]
+        if choices is None or isinstance(choices, str):
+            space = load_space(choices or "mnasnet")
+        else:
+            space = parse_space({**base, "name": "ablation", "choices": {**ABLATION_FIXED, **choices}})
+        out = Path("results") / "bench-ablation"
+        shutil.rmtree(out, ignore_errors=True)
+        meta = train_supernet(space, data, proxy, SupernetConfig(epochs=epochs, rule="uniform"), out)
+        evaluate = SupernetEvaluator(out, space=space, data=data, proxy=proxy)
+        rng = random.Random(0)
+        accs = [evaluate(space.to_spec({n: rng.choice(v) for n, v in space.decisions}), data, proxy)["accuracy"]
+                for _ in range(8)]
+        last = meta["history"][-1]
+        print(f"| {name} | {epochs:g} ({last['steps']}) | {last['train_loss']:.3f} | "
+              f"{min(accs):.3f} / {statistics.fmean(accs):.3f} / {max(accs):.3f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["standalone", "supernet", "fidelity", "cost", "search", "summary"])
+    parser.add_argument("step", choices=["standalone", "supernet", "fidelity", "cost", "search", "summary", "ablation"])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rule", default="sandwich", choices=["sandwich", "uniform"])
+    parser.add_argument("--rule", default="uniform", choices=["sandwich", "uniform"])
+    parser.add_argument("--space", default="mnasnet")
+    parser.add_argument("--uniform", type=int, default=UNIFORM, help="uniformly sampled architectures (fidelity)")
+    parser.add_argument("--top", type=int, default=TOP, help="architectures from the supernet's top (fidelity)")
+    parser.add_argument("--epochs", type=float, default=None, help="supernet epochs (default: SUPERNET_EPOCHS[rule])")
+    parser.add_argument("--only", default=None, help="ablation: variants to run, separated by ';'")
     parser.add_argument("--pool", type=int, default=200, help="sampled architectures the supernet's top 10 come from")
     parser.add_argument("--cost-steps", type=int, default=100, help="standalone steps timed for the cost ratio")
     parser.add_argument("--trials", type=int, default=500, help="evaluations per search run")
@@ -262,15 +315,21 @@ def main() -> None:
     parser.add_argument("--samplers", default="mnas,random,tpe")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    global SPACE
+    SPACE = args.space
+    if args.epochs:
+        SUPERNET_EPOCHS[args.rule] = args.epochs
+    if args.step == "ablation":
+        return ablation(args.threads, args.epochs or 4, list(ABLATIONS) if not args.only else args.only.split(";"))
     data = load_dataset("fashion-mnist")
     results = load()
     space = load_space(SPACE)
     if args.step == "standalone":
-        standalone(uniform_archs(space), data, results, args.threads)
+        standalone(uniform_archs(space, args.uniform), data, results, args.threads)
     elif args.step == "supernet":
         train(args.rule, data, args.threads)
     elif args.step == "fidelity":
-        fidelity(args.rule, data, results, args.threads, args.pool)
+        fidelity(args.rule, data, results, args.threads, args.pool, args.uniform, args.top)
     elif args.step == "cost":
         cost(args.rule, data, results, args.threads, args.cost_steps)
     elif args.step == "search":

@@ -14,7 +14,7 @@ def _commands(out: str) -> list[list[str]]:
         ["baseline", "--flops-target", "400M", "--trials", "1", "--out", out],
         ["scale", "--baseline", "efficientnet-b0", "--phi", "1", "--coefficients", "1.2,1.1,1.15", "--out", out],
         ["supernet", "--space", "small", "--epochs", "1", "--out", out],
-        ["report", "results/examples/demo", "-o", out + ".html"],
+        ["report", "results/examples/demo", "--out", out + ".html"],  # -o works too
     ]
 
 

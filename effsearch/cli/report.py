@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         examples=EXAMPLES,
     )
     parser.add_argument("results", nargs="+", metavar="RESULTS", help="results folders")
-    parser.add_argument("-o", "--output", default="report.html", help="HTML file to write (default report.html)")
+    parser.add_argument("-o", "--out", "--output", dest="output", default="report.html",
+                        help="HTML file to write (default report.html; --out as in every other command)")
     parser.add_argument("--title", default=None, help="title at the top of the report")
     return parser
 
