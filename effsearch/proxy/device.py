@@ -28,6 +28,9 @@ def resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"proxy config: device {name!r} is not available (torch sees no CUDA GPU); use device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"proxy config: device {name!r} is not available (torch sees {torch.cuda.device_count()} "
+                          f"GPU(s): cuda:0..cuda:{torch.cuda.device_count() - 1})")
     return device
 
 
