@@ -4,8 +4,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Pinned here, before the project, so no loose requirement ever pulls a multi-GB CUDA build.
+# Installed first, so the project's loose torch requirement never replaces it. Which build this
+# gets depends on the package index: plain PyPI gives Linux x86-64 the CUDA build; for the CPU
+# build run e.g. make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu".
 TORCH := torch==2.13.0
+# timm is a test-only reference (tests/test_timm_builder.py), installed --no-deps: its torchvision
+# requirement would pull a second, CUDA torch (tests/timm_stub.py stands in for torchvision), and
+# huggingface_hub 0.36 is the last that imports with the venv's requests (1.x needs httpx).
+TIMM := timm==1.0.31 safetensors==0.8.0 huggingface_hub==0.36.2
 DEMO_ARGS ?= --flops-target 400M --out results/demo
 
 .PHONY: install demo test lint bench clean
@@ -23,6 +29,7 @@ demo: install
 	$(BIN)/effsearch baseline $(DEMO_ARGS)
 
 test: install
+	$(BIN)/python -m pip install --quiet --no-deps $(TIMM)
 	$(BIN)/ruff check effsearch tests benchmarks
 	$(BIN)/python -m pytest -q
 

@@ -1,4 +1,4 @@
-"""Does the proxy separate architectures, and what does each training choice do? The README's tables.
+"""Does the proxy separate architectures, and what does each training choice do? The tables of docs/proxy.md.
 
 Two tables, both validation top-1 on the embedded digits data with the trainer's defaults unless
 said otherwise (``train_and_evaluate``, the same code as ``effsearch evaluate``):

@@ -26,6 +26,7 @@ from effsearch.arch.presets import get_preset, preset_names
 from effsearch.arch.scaling import compound_scale, round_channels, round_repeats, round_resolution, scale
 from effsearch.arch.spec import BlockSpec, NetSpec
 from effsearch.arch.specio import load_spec, save_spec, spec_from_dict, spec_to_dict
+from effsearch.arch.timmcompat import TimmExportWarning, build_timm, timm_export, to_timm_state_dict
 from effsearch.errors import DataError, EffsearchError, SpecError
 
 __version__ = "0.2.0"
@@ -64,5 +65,6 @@ def __dir__() -> list[str]:
 __all__ = [
     "BlockSpec", "DataError", "EffsearchError", "NetSpec", "Op", "SpecError", "compound_scale", "count", "format_block",
     "get_op", "get_preset", "load_spec", "parse_block", "preset_names", "register_op", "round_channels", "round_repeats",
-    "round_resolution", "save_spec", "scale", "spec_from_dict", "spec_to_dict", "timm_arch_def", *sorted(_LAZY),
+    "round_resolution", "save_spec", "scale", "spec_from_dict", "spec_to_dict", "timm_arch_def", "TimmExportWarning",
+    "build_timm", "timm_export", "to_timm_state_dict", *sorted(_LAZY),
 ]

@@ -7,7 +7,7 @@ import pytest
 from effsearch import SpecError, format_block, parse_block, timm_arch_def
 from effsearch.arch.ops import op_names
 from effsearch.arch.presets import B0_BLOCKS, MNASNET_A1_BLOCKS, get_preset
-from effsearch.arch.spec import ACTS, BlockSpec
+from effsearch.arch.spec import ACTS, BlockSpec, NetSpec
 
 
 @pytest.mark.parametrize("text", B0_BLOCKS + MNASNET_A1_BLOCKS)
@@ -69,3 +69,17 @@ def test_timm_arch_def_for_mnasnet_a1_matches_timm():
         ["ir_r2_k3_s1_e6_c112_se0.25"], ["ir_r3_k5_s2_e6_c160_se0.25"], ["ir_r1_k3_s1_e6_c320"],
     ]
     assert timm_arch_def(get_preset("mnasnet-a1")) == expected
+
+
+def test_timm_strings_of_plain_conv_and_odd_se_widths():
+    def spec(*blocks, stem=16):
+        return NetSpec(blocks=tuple(parse_block(b) for b in blocks), stem_chs=stem)
+
+    # timm's cn has no SE (no timm form) and keeps a shortcut only when told 'skip'.
+    assert timm_arch_def(spec("conv_r2_k3_s11_e1_i16_o16", "conv_r1_k5_s22_e1_i16_o24_se0.25_relu")) == [
+        ["cn_r2_k3_s1_c16_skip"], [None]]
+    # timm rounds SE widths from its inner width with round(); ours is int(in x se). 14 x 0.25: 3 here,
+    # round(3.5) = 4 there, so the export writes the shortest ratio that gives timm 3 as well.
+    assert timm_arch_def(spec("ds_r1_k3_s11_e1_i14_o14_se0.25", stem=14)) == [["ds_r1_k3_s1_e1_c14_se0.2"]]
+    # Where no ratio fits every layer (or timm's inner width differs anyway) ours is written as is.
+    assert timm_arch_def(spec("r2_k3_s11_e3_i16_o20_se0.25")) == [["ir_r2_k3_s1_e3_c20_se0.25"]]

@@ -41,7 +41,10 @@ def existing(tmp_path_factory):
     (["--flops-target", "400M", "--space", "CORRUPT"], "corrupt YAML"),
     (["--flops-target", "400M", "--reward", "medium"], "unknown reward 'medium'"),
     (["--flops-target", "400M", "--reject-above", "lots"], "--reject-above 'lots'"),
+    (["--flops-target", "400M", "--reward-alpha", "0.5"], "alpha 0.5"),
     (["--flops-target", "400M", "--alpha", "0.5"], "alpha 0.5"),
+    (["--flops-target", "400M", "--reward-beta", "-1", "--beta", "-2"], "disagree"),
+    (["--flops-target", "400M", "--workers", "many"], "--workers 'many' is not an integer; give an integer from 1 to 100000 or auto"),
     (["--flops-target", "400M", "--workers", "0"], "--workers 0"),
     (["--flops-target", "400M", "--epochs", "-1"], "epochs"),
     (["--flops-target", "1e-30"], "every network of space small would be rejected: the smallest costs 215M MACs"),
@@ -210,3 +213,44 @@ def test_a_latency_target_search_rewards_measured_latency(tmp_path, capsys):
     config = json.loads((out / "run.json").read_text())["config"]
     assert config["objective"] == "latency_ms" and config["target"] == 5.0
     assert config["latency_measured_on"]["threads"] == 1 and config["latency_measured_on"]["device"] == "cpu"
+
+
+def test_json_summary_old_reward_flags_and_workers_auto(tmp_path, capsys):
+    """--json prints one object on stdout (progress on stderr); --alpha still works, with a note; auto workers parse."""
+    import json
+
+    space = write_space(tmp_path, TINY_SPACE, "tiny")
+    out = tmp_path / "run"
+    argv = ["baseline", "--flops-target", "5M", "--space", space, "--sampler", "random", "--trials", "2", "--steps", "2",
+            "--threads", "1", "--alpha", "-0.1", "--json", "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)  # the whole of stdout is the object
+    assert summary["out"] == str(out) and summary["alpha"] == -0.1 and summary["baseline"]["spec"].endswith("baseline.yaml")
+    assert sum(summary["trials"].values()) == 2 and "far_from_target" in summary
+    assert "--alpha is now --reward-alpha" in captured.err
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["reward"]["alpha"] == -0.1
+    from effsearch.cli import build_parser
+    from effsearch.cli.baseline import workers
+
+    args = build_parser().parse_args(["baseline", "--flops-target", "5M", "--workers", "auto"])
+    assert workers(args.workers) == len(os.sched_getaffinity(0))
+
+
+def test_the_summary_explains_a_baseline_far_below_the_target():
+    from effsearch.cli.baseline import distance_note
+    from effsearch.search.reward import RewardConfig, distance
+
+    reward = RewardConfig(target=4e8)
+    trials = pd.DataFrame({"number": [0, 1, 2], "status": ["ok", "ok", "rejected"], "macs": [1.2e8, 3.9e8, 9e8],
+                           "accuracy": [0.975, 0.978, None], "reward": [1.0, 0.9797, None]})
+    chosen = trials.iloc[0].to_dict()
+    facts = distance(chosen, trials, reward)
+    assert facts["ratio"] == pytest.approx(0.3) and facts["factor"] == pytest.approx(0.3 ** -0.07)
+    assert facts["near"] == {"number": 1, "ratio": pytest.approx(0.975), "accuracy": 0.978, "reward": 0.9797}
+    note = distance_note(chosen, trials, reward)
+    assert "0.30x the MACs target, well below it" in note and "trial 1 (0.97x)" in note and "+0.30 points" in note
+    assert distance(trials.iloc[1].to_dict(), trials, reward) is None  # near the target: nothing to explain
+    far_above = distance({"macs": 7e8, "accuracy": 0.9, "reward": 0.86}, trials.iloc[:1], reward)
+    assert far_above["near"] is None and far_above["ratio"] == pytest.approx(1.75)

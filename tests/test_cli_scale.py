@@ -97,7 +97,9 @@ def test_duplicate_members_are_warned(tmp_path, capsys, tiny_spec):
         (["--resolution-multiple", "0", "--coefficients", "1.2,1.1,1.15"], "resolution-multiple"),
         (["--grid-step", "0", "--epochs", "1"], "step"),
         (["--alpha-range", "2,1"], "alpha range"),
-        (["--steps", "10"], "epoch budget"),
+        (["--steps", "10"], "unrecognized arguments: --steps 10"),
+        (["--seconds", "10"], "unrecognized arguments: --seconds 10"),
+        (["--workers", "0"], "--workers 0 is invalid; give an integer from 1 to 100000 or auto"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(argv, message, capsys, tmp_path):
@@ -175,3 +177,46 @@ def test_small_grid_end_to_end_and_the_family_uses_the_winner(ray_cluster, tmp_p
     # ... and a different budget on it is refused rather than mixed in.
     err = _error(capsys, [*argv[:-2], "--epochs", "2", "--out", str(out)])
     assert "was run with proxy.epochs = 1" in err and "not 2" in err
+
+
+def test_json_summary_is_the_only_stdout(tmp_path, capsys):
+    out = tmp_path / "paper"
+    argv = ["scale", "--baseline", "efficientnet-b0", "--coefficients", "1.2,1.1,1.15", "--phi", "0..2", "--json",
+            "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["coefficients"] == [1.2, 1.1, 1.15] and summary["coefficients_from"] == "given" and summary["grid"] is None
+    assert [m["phi"] for m in summary["family"]["members"]] == [0, 1, 2]
+    assert summary["family"] == json.loads((out / "family.json").read_text())
+
+
+def test_workers_mean_the_same_as_in_baseline():
+    from effsearch.cli import build_parser
+    from effsearch.cli.scale import configs
+
+    parser = build_parser()
+    base = ["scale", "--baseline", "efficientnet-b0", "--coefficients", "1.2,1.1,1.15"]
+    assert configs(parser.parse_args(base))[1].workers == 1
+    assert configs(parser.parse_args([*base, "--workers", "auto"]))[1].workers is None  # one per CPU of the cluster
+    assert parser.parse_args(["baseline", "--flops-target", "1M"]).workers == 1
+
+
+def test_members_timm_cannot_rebuild_are_named_once_not_warned_raw(tmp_path, capsys):
+    from effsearch import parse_block
+
+    spec = get_preset("efficientnet-b0")
+    blocks = list(spec.blocks)
+    blocks[1] = parse_block("conv_r2_k3_s22_e1_i16_o24_se0.25")  # timm's cn block has no SE
+    path = tmp_path / "lossy.yaml"
+    from effsearch.arch.timmcompat import TimmExportWarning
+
+    with pytest.warns(TimmExportWarning, match="conv with SE"):  # the library warns; the CLI names it once instead
+        save_spec(spec.replace(blocks=tuple(blocks), name="lossy"), path)
+    out = tmp_path / "family"
+    assert main(["scale", "--baseline", str(path), "--coefficients", "1.2,1.1,1.15", "--phi", "0..1", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "timm's builder does not rebuild lossy-phi0, lossy-phi1 exactly" in captured.out
+    assert "TimmExportWarning" not in captured.err and "Warning" not in captured.out
+    members = json.loads((out / "family.json").read_text())["members"]
+    assert [m["timm_faithful"] for m in members] == [False, False]
+    assert all("block 2: conv with SE has no timm form" in m["timm_differs"] for m in members)

@@ -363,3 +363,11 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
     import hashlib
 
     return {p.name: (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).digest()) for p in sorted(folder.iterdir())}
+
+
+def test_a_space_file_from_another_machine_falls_back_to_the_space_name() -> None:
+    from effsearch.review.dashboard.data import _space_skeleton
+
+    skeleton = _space_skeleton({"space_file": "/elsewhere/effsearch/search_spaces/small.yaml", "space": "small"})
+    assert skeleton == {"resolution": 224, "head_chs": 1280, "num_classes": 1000, "act": "swish"}
+    assert _space_skeleton({"space_file": "/elsewhere/x.yaml", "space": "/elsewhere/x.yaml"}) == {}

@@ -115,7 +115,22 @@ def test_family_document_follows_the_contract(paper_family):
         assert key in member
     assert member["blocks"][0].startswith("r2_k3_s11_e1_i")
     assert member["timm_arch_def"][0][0].startswith("ds_r2_k3_s1_")
+    assert member["timm_faithful"] is True and member["timm_differs"] == []
     assert spec_from_dict(member) == paper_family.member(2).spec
+
+
+def test_members_timm_cannot_rebuild_say_so_and_warn(tiny_spec, tmp_path):
+    # A stride-1 stem has no timm form; the verdict travels with each member and its spec file.
+    from effsearch.arch.timmcompat import TimmExportWarning
+
+    family = make_family(tiny_spec.replace(stem_stride=1), [0, 1], **PAPER)
+    with pytest.warns(TimmExportWarning, match="stem stride 1") as record:
+        save_family(family, tmp_path)
+    assert {"'net-phi0'", "'net-phi1'"} <= {str(w.message).split()[4] for w in record}
+    member = json.loads((tmp_path / "family.json").read_text())["members"][1]
+    assert member["timm_faithful"] is False and member["timm_differs"][0].startswith("stem stride 1")
+    assert load_family(tmp_path).members == family.members
+    assert yaml.safe_load((tmp_path / "members" / "net-phi1.yaml").read_text())["timm_faithful"] is False
 
 
 def test_family_round_trips_through_json_and_yaml(paper_family):

@@ -39,11 +39,24 @@ def test_an_unreachable_database_is_a_one_line_error():
 
 def test_a_search_runs_in_a_journal_file(tmp_path):
     journal = tmp_path / "shared" / "study.log"
+    with pytest.raises(EffsearchError, match=r"folder .*shared does not exist"):  # like an SQLite file's folder
+        search(tmp_path / "run", evaluate=Scorer(), trials=4, storage=f"journal:{journal}", study="j1")
+    journal.parent.mkdir()
     search(tmp_path / "run", evaluate=Scorer(), trials=4, storage=f"journal:{journal}", study="j1")
     assert journal.is_file() and not (tmp_path / "run" / "study.db").exists()
     storage = storages.open_storage(str(journal))  # a bare *.log path is a journal too
     study = optuna.load_study(study_name="j1", storage=storage)
     assert len(study.trials) == 4 and len(pd.read_csv(tmp_path / "run" / "trials.csv")) == 4
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("sqlite://", "in-memory SQLite database"), ("sqlite:///:memory:", "in-memory"), ("journal:", "a journal needs a file"),
+    ("journal:FILE/sub.log", "cannot open storage|does not exist"),
+])
+def test_storages_a_study_cannot_live_in_are_refused(url, message, tmp_path):
+    (tmp_path / "FILE").write_text("a regular file")
+    with pytest.raises(EffsearchError, match=message):
+        storages.open_storage(url.replace("FILE", str(tmp_path / "FILE")))
 
 
 def test_the_study_name_defaults_to_the_results_folder(tmp_path):
@@ -133,7 +146,7 @@ def test_an_existing_study_of_another_tool_is_joined_not_refused(tmp_path):
 def test_workers_own_nothing_but_the_main_process_owns_every_trial(tmp_path):
     search(tmp_path / "run", evaluate=Scorer(), trials=3)
     study = optuna.load_study(study_name="run", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
-    assert {t.user_attrs["owner"]["pid"] for t in study.trials} == {os.getpid()}
+    assert {t.user_attrs["owner.pid"] for t in study.trials} == {os.getpid()}
 
 
 def test_an_sqlite_url_in_a_missing_folder_is_refused_and_creates_nothing(tmp_path):

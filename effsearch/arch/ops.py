@@ -24,6 +24,7 @@ expansion as ``<name>_e<ratio>`` (``mbconv_e6``).
 from __future__ import annotations
 
 import importlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,10 +132,10 @@ def _num(value: float) -> str:
 _TIMM_ACTS = {"swish": "nsw", "relu": "nre"}
 
 
-def _timm_tail(block: Any, net_act: str, *, se: bool) -> list[str]:
+def _timm_tail(block: Any, net_act: str, se: str | None = None) -> list[str]:
     parts = [f"c{block.out_chs}"]
-    if se and block.se_ratio:
-        parts.append(f"se{_num(block.se_ratio)}")
+    if se:
+        parts.append(f"se{se}")
     if not block.skip:
         parts.append("noskip")
     if block.act != net_act:
@@ -142,11 +143,52 @@ def _timm_tail(block: Any, net_act: str, *, se: bool) -> list[str]:
     return parts
 
 
+# timm's own rounding, mirrored so exports are checked without importing timm (tests compare with timm).
+
+
+def timm_divisible(value: float, divisor: int = 8) -> int:
+    """timm's ``make_divisible``: the nearest multiple of ``divisor`` (at least one), never 10% below ``value``."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def timm_se_width(chs: int, se_ratio: float, exp_ratio: float = 1.0) -> int:
+    """The SE width timm builds on ``chs`` channels: its builder divides the ratio by the expansion first."""
+    return round(chs * (se_ratio / exp_ratio)) if se_ratio else 0
+
+
+def _timm_se(block: Any, exp: float | None) -> str:
+    """The se value for timm: ours where timm's rounding gives our SE widths, else the shortest ratio that does.
+
+    ``exp`` is the ``ir`` expansion timm reads (``None`` for ``ds``). timm derives the SE width from its
+    inner width, ours from the layer input, so e.g. a 14-channel ds layer with se0.25 has 3 here
+    (``int``) and 4 in timm (``round``); ``se0.2`` gives timm 3 as well.
+    """
+    e = exp or 1.0
+    first_two = list(block.layers())[:2]  # the first layer and the (identical) rest
+    layers = [(timm_divisible(lay.in_chs * e) if exp else lay.in_chs, lay.se_chs) for lay in first_two]
+
+    def fits(ratio: float) -> bool:
+        return all(timm_se_width(mid, ratio, e) == width for mid, width in layers)
+
+    if fits(block.se_ratio) or any(mid != lay.mid_chs for (mid, _), lay in zip(layers, first_two, strict=True)):
+        return _num(block.se_ratio)  # exact, or another network anyway (other inner widths): keep ours
+    # Each layer's width holds for ratios in a half-unit window; try the shortest decimals in all of them.
+    low = max((width - 0.5) * e / mid for mid, width in layers)
+    for digits in range(1, 13):
+        first = math.ceil(low * 10**digits)
+        for text in (f"{(first + k) / 10**digits:.{digits}f}" for k in (0, 1)):
+            if fits(float(text)):
+                return text
+    return _num(block.se_ratio)  # no single ratio fits every layer: the export check reports the widths
+
+
 def _timm_inverted_residual(block: Any, net_act: str) -> str:
     # timm's ``ir`` always keeps a 1x1 expansion; an e1 block is timm's ``ds`` (no expansion conv).
     op = "ds" if block.exp_ratio == 1 else "ir"
     head = [op, f"r{block.repeats}", f"k{block.kernel_size}", f"s{block.stride}", f"e{_num(block.exp_ratio)}"]
-    return "_".join(head + _timm_tail(block, net_act, se=True))
+    se = _timm_se(block, float(_num(block.exp_ratio)) if op == "ir" else None) if block.se_ratio else None
+    return "_".join(head + _timm_tail(block, net_act, se))
 
 
 def _timm_conv(block: Any, net_act: str) -> str | None:
@@ -154,7 +196,7 @@ def _timm_conv(block: Any, net_act: str) -> str | None:
     if block.se_ratio:
         return None
     head = ["cn", f"r{block.repeats}", f"k{block.kernel_size}", f"s{block.stride}"]
-    tail = _timm_tail(block, net_act, se=False)
+    tail = _timm_tail(block, net_act)
     if block.skip:
         tail.insert(1, "skip")  # timm's cn keeps a shortcut (where shapes allow) only when told so
     return "_".join(head + tail)

@@ -12,9 +12,10 @@ from typing import Any
 
 import yaml
 
-from effsearch.arch.blockstring import format_block, parse_block, timm_arch_def
+from effsearch.arch.blockstring import format_block, parse_block
 from effsearch.arch.presets import get_preset, is_preset
 from effsearch.arch.spec import BlockSpec, NetSpec
+from effsearch.arch.timmcompat import timm_fields
 from effsearch.errors import SpecError
 
 _NET_FIELDS = (
@@ -22,13 +23,20 @@ _NET_FIELDS = (
     "stem_stride", "in_chans",
 )
 SPEC_FILES = ("baseline.yaml", "spec.yaml", "baseline.json")
+# Written beside the spec, never read back: derived data the spec determines.
+_DERIVED = ("timm_arch_def", "timm_faithful", "timm_differs", "meta", "params", "macs")
 
 
 def spec_to_dict(spec: NetSpec, *, timm: bool = False) -> dict[str, Any]:
+    """The file form of ``spec``; ``timm=True`` adds its timm ``arch_def`` and whether it rebuilds the spec.
+
+    Where timm would build another network, ``timm_differs`` says how, and a
+    :class:`~effsearch.arch.timmcompat.TimmExportWarning` is issued.
+    """
     out: dict[str, Any] = {name: getattr(spec, name) for name in _NET_FIELDS}
     out["blocks"] = [format_block(b) for b in spec.blocks]
     if timm:
-        out["timm_arch_def"] = timm_arch_def(spec)
+        out.update(timm_fields(spec))
     return out
 
 
@@ -51,7 +59,7 @@ def spec_from_dict(data: Any, *, source: str = "spec") -> NetSpec:
     blocks = data.get("blocks")
     if not isinstance(blocks, list) or not blocks:
         raise SpecError(f"{source}: 'blocks' must be a non-empty list of block strings")
-    unknown = set(data) - set(_NET_FIELDS) - {"blocks", "timm_arch_def", "meta", "params", "macs"}
+    unknown = set(data) - set(_NET_FIELDS) - {"blocks", *_DERIVED}
     if unknown:
         raise SpecError(f"{source}: unknown field {sorted(unknown)[0]!r} (expected {', '.join(_NET_FIELDS)}, blocks)")
     kwargs = {name: data[name] for name in _NET_FIELDS if name in data and data[name] is not None}

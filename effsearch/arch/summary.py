@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from effsearch.arch.blockstring import format_block, timm_arch_def
+from effsearch.arch.blockstring import format_block
 from effsearch.arch.cost import count
 from effsearch.arch.spec import NetSpec
+from effsearch.arch.timmcompat import timm_export, timm_fields
 from effsearch.units import format_count
 
 
@@ -44,7 +45,7 @@ def spec_summary(spec: NetSpec, resolution: int | None = None) -> dict[str, Any]
         "resolution": cost.resolution,
         "num_classes": spec.num_classes,
         "blocks": [format_block(b) for b in spec.blocks],
-        "timm_arch_def": timm_arch_def(spec),
+        **timm_fields(spec),
         "stages": stage_rows(spec, resolution),
     }
 
@@ -54,7 +55,9 @@ def spec_table(spec: NetSpec, resolution: int | None = None):
 
     cost = count(spec, resolution)
     title = f"{spec.name or 'spec'} at {cost.resolution}px: {format_count(cost.params)} params, {format_count(cost.macs)} MACs"
-    table = Table(title=title, title_justify="left")
+    differs = timm_export(spec).differs
+    caption = f"timm arch_def does not rebuild this network: {'; '.join(differs)}" if differs else None
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for col in ("stage", "op", "k", "s", "e", "SE", "skip", "channels", "r", "feature map", "params", "MACs"):
         table.add_column(col, justify="left" if col in ("stage", "op", "channels", "skip") else "right")
     for row in stage_rows(spec, resolution):

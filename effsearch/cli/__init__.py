@@ -25,12 +25,13 @@ import sys
 from effsearch import __version__
 from effsearch.errors import EffsearchError
 
-COMMANDS = ("show", "evaluate", "supernet", "baseline", "scale", "dashboard", "report")
+COMMANDS = ("list", "show", "evaluate", "supernet", "baseline", "scale", "dashboard", "report")
 
 EPILOG = """examples:
+  effsearch list                                 presets, search spaces, data sets, samplers by name
   effsearch show efficientnet-b0                 per-stage params and MACs of a preset
   effsearch baseline --flops-target 400M         search a baseline for a 400M-MAC budget
-  effsearch scale --baseline results/baseline-demo --phi 1..7
+  effsearch scale --baseline results/demo --phi 1..7
   effsearch dashboard results/*                  review runs in the browser
 
 run 'effsearch COMMAND --help' for each command's options and examples."""
@@ -54,8 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")  # what str.splitlines splits on
+
+
 def error(message: str) -> int:
-    print(f"effsearch: error: {message}", file=sys.stderr)
+    # One line, whatever the message quotes (a folder name may hold a newline): line breaks escaped.
+    text = "".join(ch.encode("unicode_escape").decode() if ch in _LINE_BREAKS else ch for ch in message.strip())
+    print(f"effsearch: error: {text}", file=sys.stderr)
     return 1
 
 
@@ -99,6 +105,18 @@ def flagify(message: str, parser: argparse.ArgumentParser | None) -> str:
 
 def _call(args: argparse.Namespace) -> int:
     """Run the command; long-running ones stop at the next step on the first Ctrl-C or SIGTERM."""
+    import warnings
+
+    from effsearch.arch.timmcompat import TimmExportWarning
+
+    with warnings.catch_warnings():
+        # Commands say where timm differs in their own output (show's caption, the closing lines of
+        # baseline and scale); the library's warning would repeat it as raw lines mid-progress.
+        warnings.simplefilter("ignore", TimmExportWarning)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if not getattr(args, "_long_running", False):
         return int(args._run(args) or 0)
     from effsearch.runtime.stop import stop_on_signals

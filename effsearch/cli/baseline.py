@@ -8,11 +8,14 @@ and prints the closing table and the chosen baseline.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from effsearch.cli.common import COUNT, POSITIVE, add_command, float_range, int_range
+from effsearch.cli.common import COUNT, POSITIVE, WORKERS, add_command, add_output_args, float_range, int_range
 from effsearch.errors import EffsearchError
 from effsearch.runtime.console import console
 
@@ -67,8 +70,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     what.add_argument("--latency-device", default="cpu", metavar="D", help="device latency is measured on: cpu (default) or cuda[:N]")
     score = parser.add_argument_group("how to score")
     score.add_argument("--reward", default="soft", help="soft (alpha = beta = -0.07, default) or hard (alpha 0, beta -1)")
-    score.add_argument("--alpha", type=float_range(-math.inf), default=None, help="exponent when MACs <= T (overrides --reward)")
-    score.add_argument("--beta", type=float_range(-math.inf), default=None, help="exponent when MACs > T (overrides --reward)")
+    score.add_argument("--reward-alpha", type=float_range(-math.inf), default=None, metavar="A",
+                       help="reward exponent when the cost is <= T (overrides --reward)")
+    score.add_argument("--reward-beta", type=float_range(-math.inf), default=None, metavar="B",
+                       help="reward exponent when the cost is > T (overrides --reward)")
+    # The old names, kept working: alpha, beta and gamma elsewhere mean the scaling coefficients.
+    score.add_argument("--alpha", dest="legacy_alpha", type=float_range(-math.inf), default=None, help=argparse.SUPPRESS)
+    score.add_argument("--beta", dest="legacy_beta", type=float_range(-math.inf), default=None, help=argparse.SUPPRESS)
     score.add_argument("--reject-above", default="2", metavar="FACTOR",
                        help="record candidates above FACTOR x T as rejected without training them (default 2; 'none' trains all)")
     _add_proxy(parser)
@@ -77,12 +85,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     where.add_argument("--storage", default=None, metavar="URL", help="Optuna storage: sqlite:///..., postgresql+psycopg2://..., "
                        "mysql+pymysql://..., or journal:PATH (default: study.db in the results folder)")
     where.add_argument("--study", default=None, metavar="NAME", help="study name in the storage (default: the results folder's name)")
-    where.add_argument("--workers", type=COUNT, default=1, help="candidates trained at once; more than 1 uses Ray (default 1, in this process)")
+    where.add_argument("--workers", type=WORKERS, default=1,
+                       help="candidates trained at once; more than 1 uses Ray (default 1, in this process; auto: one per CPU)")
     where.add_argument("--ray-address", default=None, metavar="ADDR", help="join this Ray cluster (e.g. auto or ray://head:10001) instead of starting one")
     where.add_argument("--gpus-per-trial", type=float_range(0, 8), default=None, metavar="G", help="GPUs per Ray task (default: local GPUs shared by the workers)")
     where.add_argument("--mix-runtime", action="store_true",
                        help="let trials trained with another device, thread count or kernel path into an existing study")
-    where.add_argument("--quiet", action="store_true", help="no progress display, only the final summary")
+    add_output_args(where, ray="Ray")
     return parser
 
 
@@ -126,9 +135,25 @@ def reward_config(args: argparse.Namespace):  # -> RewardConfig (imported lazily
     objective, flag, text = objective_target(args)
     target = get_objective(objective).parse(text, what=flag)
     preset = RewardConfig.preset(args.reward, target=target, reject_above=_reject_above(args.reject_above), objective=objective)
-    alpha = preset.alpha if args.alpha is None else args.alpha
-    beta = preset.beta if args.beta is None else args.beta
+    alpha = _exponent(args, "alpha", preset.alpha)
+    beta = _exponent(args, "beta", preset.beta)
     return RewardConfig(target=target, alpha=alpha, beta=beta, reject_above=preset.reject_above, objective=objective)
+
+
+def _exponent(args: argparse.Namespace, name: str, default: float) -> float:
+    """--reward-alpha / --reward-beta, or their old names --alpha / --beta."""
+    new, old = getattr(args, f"reward_{name}", None), getattr(args, f"legacy_{name}", None)
+    if new is not None and old is not None and new != old:
+        raise EffsearchError(f"--reward-{name} {new:g} and --{name} {old:g} disagree; give only --reward-{name}")
+    value = new if new is not None else old
+    return default if value is None else value
+
+
+def workers(value: int | str) -> int:
+    """``--workers``: a count, or ``auto`` for one per usable CPU of this machine."""
+    if value == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return int(value)
 
 
 def default_out(args: argparse.Namespace, reward: Any) -> Path:
@@ -152,8 +177,8 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
                           retrain_epochs=args.retrain_epochs, latency=args.latency, latency_threads=args.latency_threads,
                           latency_device=args.latency_device, mix_runtime=args.mix_runtime)
     run = RunConfig(out=args.out or default_out(args, reward), storage=args.storage, study=args.study,
-                    workers=args.workers, ray_address=args.ray_address, gpus_per_trial=args.gpus_per_trial,
-                    progress=not args.quiet)
+                    workers=workers(args.workers), ray_address=args.ray_address, gpus_per_trial=args.gpus_per_trial,
+                    progress=not args.quiet, verbose=args.verbose)
     return {"search": search, "reward": reward, "proxy": proxy_config_from_args(args), "run": run}
 
 
@@ -195,10 +220,47 @@ def run(args: argparse.Namespace) -> int:
     load_space(cfg["search"].space)  # a bad space is reported before the data set is loaded
     data = _load_data(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    out = console()
+    out = console(stderr=args.json)  # with --json, stdout carries the JSON object only
     result = run_baseline_search(**cfg, data=data, argv=command_argv(args), console=out)
-    print_summary(result, cfg["reward"], out)
+    if args.json:
+        print(json.dumps(summary_dict(result, cfg["reward"]), default=_jsonable))
+    else:
+        print_summary(result, cfg["reward"], out)
+    for name in ("alpha", "beta"):  # at the end: a refused run prints one error line and nothing else
+        if getattr(args, f"legacy_{name}", None) is not None:
+            print(f"effsearch: note: --{name} is now --reward-{name} (alpha, beta and gamma in 'effsearch scale' "
+                  "are the scaling coefficients)", file=sys.stderr)
     return 0
+
+
+def _jsonable(value: Any) -> Any:
+    # NumPy scalars and paths in the baseline record.
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def summary_dict(result: Any, reward: Any) -> dict[str, Any]:
+    """What the closing table says, as one JSON-ready object (``--json``)."""
+    trials = result.exported.trials
+    base = result.baseline
+    cost = None if base is None else (base.get(reward.objective) if reward.objective != "macs" else base["macs"])
+    return {
+        "out": str(result.out),
+        "objective": reward.objective, "target": reward.target, "alpha": reward.alpha, "beta": reward.beta,
+        "trials": {str(s): int(n) for s, n in trials["status"].value_counts().items()},
+        "baseline": None if base is None else {
+            **{k: base.get(k) for k in ("number", "params", "macs", "accuracy", "reward", "retrained_epochs")},
+            "target_ratio": None if not cost else cost / reward.target,
+            "spec": str(result.out / "baseline.yaml"),
+        },
+        "fidelity": result.exported.fidelity,
+        "far_from_target": None if base is None else _distance(base, trials, reward),
+    }
+
+
+def _distance(base: dict[str, Any], trials: Any, reward: Any) -> dict[str, Any] | None:
+    from effsearch.search.reward import distance
+
+    return distance(base, trials, reward)
 
 
 def _load_data(args: argparse.Namespace) -> Any:
@@ -236,3 +298,48 @@ def print_summary(result: Any, reward: Any, out: Any) -> None:
     out.print(f"  params {format_count(base['params'])}  MACs {format_count(base['macs'])}{shown}{where}  "
               f"accuracy {base['accuracy']:.4f}  reward {base['reward']:.4f}", highlight=False)
     out.print(f"  saved {result.out / 'baseline.yaml'}; see it with: effsearch show {result.out}", highlight=False)
+    note = distance_note(base, trials, reward)
+    if note:
+        out.print(note, highlight=False)
+    differs = timm_differs(result.out / "baseline.yaml")
+    if differs:
+        out.print(f"  timm: the exported arch_def does not rebuild this network exactly ({'; '.join(differs)}); "
+                  "baseline.yaml says so (timm_faithful: false)", highlight=False)
+
+
+def timm_differs(path: Path) -> list[str]:
+    """Where timm's builder would differ from the saved network (empty when it rebuilds it exactly)."""
+    from effsearch.arch.specio import load_spec
+    from effsearch.arch.timmcompat import timm_export
+
+    return timm_export(load_spec(path)).differs if path.is_file() else []
+
+
+def distance_note(base: dict[str, Any], trials: Any, reward: Any) -> str | None:
+    """A few lines on why the baseline is far from the target, and what to change if that is not wanted."""
+    from effsearch.search.objectives import get_objective
+    from effsearch.search.reward import distance
+
+    facts = distance(base, trials, reward)
+    if facts is None:
+        return None
+    obj = get_objective(reward.objective)
+    side = "below" if facts["ratio"] < 1 else "above"
+    lines = [f"note: the baseline is {facts['ratio']:.2f}x the {obj.label} target, well {side} it. The reward multiplies "
+             f"accuracy by (cost/T)^{reward.alpha if facts['ratio'] <= 1 else reward.beta:g} = {facts['factor']:.3f} here."]
+    near = facts["near"]
+    if near is not None:
+        gain = (near["accuracy"] - facts["accuracy"]) * 100
+        lines.append(f"  The most accurate candidate near the target, trial {near['number']} ({near['ratio']:.2f}x), reached "
+                     f"{near['accuracy']:.4f} ({gain:+.2f} points) for a reward of {near['reward']:.4f} against "
+                     f"{facts['reward']:.4f}.")
+    else:
+        lines.append("  No finished candidate came near the target.")
+    if facts["ratio"] < 1:
+        lines.append("  When accuracy saturates on the data (the bundled digits do near 98%), the bonus for a smaller "
+                     "network outweighs what a larger one adds. For a network at the target, use --reward hard "
+                     "(no bonus below T) or a harder data set (--dataset fashion-mnist).")
+    else:
+        lines.append("  Every candidate near the target was less accurate or rejected; try more --trials, or "
+                     "--reward hard to penalise the excess more.")
+    return "\n".join(lines)

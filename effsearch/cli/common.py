@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
@@ -15,8 +16,10 @@ __all__ = [
     "COUNT",
     "POSITIVE",
     "SEED",
+    "WORKERS",
     "Parser",
     "add_command",
+    "add_output_args",
     "add_proxy_args",
     "add_spec_overrides",
     "apply_spec_overrides",
@@ -30,6 +33,20 @@ __all__ = [
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line (``effsearch: error: ...``, exit 1), not 14 lines of usage."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        self._refuse_empty_values(list(sys.argv[1:] if args is None else args))
+        return super().parse_known_args(args, namespace)
+
+    def _refuse_empty_values(self, args: list[str]) -> None:
+        """An option given an empty value is a mistake, not "the default" (``--out ''`` is not the current folder)."""
+        flags = {flag for action in self._actions if action.nargs != 0 for flag in action.option_strings}
+        for i, token in enumerate(args):
+            if token == "--":
+                return
+            flag, eq, value = token.partition("=")
+            if flag in flags and ((eq and not value.strip()) or (not eq and i + 1 < len(args) and not args[i + 1].strip())):
+                self.error(f"argument {flag}: is empty; give a value")
 
     def error(self, message: str) -> NoReturn:
         match = re.match(r"argument ([^:]+): (.*)$", message)
@@ -81,6 +98,31 @@ COUNT = int_range(1)
 SEED = int_range(0, 2**32 - 1)
 
 
+MAX_WORKERS = 100_000
+
+
+def _workers(text: str) -> int | str:
+    """An argparse type: a count of workers from 1, or ``auto`` (one per CPU)."""
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        return int_range(1, MAX_WORKERS)(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{str(exc).split(';')[0]}; give an integer from 1 to {MAX_WORKERS} or auto") from None
+
+
+_workers.__name__ = "workers"
+WORKERS = _workers
+
+
+def add_output_args(group: argparse._ArgumentGroup, *, ray: str) -> None:
+    """``--quiet``, ``-v/--verbose`` and ``--json``, meaning the same in every long-running command."""
+    group.add_argument("--quiet", action="store_true", help="no progress display, only the final summary")
+    group.add_argument("-v", "--verbose", action="store_true", help=f"also show {ray}'s own output")
+    group.add_argument("--json", action="store_true",
+                       help="print the final summary as one JSON object on stdout (progress goes to stderr)")
+
+
 def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, description: str, examples: str) -> argparse.ArgumentParser:
     """A subcommand parser whose ``--help`` ends with worked examples."""
     return sub.add_parser(
@@ -95,7 +137,7 @@ def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, descri
 def add_spec_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=POSITIVE, default=None, help="width multiplier (channels, rounded to 8)")
     parser.add_argument("--depth", type=POSITIVE, default=None, help="depth multiplier (repeats, rounded up)")
-    parser.add_argument("--resolution", type=int_range(8), default=None, help="deployment resolution in pixels")
+    parser.add_argument("--resolution", type=int_range(8, 8192), default=None, help="deployment resolution in pixels")
 
 
 def apply_spec_overrides(spec, args: argparse.Namespace):
@@ -113,11 +155,13 @@ if TYPE_CHECKING:  # torch-heavy types, imported only for annotations
     from effsearch.proxy import ProxyConfig
 
 
-def add_proxy_args(parser: argparse.ArgumentParser) -> None:
+def add_proxy_args(parser: argparse.ArgumentParser, *, budgets: tuple[str, ...] = ("epochs", "steps", "seconds")) -> None:
     """The options of proxy training shared by ``evaluate``, ``baseline`` and ``scale``.
 
     Defaults are left as ``None`` so :func:`proxy_config_from_args` only overrides what the user
     gave and :class:`effsearch.proxy.ProxyConfig` stays the one place that holds the defaults.
+    ``budgets`` names the training budgets a command offers (the scale grid is budgeted in epochs
+    only, so it does not offer flags it would refuse).
     """
     group = parser.add_argument_group("proxy training (how each candidate is trained and validated)")
     group.add_argument("--dataset", metavar="NAME[:PATH]", default=None,
@@ -127,16 +171,19 @@ def add_proxy_args(parser: argparse.ArgumentParser) -> None:
                        help="cache folder for downloaded data sets (default $EFFSEARCH_DATA or ~/.cache/effsearch/data)")
     group.add_argument("--val-fraction", type=float_range(0, 1, lo_open=True, hi_open=True), default=None, metavar="F",
                        help="share of the training data held out for validation (default 0.2)")
-    group.add_argument("--epochs", type=POSITIVE, default=None, metavar="E", help="training epochs per candidate (default 2)")
-    group.add_argument("--steps", type=COUNT, default=None, metavar="N", help="stop after N optimizer steps")
-    group.add_argument("--seconds", type=POSITIVE, default=None, metavar="S", help="stop after S seconds of training")
+    if "epochs" in budgets:
+        group.add_argument("--epochs", type=POSITIVE, default=None, metavar="E", help="training epochs per candidate (default 2)")
+    if "steps" in budgets:
+        group.add_argument("--steps", type=COUNT, default=None, metavar="N", help="stop after N optimizer steps")
+    if "seconds" in budgets:
+        group.add_argument("--seconds", type=POSITIVE, default=None, metavar="S", help="stop after S seconds of training")
     group.add_argument("--batch-size", type=COUNT, default=None, metavar="B", help="training batch size (default 64)")
     group.add_argument("--lr", type=POSITIVE, default=None, help="peak learning rate (default 0.2 x batch/128 for SGD, 0.004 x batch/128 for AdamW)")
     group.add_argument("--optimizer", choices=("sgd", "adamw"), default=None, help="sgd (Nesterov, default) or adamw")
     group.add_argument("--proxy-resolution", type=int_range(8, 1024), default=None, metavar="PX",
                        help="input size for proxy training (default: the data set's, 16 for digits)")
     group.add_argument("--seed", type=SEED, default=0, help="seed for initialisation, data order and sampling (default 0)")
-    group.add_argument("--threads", type=COUNT, default=None, help="CPU threads per training (default: OMP_NUM_THREADS or all usable cores)")
+    group.add_argument("--threads", type=int_range(1, 1024), default=None, help="CPU threads per training (default: OMP_NUM_THREADS or all usable cores)")
     group.add_argument("--device", default=None, help="auto (default: cuda when available), cpu, cuda or cuda:N")
     group.add_argument("--kernels", default=None, choices=("auto", "fused", "fast", "torch"),
                        help="CPU layer path: auto (default: the fastest on this processor, measured once), fused, fast or torch")

@@ -23,7 +23,7 @@ from effsearch.cli.common import (
 EXAMPLES = """
   effsearch evaluate efficientnet-b0                       digits, default proxy budget (seconds on a CPU)
   effsearch evaluate mnasnet-a1 --epochs 10 --seed 1 --json
-  effsearch evaluate results/baseline-demo --epochs 30     retrain a found baseline for longer
+  effsearch evaluate results/demo --epochs 30     retrain a found baseline for longer
   effsearch evaluate my_net.yaml --dataset cifar10:/data/cifar10 --epochs 5 --latency
   effsearch evaluate efficientnet-b0 --dataset folder:~/pets --proxy-resolution 32 --seconds 60
 """
@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         sub, "evaluate", help="train one spec on the proxy task and report validation accuracy",
         description="Train SPEC (a preset, a spec file or a results folder) on the proxy data set and report "
         "validation top-1, throughput and cost. Cost (params, MACs) is at the deployment resolution; the proxy "
-        "trains the network adapted to its small images (see the README, 'Proxy evaluation').", examples=EXAMPLES,
+        "trains the network adapted to its small images (see docs/proxy.md).", examples=EXAMPLES,
     )
     parser.add_argument("spec", metavar="SPEC", help="preset name, spec YAML/JSON file, or results folder")
     add_spec_overrides(parser)

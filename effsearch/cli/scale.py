@@ -8,6 +8,7 @@ the grid and family tables.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -17,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from effsearch.cli.common import (
     COUNT,
     POSITIVE,
+    WORKERS,
     add_command,
+    add_output_args,
     add_proxy_args,
     console,
     dataset_from_args,
@@ -36,13 +39,13 @@ if TYPE_CHECKING:
     from effsearch.compound.tune import GridResult
 
 EXAMPLES = """
-  effsearch scale --baseline results/baseline-demo --phi 1..7         grid search, then B1..B7-style members
+  effsearch scale --baseline results/demo --phi 1..7         grid search, then B1..B7-style members
   effsearch scale --baseline efficientnet-b0 --coefficients 1.2,1.1,1.15 --phi 0..7
                                                 the paper's coefficients: no grid, family only
   effsearch scale --baseline efficientnet-b0 --preset official --phi 0..7   the released B0..B7 table
   effsearch scale --baseline my_net.yaml --grid-step 0.1 --scheduler asha --epochs 9 --workers 2
                                                 a coarser grid, poor points stopped early by ASHA
-  effsearch scale --baseline results/baseline-demo --out results/scale-demo   run again to resume it
+  effsearch scale --baseline results/demo --out results/demo-scale   run again to resume it
   effsearch scale --baseline efficientnet-b0 --coefficients 1.4,1.1,1.1 --ignore-constraint --phi 1,3,5
 """
 
@@ -108,13 +111,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     grid.add_argument("--asha-reduction", type=float_range(1, lo_open=True), default=3.0, metavar="RF", help="ASHA: keep the top 1/RF at each rung (default: 3)")
     where = parser.add_argument_group("where to run")
     where.add_argument("--out", type=Path, default=None, help="results folder (default: results/scale-<time>); reuse it to resume")
-    where.add_argument("--workers", type=COUNT, default=None, help="grid points trained at once (default: one per CPU)")
+    where.add_argument("--workers", type=WORKERS, default=1,
+                       help="grid points trained at once; more than 1 trains them side by side (default 1; auto: one per CPU)")
     where.add_argument("--ray-address", default=None, metavar="ADDR", help="run on this Ray cluster (e.g. auto or ray://host:10001)")
     where.add_argument("--cpus-per-trial", type=POSITIVE, default=1.0, help="CPUs reserved per grid point (default: 1)")
     where.add_argument("--gpus-per-trial", type=float_range(0, 8), default=None, help="GPUs per grid point (default: the local GPUs shared)")
     where.add_argument("--max-failures", type=int_range(0), default=2, help="retries of a grid point whose worker crashed (default: 2)")
-    where.add_argument("-v", "--verbose", action="store_true", help="also show Ray Tune's own progress output")
-    add_proxy_args(parser)
+    add_output_args(where, ray="Ray Tune")
+    add_proxy_args(parser, budgets=("epochs",))  # the grid is budgeted in epochs (ASHA's rungs)
     return parser
 
 
@@ -128,17 +132,17 @@ def grid_config_from_args(args: argparse.Namespace) -> GridConfig:
     return GridConfig(step=args.grid_step, tolerance=args.tolerance, **ranges)
 
 
-def _progress(total: int, already: int = 0) -> Callable[[dict[str, Any]], None]:
-    """One stderr line per finished point; a resumed grid counts on from the points it already has."""
-    done = [already]
+def _progress(total: int) -> Callable[[dict[str, Any], int], None]:
+    """One stderr line per finished point; a resumed grid counts on from the points it already had."""
+    done = [0]
 
-    def on_point(record: dict[str, Any]) -> None:
+    def on_point(record: dict[str, Any], already: int) -> None:
         if record.get("replayed"):
             return  # finished in an earlier run: already counted
         done[0] += 1
         acc = record.get("accuracy")
         print(
-            f"[{done[0]}/{total}] alpha={record['alpha']:g} beta={record['beta']:g} gamma={record['gamma']:g}: "
+            f"[{already + done[0]}/{total}] alpha={record['alpha']:g} beta={record['beta']:g} gamma={record['gamma']:g}: "
             f"accuracy {'-' if acc is None else f'{acc:.4f}'} ({record.get('status')}, {record.get('epoch')} epochs, "
             f"{record.get('train_seconds') or 0:.1f} s)",
             file=sys.stderr, flush=True,
@@ -204,7 +208,8 @@ def configs(args: argparse.Namespace) -> tuple[Any, Any]:
     scale = ScaleConfig(phis=tuple(parse_phis(args.phi)), rule="official" if args.preset == "official" else "compound",
                         coefficients=coeffs, grid=grid_config_from_args(args), resolution_multiple=args.resolution_multiple,
                         ignore_constraint=args.ignore_constraint, latency=args.latency, seed=args.seed)
-    run = ScaleRunConfig(out=args.out or default_folder("scale"), workers=args.workers, ray_address=args.ray_address,
+    workers = None if args.workers == "auto" else args.workers  # None: one per CPU of the cluster
+    run = ScaleRunConfig(out=args.out or default_folder("scale"), workers=workers, ray_address=args.ray_address,
                          cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                          max_failures=args.max_failures, scheduler=args.scheduler, asha_grace=args.asha_grace,
                          asha_reduction=args.asha_reduction, verbose=args.verbose)
@@ -219,25 +224,51 @@ def run(args: argparse.Namespace) -> int:
     if baseline is None:
         baseline = newest_baseline()
         print(f"effsearch: using the newest baseline run, {baseline} (pass --baseline to choose another)", file=sys.stderr)
-    proxy = data = on_point = None
+    proxy = data = on_point = on_start = None
     if scale.needs_grid:
         proxy, data = proxy_config_from_args(args), dataset_from_args(args)
-        on_point = _announce_grid(scale, where, proxy, data)
-    result = run_scale(baseline=baseline, scale=scale, run=where, proxy=proxy, data=data, argv=sys.argv, on_point=on_point)
-    _print(result)
+        if not args.quiet:
+            on_start, on_point = _announce_grid(scale, where, proxy, data)
+    result = run_scale(baseline=baseline, scale=scale, run=where, proxy=proxy, data=data, argv=sys.argv, on_point=on_point,
+                       on_start=on_start)
+    if args.json:
+        print(json.dumps(summary_dict(result), default=str))
+    else:
+        _print(result)
     return 0
 
 
-def _announce_grid(scale: Any, where: Any, proxy: Any, data: Any) -> Callable[[dict[str, Any]], None]:
+def summary_dict(result: ScaleResult) -> dict[str, Any]:
+    """The grid and the family as one JSON-ready object (``--json``): family.json's document plus the grid."""
+    from effsearch.compound.family import family_to_dict
+
+    grid = None
+    if result.grid is not None:
+        grid = {"rows": result.grid.rows, "selected": next((r for r in result.grid.rows if r.get("selected")), None)}
+    return {"out": str(result.out), "coefficients": list(result.coefficients), "coefficients_from": result.coefficients_from,
+            "baseline": result.baseline_source, "grid": grid, "family": family_to_dict(result.family)}
+
+
+def _announce_grid(scale: Any, where: Any, proxy: Any, data: Any) -> tuple[Callable[[], None], Callable[[dict[str, Any]], None]]:
+    """The header line (printed once every check has passed: a refused run prints one error line) and the per-point lines."""
     from effsearch.compound.grid import grid_points
     from effsearch.compound.ledger import LEDGER, finished_points, read_ledger
     from effsearch.compound.trainable import epoch_budget
 
-    points = grid_points(scale.grid)
-    already = len(finished_points(read_ledger(Path(where.out) / LEDGER)))
-    print(f"effsearch: {len(points)} grid points at phi = 1 on {data.name}, {epoch_budget(proxy)} epochs each "
-          f"({where.scheduler}); results in {where.out}", file=sys.stderr)
-    return _progress(len(points), already)
+    total = len(grid_points(scale.grid))
+    already = [0]
+
+    def on_start() -> None:
+        already[0] = len(finished_points(read_ledger(Path(where.out) / LEDGER)))
+        print(f"effsearch: {total} grid points at phi = 1 on {data.name}, {epoch_budget(proxy)} epochs each "
+              f"({where.scheduler}); results in {where.out}", file=sys.stderr)
+
+    progress = _progress(total)
+
+    def on_point(record: dict[str, Any]) -> None:
+        progress(record, already[0])
+
+    return on_start, on_point
 
 
 def _print(result: ScaleResult) -> None:
@@ -247,5 +278,11 @@ def _print(result: ScaleResult) -> None:
     out.print(family_table(result.family))
     for warning in result.family.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}")
+    from effsearch.arch.timmcompat import timm_export
+
+    lossy = [m.name for m in result.family.members if timm_export(m.spec).differs]
+    if lossy:
+        out.print(f"[yellow]note:[/yellow] timm's builder does not rebuild {', '.join(lossy)} exactly from the exported "
+                  "arch_def; family.json says where (timm_faithful, timm_differs)")
     wrote = "family.yaml, family.json, members/" + (", grid.csv" if result.grid is not None else "")
     out.print(f"wrote {wrote} and run.json to {result.out}")

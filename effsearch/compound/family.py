@@ -23,12 +23,13 @@ from typing import Any
 
 import yaml
 
-from effsearch.arch.blockstring import format_block, timm_arch_def
+from effsearch.arch.blockstring import format_block
 from effsearch.arch.cost import count
 from effsearch.arch.presets import EFFICIENTNET_TABLE
 from effsearch.arch.scaling import RESOLUTION_MULTIPLE, compound_multipliers, compound_scale, round_resolution, scale
 from effsearch.arch.spec import NetSpec
 from effsearch.arch.specio import read_structured, save_spec, spec_from_dict, spec_to_dict
+from effsearch.arch.timmcompat import timm_fields
 from effsearch.errors import EffsearchError
 from effsearch.runtime.results import atomic_write_json, atomic_write_text
 
@@ -216,7 +217,7 @@ def member_to_dict(member: Member) -> dict[str, Any]:
     out.update({
         "channels": member.channels, "repeats": member.repeats,
         "blocks": [format_block(b) for b in member.spec.blocks],
-        "timm_arch_def": timm_arch_def(member.spec),
+        **timm_fields(member.spec),  # timm_arch_def, timm_faithful, timm_differs (warns where timm differs)
         "spec": spec_to_dict(member.spec),
     })
     return out

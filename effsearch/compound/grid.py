@@ -38,9 +38,11 @@ class GridConfig:
         _check_positive("target", self.target)
         if not _is_number(self.tolerance) or self.tolerance < 0:
             raise EffsearchError(f"grid tolerance {self.tolerance!r} is invalid; use a number >= 0, e.g. 0.1")
-        size = math.prod(len(axis_values(*getattr(self, n), self.step)) for n in ("alpha_range", "beta_range", "gamma_range"))
+        # Counted, not built: a tiny step would build billions of values before the check could refuse them.
+        size = math.prod(math.floor((hi - lo) / self.step + 1e-9) + 1
+                         for lo, hi in (self.alpha_range, self.beta_range, self.gamma_range))
         if size > MAX_POINTS:
-            raise EffsearchError(f"grid of {size} candidate points is too large (max {MAX_POINTS}); use a larger grid step or narrower ranges")
+            raise EffsearchError(f"grid of {size:.3g} candidate points is too large (max {MAX_POINTS}); use a larger grid step or narrower ranges")
 
 
 @dataclass(frozen=True)

@@ -151,12 +151,13 @@ def _latency_fn(threads: int) -> Callable[[NetSpec], float]:
 
 def run_scale(*, baseline: NetSpec | str | Path | None, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any = None,
               data: Any = None, argv: list[str] | None = None, on_point: Callable[[dict], None] | None = None,
-              callbacks: Sequence[Any] = ()) -> ScaleResult:
+              callbacks: Sequence[Any] = (), on_start: Callable[[], None] | None = None) -> ScaleResult:
     """Scale ``baseline`` into a family in ``run.out``: grid (when needed), family, run.json.
 
     ``proxy`` (a :class:`~effsearch.proxy.ProxyConfig`, default ``ProxyConfig()``) and ``data``
     (default: the bundled digits) are only used by the grid; ``on_point(record)`` is called as each
-    grid point finishes, ``callbacks`` are extra Ray Tune callbacks.
+    grid point finishes, ``callbacks`` are extra Ray Tune callbacks, ``on_start()`` is called when
+    every check has passed and the grid is about to train.
     """
     from effsearch.compound.family import make_family, save_family
     from effsearch.runtime.results import check_writable
@@ -169,7 +170,7 @@ def run_scale(*, baseline: NetSpec | str | Path | None, scale: ScaleConfig, run:
     elif scale.coefficients is not None:
         coeffs, origin = scale.coefficients, "given"
     else:
-        grid = _run_grid(spec, scale, run, proxy, data, on_point, callbacks)
+        grid = _run_grid(spec, scale, run, proxy, data, on_point, callbacks, on_start)
         _write_run_json(run, scale, source, None, "grid", grid, proxy, data, argv)
         if not grid.complete:
             raise stop.Stopped("the grid stopped before every point finished; run it again on the same folder to resume")
@@ -186,7 +187,8 @@ def run_scale(*, baseline: NetSpec | str | Path | None, scale: ScaleConfig, run:
 
 
 def _run_grid(spec: NetSpec, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any, data: Any,
-              on_point: Callable[[dict], None] | None, callbacks: Sequence[Any]) -> Any:
+              on_point: Callable[[dict], None] | None, callbacks: Sequence[Any],
+              on_start: Callable[[], None] | None = None) -> Any:
     from effsearch.compound.grid import grid_points
     from effsearch.compound.tune import run_grid
 
@@ -199,7 +201,8 @@ def _run_grid(spec: NetSpec, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any
 
         data = load_dataset()
     return run_grid(spec, grid_points(scale.grid), data=data, proxy=proxy, folder=run.out, settings=run.tune_settings(),
-                    seed=scale.seed, resolution_multiple=scale.multiple, on_point=on_point, callbacks=callbacks)
+                    seed=scale.seed, resolution_multiple=scale.multiple, on_point=on_point, callbacks=callbacks,
+                    on_start=on_start)
 
 
 def _write_run_json(run: ScaleRunConfig, scale: ScaleConfig, source: str, coeffs: Sequence[float] | None, origin: str,

@@ -204,13 +204,15 @@ def run_grid(
     callbacks: Sequence[Any] = (),
     train_fn: TrainFn | None = None,
     on_point: Callable[[dict], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> GridResult:
     """Train every grid point at phi = 1 on the proxy through Ray Tune; resumes ``folder`` if it holds this grid.
 
     ``data`` is a loaded :class:`effsearch.data.Dataset` and ``proxy`` a :class:`effsearch.proxy.ProxyConfig`
     (its ``resolution``, or the data's image size, is the proxy input at phi = 0). ``callbacks`` are extra
     Tune callbacks; ``on_point(record)`` is called on the driver as each point finishes; ``train_fn``
-    replaces the proxy trainer (same signature, plus ``on_epoch``). Returns every point's row (also written to ``folder/grid.csv``) and the selection.
+    replaces the proxy trainer (same signature, plus ``on_epoch``); ``on_start()`` once every check has
+    passed, before Ray starts. Returns every point's row (also written to ``folder/grid.csv``) and the selection.
     """
     from ray import tune
 
@@ -233,6 +235,8 @@ def run_grid(
         ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
+    if on_start is not None:
+        on_start()
     with ray_session(num_cpus=settings.num_cpus, address=settings.ray_address, verbose=settings.verbose), \
             _quiet(settings.verbose), _stop_gracefully():
         _tuner(trainable, points, folder, settings, epochs, [*callbacks, _stop_callback()], on_point).fit()

@@ -82,7 +82,7 @@ class Dataset:
 
     @property
     def default_resolution(self) -> int:
-        """The proxy resolution used when a config names none (see the README, "Proxy evaluation" for the choice)."""
+        """The proxy resolution used when a config names none (see docs/proxy.md for the choice)."""
         return self.proxy_resolution or self.image_size
 
     def __getstate__(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import torch
 from effsearch.data import RawData
 from effsearch.errors import DataError
 
-# The proxy upsamples the 8 px digits to 16 px by default: see the README, "Proxy evaluation" for the measurements.
+# The proxy upsamples the 8 px digits to 16 px by default: see docs/proxy.md for the measurements.
 DEFAULT_PROXY_RESOLUTION = 16
 
 

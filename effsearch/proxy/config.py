@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,7 @@ class ProxyConfig:
 
     The defaults are sized so an EfficientNet-B0-sized candidate trains on the default data set
     (digits at 16 px) in roughly 10-15 s on two CPU cores while still ranking architectures; see
-    the README, "Proxy evaluation" for the measurements behind them.
+    docs/proxy.md for the measurements behind them.
     """
 
     epochs: float | None = 2.0
@@ -50,7 +51,7 @@ class ProxyConfig:
     weight_decay: float = 5e-5
     warmup: float = 0.1  # fraction of the budget with a linear learning-rate warm-up
     schedule: str = "cosine"
-    label_smoothing: float = 0.0  # supported; 0.1 measured worse at the default 2-epoch budget (the README, "Proxy evaluation")
+    label_smoothing: float = 0.0  # supported; 0.1 measured worse at the default 2-epoch budget (docs/proxy.md)
     grad_clip: float | None = 5.0
     bn_momentum: float | None = 0.1  # None keeps the spec's (0.01, too slow to settle in a short run)
     dropout: float | None = 0.0  # classifier dropout while training the proxy; None keeps the spec's
@@ -91,7 +92,8 @@ class ProxyConfig:
         _check(self.resolution is None or (isinstance(self.resolution, int) and 8 <= self.resolution <= 1024),
                "resolution", self.resolution, "an integer from 8 to 1024, or None")
         _check(self.augment is None or self.augment in AUGMENTS, "augment", self.augment, f"one of {', '.join(AUGMENTS)}")
-        _check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device", self.device, "auto, cpu or cuda[:N]")
+        _check(isinstance(self.device, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d{1,3})?", self.device) is not None,
+               "device", self.device, "auto, cpu, cuda or cuda:N")
         _check(self.threads is None or (isinstance(self.threads, int) and self.threads >= 1), "threads", self.threads, "an integer >= 1")
         _check(self.kernels in KERNELS, "kernels", self.kernels, f"one of {', '.join(KERNELS)}")
 

@@ -25,7 +25,10 @@ def default_threads() -> int:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"proxy config: device {name!r} is malformed; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"proxy config: device {name!r} is not available (torch sees no CUDA GPU); use device cpu")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():

@@ -34,6 +34,7 @@ class Progress:
     seconds: float = 0.0  # training only: per-epoch validation time is not counted
     loss_curve: list = dataclasses.field(default_factory=list)  # mean training loss per epoch
     accuracy_curve: list = dataclasses.field(default_factory=list)  # validation top-1 per epoch, when asked
+    last_eval: tuple | None = None  # (accuracy, loss, seconds) of a validation after the latest epoch
 
 
 def _planned_steps(config: ProxyConfig, n_train: int) -> int | None:

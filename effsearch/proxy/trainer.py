@@ -84,7 +84,9 @@ def _run(model: torch.nn.Module, data: Dataset, config: ProxyConfig, device: tor
     while more:
         more = trainer.epoch()
         if on_epoch is not None and trainer.progress.loss_curve:
+            start = time.perf_counter()
             accuracy, loss = evaluate(model, data, config, device)
+            trainer.progress.last_eval = (accuracy, loss, time.perf_counter() - start)
             trainer.progress.accuracy_curve.append(accuracy)
             metrics = {"epoch": len(trainer.progress.loss_curve), "accuracy": accuracy, "loss": loss,
                        "train_loss": trainer.progress.train_loss, "steps": trainer.progress.steps}
@@ -123,9 +125,13 @@ def train_and_evaluate(spec: NetSpec, data: Dataset, config: ProxyConfig | None 
             model = prepare_model(proxy_spec, config, device, kernels)
             progress = _run(model, proxy_data, config, device, gen, on_epoch)
             _record_progress(result, progress)
-            start = time.perf_counter()
-            result["accuracy"], result["loss"] = evaluate(model, proxy_data, config, device)
-            result["eval_seconds"] = round(time.perf_counter() - start, 4)
+            if progress.last_eval is not None:  # validated after the last epoch already: same weights, same numbers
+                result["accuracy"], result["loss"], seconds = progress.last_eval
+            else:
+                start = time.perf_counter()
+                result["accuracy"], result["loss"] = evaluate(model, proxy_data, config, device)
+                seconds = time.perf_counter() - start
+            result["eval_seconds"] = round(seconds, 4)
         if not math.isfinite(result["loss"]):
             raise TrainingFailed(f"validation loss is {result['loss']}; the run diverged (lower the learning rate)")
     except _CallbackError as exc:

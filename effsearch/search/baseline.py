@@ -95,7 +95,7 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
         if callable(prepare):  # after every check, before the executor ships the evaluator to its workers
             prepare(data=data, proxy=proxy, on_epoch=_announce_epoch(console, run))
         executor = make_executor(data, workers=run.workers, address=run.ray_address,
-                                 gpus_per_trial=run.gpus_per_trial, evaluate=evaluate)
+                                 gpus_per_trial=run.gpus_per_trial, evaluate=evaluate, verbose=run.verbose)
         try:
             finished = len(existing.get_trials(deepcopy=False)) if existing is not None else 0
             sampler = make_sampler(search.sampler, seed=search.seed, space=space, workers=run.workers, finished=finished)

@@ -108,6 +108,7 @@ class RunConfig:
     ray_address: str | None = None
     gpus_per_trial: float | None = None
     progress: bool = True
+    verbose: bool = False  # also show Ray's own worker output
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))

@@ -56,11 +56,11 @@ class RayExecutor:
     """
 
     def __init__(self, data: Any, *, workers: int, address: str | None = None, gpus_per_trial: float | None = None,
-                 evaluate: Evaluate | None = None) -> None:
+                 evaluate: Evaluate | None = None, verbose: bool = False) -> None:
         import ray
 
         self._ray = ray
-        self._session = ray_session(num_cpus=workers, address=address)
+        self._session = ray_session(num_cpus=workers, address=address, verbose=verbose)
         self._session.__enter__()
         self.capacity = workers
         gpus = gpu_share(workers, address) if gpus_per_trial is None else gpus_per_trial
@@ -120,8 +120,9 @@ def _cause(exc: BaseException) -> BaseException:
 
 
 def make_executor(data: Any, *, workers: int, address: str | None, gpus_per_trial: float | None,
-                  evaluate: Evaluate | None = None) -> LocalExecutor | RayExecutor:
-    """In-process for one local worker, Ray otherwise."""
+                  evaluate: Evaluate | None = None, verbose: bool = False) -> LocalExecutor | RayExecutor:
+    """In-process for one local worker, Ray otherwise (``verbose``: Ray's worker output shown)."""
     if workers == 1 and address is None:
         return LocalExecutor(data, evaluate=evaluate)
-    return RayExecutor(data, workers=workers, address=address, gpus_per_trial=gpus_per_trial, evaluate=evaluate)
+    return RayExecutor(data, workers=workers, address=address, gpus_per_trial=gpus_per_trial, evaluate=evaluate,
+                       verbose=verbose)

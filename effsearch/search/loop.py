@@ -36,7 +36,7 @@ from effsearch.runtime import stop
 from effsearch.search.config import SearchConfig
 from effsearch.search.objectives import MeasureContext, get_objective
 from effsearch.search.reward import RewardConfig, over_budget, rejection, reward
-from effsearch.search.study import ArchCache, counts_as_finished, owner_record, requeue
+from effsearch.search.study import ArchCache, counts_as_finished, flat_attrs, nested_attrs, owner_record, requeue
 from effsearch.search.worker import Candidate
 
 _PROXY_KEYS = ("train_seconds", "eval_seconds", "wall_seconds", "images_per_s", "loss", "train_loss",
@@ -186,7 +186,8 @@ class SearchLoop:
     # --- one trial --------------------------------------------------------------------------------
 
     def _start(self, trial: optuna.Trial) -> None:
-        trial.set_user_attr("owner", self._owner)
+        for key, value in flat_attrs("owner", self._owner).items():
+            trial.set_user_attr(key, value)
         trial.set_user_attr("sampler", self.sampler_name)
         try:
             spec = self.space.suggest(trial)
@@ -247,6 +248,7 @@ class SearchLoop:
         flight = self._flights.pop(ticket)
         del self._ticket_of[flight.key]
         if metrics.get("status") == "ok":
+            self._report_curve(flight.trial, metrics)
             done = self._tell(flight, "ok", None, accuracy=float(metrics["accuracy"]), proxy=proxy_summary(metrics))
             self.cache.update([done])
         else:
@@ -255,13 +257,31 @@ class SearchLoop:
             self._heartbeat.untrack(waiter.trial)
             self._dispatch(waiter)  # reuses the result, or trains it now if the first one failed
 
+    def _report_curve(self, trial: optuna.Trial, metrics: dict[str, Any]) -> None:
+        """Validation accuracy per epoch as Optuna intermediate values, so its pruners and dashboards see curves.
+
+        Where the evaluator computed no curve, the final accuracy is reported at the epoch it was
+        reached. Multi-objective studies have no intermediate values in Optuna.
+        """
+        if self.search.objectives != 1:
+            return
+        curve = [a for a in metrics.get("accuracy_curve") or () if isinstance(a, (int, float)) and math.isfinite(a)]
+        if not curve:
+            epochs = metrics.get("epochs")
+            if not isinstance(epochs, (int, float)) or epochs <= 0:
+                return
+            curve = [None] * (max(1, math.ceil(epochs - 1e-9)) - 1) + [float(metrics["accuracy"])]
+        for epoch, value in enumerate(curve, start=1):
+            if value is not None:
+                trial.report(float(value), epoch)
+
     # --- telling the study ------------------------------------------------------------------------
 
     def _tell(self, flight: Flight, status: str, reason: str | None, *, accuracy: float | None,
               proxy: dict[str, Any], cached_from: int | None = None) -> FrozenTrial:
         acc = 0.0 if accuracy is None else accuracy  # rejected: never trained, scored as worthless
         score = reward(acc, flight.cost, self.reward)
-        attrs = {"status": status, "reason": reason, "accuracy": accuracy, "reward": score, "proxy": proxy}
+        attrs = {"status": status, "reason": reason, "accuracy": accuracy, "reward": score, **flat_attrs("proxy", proxy)}
         if cached_from is not None:
             attrs["cached_from"] = cached_from
         for key, value in attrs.items():
@@ -270,14 +290,17 @@ class SearchLoop:
         return self._finish(flight.trial, values=values, state=TrialState.COMPLETE)
 
     def _tell_cached(self, flight: Flight, done: FrozenTrial) -> None:
+        if self.search.objectives == 1:
+            for step, value in sorted(done.intermediate_values.items()):  # the curve it would have had
+                flight.trial.report(value, step)
         self._tell(flight, "cached", f"same architecture as trial {done.number}", accuracy=done.user_attrs["accuracy"],
-                   proxy=done.user_attrs.get("proxy") or {}, cached_from=done.number)
+                   proxy=nested_attrs(done.user_attrs, "proxy"), cached_from=done.number)
 
     def _tell_failed(self, trial: optuna.Trial, reason: str, proxy: dict[str, Any] | None = None) -> None:
         trial.set_user_attr("status", "failed")
         trial.set_user_attr("reason", reason)
-        if proxy:
-            trial.set_user_attr("proxy", proxy)
+        for key, value in flat_attrs("proxy", proxy or {}).items():
+            trial.set_user_attr(key, value)
         self._finish(trial, values=None, state=TrialState.FAIL)
 
     def _finish(self, trial: optuna.Trial, *, values: list[float] | None, state: TrialState) -> FrozenTrial:

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from effsearch.arch.spec import NetSpec
 from effsearch.arch.specio import save_spec
 from effsearch.runtime.results import atomic_write_csv
+from effsearch.search.study import nested_attrs
 from effsearch.units import format_count
 
 TRIAL_COLUMNS = (
@@ -54,7 +55,7 @@ def _reward(trial: FrozenTrial) -> float | None:
 
 def trial_row(trial: FrozenTrial, decisions: list[str]) -> dict[str, Any]:
     """One row of ``trials.csv``."""
-    attrs, proxy = trial.user_attrs, trial.user_attrs.get("proxy") or {}
+    attrs, proxy = trial.user_attrs, nested_attrs(trial.user_attrs, "proxy")
     row = {
         "number": trial.number, "state": trial.state.name,
         "status": attrs.get("status") or _DEFAULT_STATUS[trial.state], "reason": attrs.get("reason"),

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial
 
+from effsearch.search.study import nested_attrs
 from effsearch.units import format_count
 
 
@@ -53,7 +54,7 @@ def trial_line(trial: FrozenTrial, best: tuple[float, int] | None) -> str:
         tail = f"acc {_num(a.get('accuracy'))} reward {_num(a.get('reward'))}"
         if status == "cached":
             tail += f" (= trial {a.get('cached_from')})"
-        secs = (a.get("proxy") or {}).get("train_seconds")
+        secs = nested_attrs(a, "proxy").get("train_seconds")
         tail += f"  {secs:.0f}s" if isinstance(secs, (int, float)) and status == "ok" else ""
     else:
         tail = str(a.get("reason") or "")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from effsearch.errors import EffsearchError
 
@@ -106,3 +107,32 @@ def rejection(cost: float, config: RewardConfig) -> str | None:
         return (f"{obj.format(cost)} {obj.label} is {cost / config.target:.2f}x the target {obj.format(config.target)}, "
                 f"above the rejection limit of {config.reject_above:g}x")
     return None
+
+
+FAR = 1.5
+"""A chosen network more than this factor away from the target (either way) gets explained."""
+
+
+def distance(chosen: dict[str, Any], trials: Any, config: RewardConfig) -> dict[str, Any] | None:
+    """Why the chosen network is far from the target, as facts; ``None`` when it is within :data:`FAR`.
+
+    With the soft reward a network below the target earns a bonus, ``(COST/T) ** alpha``; when
+    accuracy saturates (as on the bundled digits) that bonus outweighs the accuracy a network near
+    the target adds. The facts: the chosen network's ratio and bonus, and the most accurate finished
+    candidate within :data:`FAR` of the target (``near``), with its accuracy and reward.
+    """
+    cost = chosen.get(config.objective)
+    if not cost or 1 / FAR <= cost / config.target <= FAR:
+        return None
+    near = None
+    if trials is not None and len(trials) and config.objective in trials:
+        ok = trials[(trials["status"] == "ok") & trials["accuracy"].notna()]
+        ratio = ok[config.objective] / config.target
+        close = ok[(ratio >= 1 / FAR) & (ratio <= FAR)]
+        if len(close):
+            best = close.loc[close["accuracy"].idxmax()]
+            near = {"number": int(best["number"]), "ratio": float(best[config.objective] / config.target),
+                    "accuracy": float(best["accuracy"]), "reward": float(best["reward"])}
+    ratio = cost / config.target
+    return {"ratio": ratio, "factor": ratio ** exponent(cost, config), "accuracy": chosen.get("accuracy"),
+            "reward": chosen.get("reward"), "near": near}

@@ -72,12 +72,20 @@ def storage_label(run: RunConfig) -> str:
     return "study.db (in the results folder)" if run.storage is None else display_url(run.storage_url)
 
 
+def _space_file(space: Any) -> str | None:
+    """The user's space file; ``None`` for a built-in space (its name loads it on any machine)."""
+    from effsearch.search.space_file import is_builtin
+
+    source = getattr(space, "source", None)
+    return None if source is None or is_builtin(source) else str(source)
+
+
 def run_config_dict(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunConfig, space: Any,
                     data: Any, retrain_epochs: float, evaluator: dict[str, Any]) -> dict[str, Any]:
     """``run.json``'s ``config``: every setting of the run (the runtime as resolved)."""
     config = {
         "objective": reward.objective, "target": reward.target, "space": space.name,
-        "space_file": getattr(space, "source", None), "space_size": space.size, "sampler": search.sampler_name,
+        "space_file": _space_file(space), "space_size": space.size, "sampler": search.sampler_name,
         "objectives": search.objectives, "evaluator": evaluator, "storage": storage_label(run), "study": run.study_name,
         "reward": reward.to_dict(), "epochs": getattr(proxy, "epochs", None),
         "dataset": getattr(data, "name", None), "trials": search.trials, "timeout": search.timeout,

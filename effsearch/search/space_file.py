@@ -37,6 +37,12 @@ def available_spaces() -> list[str]:
     return sorted(item.name.removesuffix(".yaml") for item in folder.iterdir() if item.name.endswith(".yaml"))
 
 
+def is_builtin(path: str | Path) -> bool:
+    """Whether ``path`` is one of the built-in space files shipped with effsearch."""
+    folder = Path(str(resources.files("effsearch") / PACKAGE_DIR)).resolve()
+    return Path(path).resolve().parent == folder
+
+
 def _locate(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     path = Path(text).expanduser()

@@ -81,10 +81,21 @@ def open_storage(url: str, *, create_folder: bool = False) -> BaseStorage:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         path = journal_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        if not str(path).strip() or path.is_dir():
+            raise EffsearchError(f"storage {url!r}: a journal needs a file, e.g. journal:results/study.log")
+        if create_folder:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.parent.is_dir():
+            raise EffsearchError(f"storage {url}: folder {path.parent} does not exist; create it or name another file")
+        try:
+            return JournalStorage(JournalFileBackend(str(path)))
+        except OSError as exc:
+            raise EffsearchError(f"cannot open storage {url}: {exc.strerror or exc}") from None
     kwargs: dict[str, Any] = {}
     lock = contextlib.nullcontext()
+    if kind == "sqlite" and _in_memory(url):
+        raise EffsearchError(f"storage {url!r} is an in-memory SQLite database, which the study would not outlive; "
+                             "name a file, e.g. sqlite:///results/study.db")
     if kind == "sqlite":
         # The main process is the only writer, but a reader (the dashboard) may hold the file briefly.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
@@ -106,13 +117,27 @@ def open_storage(url: str, *, create_folder: bool = False) -> BaseStorage:
 
 
 def inside(url: str, folder: Path) -> bool:
-    """Whether ``url`` is an SQLite file inside ``folder`` (whose creation the run owns)."""
-    if storage_kind(url) != "sqlite":
+    """Whether ``url`` is an SQLite or journal file inside ``folder`` (whose creation the run owns)."""
+    kind = storage_kind(url)
+    if kind == "journal":
+        path = journal_path(url)
+        return bool(str(path).strip()) and path.resolve().is_relative_to(Path(folder).resolve())
+    if kind != "sqlite":
         return False
     from sqlalchemy.engine import make_url
 
     database = make_url(url).database
     return bool(database) and Path(database).resolve().is_relative_to(Path(folder).resolve())
+
+
+def _in_memory(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database
+    except Exception:  # an unparsable URL is reported when it is opened
+        return False
+    return not database or database == ":memory:" or "mode=memory" in url
 
 
 @contextlib.contextmanager

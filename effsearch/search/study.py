@@ -96,6 +96,24 @@ def _start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+def flat_attrs(prefix: str, record: dict[str, Any]) -> dict[str, Any]:
+    """``("owner", {"pid": 7})`` -> ``{"owner.pid": 7}``: one scalar user attribute per field.
+
+    Optuna's tools (optuna-dashboard, ``trials_dataframe``) show a dict attribute as one opaque
+    column; scalars under dotted names show as columns of their own.
+    """
+    return {f"{prefix}.{key}": value for key, value in record.items()}
+
+
+def nested_attrs(attrs: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The record :func:`flat_attrs` stored under ``prefix`` (or the dict older studies stored whole)."""
+    whole = attrs.get(prefix)
+    if isinstance(whole, dict):
+        return whole
+    start = prefix + "."
+    return {key[len(start):]: value for key, value in attrs.items() if key.startswith(start)}
+
+
 def owner_record() -> dict[str, Any]:
     """Who runs a trial: recorded in its user attributes when it is asked for."""
     pid = os.getpid()
@@ -139,8 +157,8 @@ def recover_stale(study: optuna.Study) -> list[int]:
     recovered = []
     storage = study._storage  # a finished-by-others trial has no Trial object to go through
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = trial.user_attrs.get("owner")
-        if not isinstance(owner, dict) or _owner_alive(owner) is not False:
+        owner = nested_attrs(trial.user_attrs, "owner")
+        if not owner or _owner_alive(owner) is not False:
             continue
         try:
             storage.set_trial_user_attr(trial._trial_id, "status", "interrupted")

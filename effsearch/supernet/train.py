@@ -116,6 +116,7 @@ class SupernetTrainer:
         self.space, self.proxy, self.config, self.out = space, proxy, config, Path(out)
         self.identity = identity(space, data, proxy, config)
         check_writable(self.out, what="supernet folder")
+        resolve_device(proxy.device)  # a device the machine lacks is refused before anything is written
         meta = files.read_meta(self.out)
         if meta is not None:
             files.same_identity(meta.get("identity", {}), self.identity, folder=self.out, what="this training")

@@ -279,14 +279,20 @@ def skeleton(run: RunData) -> dict[str, Any]:
 
 
 def _space_skeleton(config: dict[str, Any]) -> dict[str, Any]:
-    name = config.get("space_file") or config.get("space")
-    if not name:
-        return {}
-    try:
-        from effsearch.search.space import load_space
+    from effsearch.search.space import load_space
 
-        space = load_space(name)
-    except (EffsearchError, ImportError, OSError):
+    # The file the run read, else the space by name (a folder copied from another machine records
+    # a path that does not exist here, but a built-in space's name still loads).
+    space = None
+    for name in (config.get("space_file"), config.get("space")):
+        if not name:
+            continue
+        try:
+            space = load_space(name)
+            break
+        except (EffsearchError, ImportError, OSError):
+            continue
+    if space is None:
         return {}  # a space file that moved away: fall back to the NetSpec defaults
     return {"resolution": space.resolution, "head_chs": space.head, "num_classes": space.num_classes, "act": space.act}
 
