@@ -23,7 +23,8 @@ def ray_cluster():
     """A real local Ray cluster (2 CPUs) for one test module; effsearch uses it instead of starting one."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # address="local": a cluster of its own even where `ray start` left one (or its address) behind.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
 

@@ -164,6 +164,10 @@ def run_scale(*, baseline: NetSpec | str | Path | None, scale: ScaleConfig, run:
 
     spec, source = _baseline(baseline)
     check_writable(run.out)
+    if run.ray_address is not None and scale.needs_grid:  # a dead cluster: one line now, not minutes of Ray retries
+        from effsearch.runtime.cluster import check_address
+
+        check_address(run.ray_address)
     grid = None
     if scale.rule == "official":
         coeffs, origin = PAPER_COEFFICIENTS, "official"

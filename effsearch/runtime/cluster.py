@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from effsearch.errors import EffsearchError
@@ -42,6 +45,43 @@ def gpu_share(workers: int, address: str | None) -> float:
     return min(1.0, count / max(1, workers)) if count else 0.0
 
 
+PROBE_S = 5.0
+"""How long to wait for a named cluster to answer: Ray itself retries a dead address for minutes."""
+
+
+def _recorded_address() -> str | None:
+    """The cluster ``auto`` means: ``RAY_ADDRESS``, else the address file ``ray start`` leaves behind."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"]
+    path = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def check_address(address: str) -> None:
+    """Refuse, in one line and within seconds, a cluster address nothing answers at.
+
+    Checked before Ray is asked: ``ray.init`` on a dead address retries for minutes while it logs.
+    """
+    target = _recorded_address() if address == "auto" else address
+    if target is None:
+        raise EffsearchError("no running Ray cluster to join: 'auto' found none recorded on this machine; start one "
+                             "with Ray's 'ray start' or give its address, e.g. ray://head:10001")
+    hostport = target.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise EffsearchError(f"Ray address {address!r} is malformed; give HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_S).close()
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
+        shown = address if target == address else f"{address} ({target})"
+        raise EffsearchError(f"cannot reach the Ray cluster at {shown}: {why}; start it with Ray's 'ray start' or "
+                             "check the address") from None
+
+
 @contextlib.contextmanager
 def ray_session(*, num_cpus: int | None = None, address: str | None = None, verbose: bool = False) -> Iterator[bool]:
     """Ray for the block: yields whether this call started it (and so shuts it down afterwards)."""
@@ -57,6 +97,7 @@ def ray_session(*, num_cpus: int | None = None, address: str | None = None, verb
     if address is None:
         kwargs.update(address="local", num_cpus=num_cpus)
     else:
+        check_address(address)
         kwargs["address"] = address
     try:
         ray.init(**kwargs)

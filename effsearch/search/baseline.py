@@ -80,12 +80,61 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
     from effsearch.search.space import load_space
 
     space = load_space(search.space)
+    if run.ray_address is not None:  # a dead cluster is refused now, not after a supernet has trained
+        from effsearch.runtime.cluster import check_address
+
+        check_address(run.ray_address)
+    # What this run creates is removed again if it fails before its study exists.
+    created, had_db = _missing_folders(run.out), (run.out / "study.db").exists()
     check_writable(run.out)
     _check_reachable(space, reward)
     long_epochs = retrain_epochs(search.retrain_epochs, proxy) if search.retrain_top else 0.0
     proxy = resolve_runtime(proxy, run)
     evaluate = evaluate or make_evaluator(search.evaluator, data=data, proxy=proxy, out=run.out, space=space)
     prints = fingerprint(search=search, reward=reward, proxy=proxy, space=space, data=data, evaluator=describe(evaluate))
+    try:
+        return _search(search=search, reward=reward, proxy=proxy, run=run, data=data, space=space, evaluate=evaluate,
+                       prints=prints, long_epochs=long_epochs, argv=argv, console=console)
+    except BaseException:
+        _forget_fresh(run, created, new_db=not had_db)
+        raise
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, innermost first."""
+    missing = []
+    for path in (Path(folder).absolute(), *Path(folder).absolute().parents):
+        if path.exists():
+            break
+        missing.append(path)
+    return missing
+
+
+def _forget_fresh(run: RunConfig, created: list[Path], *, new_db: bool) -> None:
+    """A run that failed before its study existed leaves no empty ``study.db`` (nor folder) behind.
+
+    Only what this run created is removed, and only while it holds no study: anything else in the
+    folder (the user's files, a supernet an evaluator trained) is kept.
+    """
+    if new_db and run.storage is None and (run.out / "study.db").is_file():
+        storage = storages.open_storage(run.storage_url)
+        try:
+            empty = not optuna.get_all_study_names(storage)
+        finally:
+            storages.close_storage(storage)
+        if empty:
+            for name in ("study.db", "study.db-wal", "study.db-shm", "study.db.lock"):
+                (run.out / name).unlink(missing_ok=True)
+    for folder in created:
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            break
+
+
+def _search(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunConfig, data: Any, space: Any,
+            evaluate: Evaluate, prints: dict[str, Any], long_epochs: float, argv: list[str] | None,
+            console: Any) -> SearchResult:
     storage = storages.open_storage(run.storage_url, create_folder=storages.inside(run.storage_url, run.out))
     try:
         existing = studies.find_study(storage, run.study_name)
