@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import ipaddress
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import traceback
@@ -331,6 +333,7 @@ def guard(monkeypatch):
     monkeypatch.setattr(ray, "init", _reached("starting Ray"))
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # a cluster left by another test module is not ours
     monkeypatch.setattr(Server, "serve_forever", _serve)
+    monkeypatch.setattr(socket, "getaddrinfo", _offline_resolver(socket.getaddrinfo))
 
     def expire(signum, frame):
         raise TimedOut()
@@ -339,6 +342,20 @@ def guard(monkeypatch):
     yield
     signal.setitimer(signal.ITIMER_REAL, 0)
     signal.signal(signal.SIGALRM, previous)
+
+
+def _offline_resolver(real):
+    """Names that are not addresses fail at once, as on an offline machine: a slow DNS server on CI
+    must not turn a host-name case into a timed-out one."""
+    def resolve(host, *args, **kwargs):
+        try:
+            ipaddress.ip_address(str(host).strip("[]"))
+        except ValueError:
+            if host not in (None, "localhost"):
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+        return real(host, *args, **kwargs)
+
+    return resolve
 
 
 @dataclass
