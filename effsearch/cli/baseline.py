@@ -240,6 +240,8 @@ def _jsonable(value: Any) -> Any:
 
 def summary_dict(result: Any, reward: Any) -> dict[str, Any]:
     """What the closing table says, as one JSON-ready object (``--json``)."""
+    from effsearch.search.reward import distance
+
     trials = result.exported.trials
     base = result.baseline
     cost = None if base is None else (base.get(reward.objective) if reward.objective != "macs" else base["macs"])
@@ -253,14 +255,8 @@ def summary_dict(result: Any, reward: Any) -> dict[str, Any]:
             "spec": str(result.out / "baseline.yaml"),
         },
         "fidelity": result.exported.fidelity,
-        "far_from_target": None if base is None else _distance(base, trials, reward),
+        "far_from_target": None if base is None else distance(base, trials, reward),
     }
-
-
-def _distance(base: dict[str, Any], trials: Any, reward: Any) -> dict[str, Any] | None:
-    from effsearch.search.reward import distance
-
-    return distance(base, trials, reward)
 
 
 def _load_data(args: argparse.Namespace) -> Any:

@@ -266,14 +266,11 @@ class SearchLoop:
         if self.search.objectives != 1:
             return
         curve = [a for a in metrics.get("accuracy_curve") or () if isinstance(a, (int, float)) and math.isfinite(a)]
-        if not curve:
-            epochs = metrics.get("epochs")
-            if not isinstance(epochs, (int, float)) or epochs <= 0:
-                return
-            curve = [None] * (max(1, math.ceil(epochs - 1e-9)) - 1) + [float(metrics["accuracy"])]
         for epoch, value in enumerate(curve, start=1):
-            if value is not None:
-                trial.report(float(value), epoch)
+            trial.report(float(value), epoch)
+        epochs = metrics.get("epochs")
+        if not curve and isinstance(epochs, (int, float)) and epochs > 0:
+            trial.report(float(metrics["accuracy"]), max(1, math.ceil(epochs - 1e-9)))
 
     # --- telling the study ------------------------------------------------------------------------
 
