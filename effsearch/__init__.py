@@ -26,7 +26,7 @@ from effsearch.arch.presets import get_preset, preset_names
 from effsearch.arch.scaling import compound_scale, round_channels, round_repeats, round_resolution, scale
 from effsearch.arch.spec import BlockSpec, NetSpec
 from effsearch.arch.specio import load_spec, save_spec, spec_from_dict, spec_to_dict
-from effsearch.arch.timmcompat import TimmExportWarning, build_timm, timm_export, to_timm_state_dict
+from effsearch.arch.timmcompat import TimmExportWarning, build_timm, timm_export, timm_state_dict, to_timm_state_dict
 from effsearch.errors import DataError, EffsearchError, SpecError
 
 __version__ = "0.2.0"
@@ -49,6 +49,8 @@ _LAZY = {
     "load_family": "effsearch.compound.family", "run_grid": "effsearch.compound.tune",
     "pareto_front": "effsearch.review.analysis", "hypervolume": "effsearch.review.analysis",
     "create_app": "effsearch.review.dashboard", "write_report": "effsearch.review.dashboard",
+    "TrainConfig": "effsearch.train", "train_model": "effsearch.train", "network_for": "effsearch.train",
+    "export_model": "effsearch.export", "load_trained": "effsearch.export",
 }
 
 
@@ -66,5 +68,5 @@ __all__ = [
     "BlockSpec", "DataError", "EffsearchError", "NetSpec", "Op", "SpecError", "compound_scale", "count", "format_block",
     "get_op", "get_preset", "load_spec", "parse_block", "preset_names", "register_op", "round_channels", "round_repeats",
     "round_resolution", "save_spec", "scale", "spec_from_dict", "spec_to_dict", "timm_arch_def", "TimmExportWarning",
-    "build_timm", "timm_export", "to_timm_state_dict", *sorted(_LAZY),
+    "build_timm", "timm_export", "timm_state_dict", "to_timm_state_dict", *sorted(_LAZY),
 ]

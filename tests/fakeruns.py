@@ -152,3 +152,49 @@ def write_scale_run(folder: Path, *, seed: int = 0, phis: int = 7, failed: int =
     atomic_write_json(folder / "run.json", {"kind": "scale", "command": f"effsearch scale --out {folder}", "seed": seed,
                                             "versions": {"effsearch": "0.1.0"}, "config": {"phi": phis}})
     return folder
+
+
+def fake_train_folder(path: Path, name: str = "b0-fashion", epochs: int = 3, done: bool = True, *, total_epochs: int | None = None,
+                      dataset: str = "fashion_mnist", ema: bool = True, seed: int = 0, resolution: int = 32) -> Path:
+    """A folder as ``effsearch train`` writes it: train.json, spec.yaml, history.csv and, when ``done``, metrics.json.
+
+    ``epochs`` rows of history (validation top-1 rising, loss falling); a running folder (``done=False``)
+    plans ``total_epochs`` (default ``epochs + 2``) and has no metrics.json yet.
+    """
+    rng = np.random.default_rng(seed)
+    folder = Path(path)
+    total = total_epochs or (epochs if done else epochs + 2)
+    spec = efficientnet_b0().replace(name=name, num_classes=10, resolution=resolution)
+    save_spec(spec, folder / "spec.yaml")
+    rows = []
+    for e in range(1, epochs + 1):
+        acc = float(np.clip(0.62 + 0.28 * (1 - math.exp(-e / 2)) + rng.normal(0, 0.005), 0, 1))
+        rows.append({
+            "epoch": e, "steps": 235 * e, "lr": round(0.05 * 0.5 * (1 + math.cos(math.pi * e / total)), 6),
+            "train_loss": round(1.6 * math.exp(-e / 2.5) + 0.25 + rng.normal(0, 0.01), 5), "val_accuracy": round(acc, 5),
+            "val_loss": round(1.2 * (1 - acc) + 0.1, 5), "ema_val_accuracy": round(min(0.99, acc + 0.004), 5) if ema else np.nan,
+            "ema_val_loss": round(1.2 * (1 - acc) + 0.09, 5) if ema else np.nan,
+            "seconds": round(rng.uniform(28, 32), 2), "images_per_s": round(rng.uniform(1800, 2200), 1),
+        })
+    history = pd.DataFrame(rows, columns=["epoch", "steps", "lr", "train_loss", "val_accuracy", "val_loss",
+                                          "ema_val_accuracy", "ema_val_loss", "seconds", "images_per_s"])
+    atomic_write_csv(folder / "history.csv", history)
+    seconds = float(history["seconds"].sum())
+    atomic_write_json(folder / "train.json", {
+        "kind": "train", "effsearch": "0.1.0", "name": name, "status": "done" if done else "running",
+        "settings": {"data": {"dataset": dataset, "val_fraction": 0.1}, "config": {"epochs": total, "lr": 0.05, "ema": ema},
+                     "seed": seed, "resolution": resolution, "adapt": True},
+        "started": "2026-01-01T10:00:00", "updated": f"2026-01-01T10:{int(seconds) // 60:02d}:{int(seconds) % 60:02d}",
+    })
+    if done:
+        cost = count(spec)
+        last = history.iloc[-1]
+        use_ema = ema and last["ema_val_accuracy"] >= last["val_accuracy"]
+        val = float(last["ema_val_accuracy"] if use_ema else last["val_accuracy"])
+        atomic_write_json(folder / "metrics.json", {
+            "name": name, "dataset": dataset, "test_accuracy": round(val - 0.0031, 5), "test_loss": 0.31, "test_images": 10000,
+            "test_split": "the data set's test split", "val_accuracy": val, "weights": "ema" if use_ema else "raw",
+            "params": cost.params, "macs": cost.macs, "resolution": resolution, "latency_ms": 4.87, "epochs": epochs,
+            "train_seconds": seconds, "seed": seed, "device": "cpu", "adapt": True,
+        })
+    return folder

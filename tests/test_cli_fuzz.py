@@ -93,6 +93,10 @@ MUST_REJECT = {
     ("show", "SPEC", "abc"),
     ("dashboard", "--port", "70000"), ("dashboard", "--port", "-5"), ("dashboard", "--poll", "0"),
     ("dashboard", "--host", "999.1.1.1"), ("dashboard", "RESULTS", "{MISSING}/x"),
+    ("train", "--epochs", "0"), ("train", "--epochs", "1.5"), ("train", "SPEC", "abc"), ("train", "--resolution", "0"),
+    ("train", "--dataset", "abc"), ("train", "--out", "{FILE}"), ("train", "--ema-decay", "1"),
+    ("train", "--label-smoothing", "-5"), ("train", "--device", "cuda:99"), ("export", "DIR", "{MISSING}/x"),
+    ("export", "DIR", "{EMPTYDIR}"), ("export", "--format", "abc"),
     ("report", "RESULTS", "{MISSING}/x"), ("report", "--output", "{EMPTYDIR}"),
 }
 """(command, option, value): nonsense however it is read, so it must be rejected (exit 1), not accepted."""
@@ -110,6 +114,10 @@ BASE: dict[str, tuple[list[str], list[tuple[str, ...]]]] = {
                       *_PROXY, ("--quiet",), ("--out", "{BASE}")]),
     "scale": ([], [("--baseline", "{BASE}"), ("--phi", "0..1"), ("--epochs", "1"), *_PROXY, ("--workers", "1"),
                    ("--out", "{SCALE}")]),
+    "train": (["efficientnet-b0"], [("--adapt",), ("--dataset", "digits"), ("--epochs", "1"), ("--batch-size", "16"),
+                                     ("--train-images", "64"), ("--threads", "1"), ("--device", "cpu"),
+                                     ("--kernels", "torch"), ("--out", "{NEW}")]),
+    "export": (["{TRAINED}"], []),
     "dashboard": (["{BASE}"], [("--port", "0")]),
     "report": (["{BASE}"], [("--output", "{REPORT}")]),
 }
@@ -255,11 +263,13 @@ def world(tmp_path_factory) -> World:
     ws = root / "ws"
     ws.mkdir()
     places = {"SPACE": write_space(ws, TINY_SPACE, "tiny"), "BASE": str(ws / "base"), "SCALE": str(ws / "scale"),
-              "NEW": str(ws / "new-supernet"), "REPORT": str(ws / "report.html")}
+              "NEW": str(ws / "new-supernet"), "REPORT": str(ws / "report.html"), "TRAINED": str(ws / "trained")}
     _, options = base_line("baseline", ("--trials",))
     assert main(["baseline", *fill(options, places), "--trials", "1"]) == 0
     assert main(["scale", "--baseline", places["BASE"], "--coefficients", "1.2,1.1,1.15", "--phi", "0..1",
                  "--out", places["SCALE"]]) == 0
+    assert main(["train", "efficientnet-b0", "--adapt", "--dataset", "digits", "--epochs", "1", "--train-images", "64",
+                 "--batch-size", "32", "--threads", "1", "--kernels", "torch", "--no-export", "--out", places["TRAINED"]]) == 0
     shutil.copytree(ws, root / "pristine")
     return World(ws=ws, pristine=root / "pristine", places=places, snapshot=tree(ws))
 
@@ -323,13 +333,18 @@ def guard(monkeypatch):
     import ray
 
     import effsearch.proxy
+    from effsearch.export import files as export_files
     from effsearch.proxy import latency
     from effsearch.review.dashboard.app import Server
     from effsearch.supernet.train import SupernetTrainer
+    from effsearch.train import Training
 
     monkeypatch.setattr(effsearch.proxy, "train_and_evaluate", _reached("proxy training"))
     monkeypatch.setattr(latency, "measure_latency", _reached("latency measurement"))
     monkeypatch.setattr(SupernetTrainer, "run", _reached("supernet training"))
+    monkeypatch.setattr(Training, "run", _reached("training"))
+    for writer in ("write_torch_export", "write_onnx", "write_timm"):
+        monkeypatch.setattr(export_files, writer, _reached("exporting"))
     monkeypatch.setattr(ray, "init", _reached("starting Ray"))
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # a cluster left by another test module is not ours
     monkeypatch.setattr(Server, "serve_forever", _serve)

@@ -220,3 +220,105 @@ def test_members_timm_cannot_rebuild_are_named_once_not_warned_raw(tmp_path, cap
     members = json.loads((out / "family.json").read_text())["members"]
     assert [m["timm_faithful"] for m in members] == [False, False]
     assert all("block 2: conv with SE has no timm form" in m["timm_differs"] for m in members)
+
+
+# --------------------------------------------------------------------------- --compare and --train (tiny budgets on digits)
+
+TRAINING = ["--dataset", "digits", "--epochs", "1", "--train-images", "200", "--batch-size", "64", "--threads", "1"]
+
+
+def test_compare_prints_the_table_and_verdicts_and_resumes(tmp_path, capsys, tiny_spec):
+    spec_file = str(save_spec(tiny_spec, tmp_path / "tiny.yaml"))
+    out = tmp_path / "cmp"
+    argv = ["scale", "--compare", "--baseline", spec_file, "--coefficients", "1.2,1.1,1.15", "--phi", "1", "--seeds", "2",
+            *TRAINING, "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "5 networks x 2 seed(s), 1 epoch each" in captured.err and "[10/10] net-resolution-phi1" not in captured.err
+    assert "[10/10] resolution-phi1 seed 1: test top-1" in captured.err
+    printed = captured.out
+    assert "compound against single-dimension scaling on digits" in printed
+    assert all(name in printed for name in ("baseline", "compound", "width-only", "depth-only", "resolution-only"))
+    verdict_lines = [ln for ln in printed.splitlines() if ln.startswith("phi 1: compound ")]
+    assert len(verdict_lines) == 4 and "verdict rule:" in printed and "10 trainings, 10 trained now" in printed
+    rows = (out / "compare.csv").read_text().splitlines()
+    assert len(rows) == 11 and rows[0].startswith("variant,phi,seed,width_mult,depth_mult,resolution_mult")
+    assert json.loads((out / "compare.json").read_text())["seeds"] == [0, 1]
+    # The same command again finds every training finished; --json prints compare.json's document.
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "training at" not in captured.err
+    document = json.loads(captured.out)
+    assert document["complete"] and len(document["verdicts"]) == 3 and document["out"] == str(out)
+
+
+def test_compare_takes_baseline_and_coefficients_from_a_scale_folder(tmp_path, capsys, tiny_spec):
+    from effsearch.cli import build_parser
+    from effsearch.cli.scale import _compare_source
+
+    spec_file = str(save_spec(tiny_spec, tmp_path / "tiny.yaml"))
+    family = tmp_path / "family"
+    assert main(["scale", "--baseline", spec_file, "--coefficients", "1.2,1.1,1.15", "--phi", "0..2", "--resolution-multiple", "4",
+                 "--out", str(family)]) == 0
+    parser = build_parser()
+    baseline, coeffs, multiple, origin = _compare_source(parser.parse_args(["scale", "--compare", "--out", str(family)]))
+    assert baseline == load_family(family).baseline and coeffs == (1.2, 1.1, 1.15) and multiple == 4
+    assert origin == f"the family in {family}"
+    baseline, coeffs, _, origin = _compare_source(parser.parse_args(
+        ["scale", "--compare", "--out", str(family), "--baseline", "efficientnet-b0", "--coefficients", "1.1,1.2,1.1"]))
+    assert baseline.name == "efficientnet-b0" and coeffs == (1.1, 1.2, 1.1) and origin == "given"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--compare", "{NO-OUT}"], "--compare needs the compound coefficients and no --out folder was given"),
+        (["--compare", "--out", "{EMPTY}"], "has no family.json; give --coefficients A,B,G"),
+        (["--compare", "--coefficients", "1.2,1.1,1.15", "--phi", "0"], "phi 0 is the baseline"),
+        (["--compare", "--coefficients", "1.2,1.1,1.15", "--phi", "1..8"], "phi 8 is out of range for a comparison"),
+        (["--compare", "--coefficients", "1.5,1.5,1.5"], "--ignore-constraint"),
+        (["--compare", "--preset", "official"], "--preset official has none"),
+        (["--compare", "--train", "--coefficients", "1.2,1.1,1.15"], "not allowed with argument"),
+        (["--compare", "--coefficients", "1.2,1.1,1.15", "--epochs", "1.5"], "a whole number of epochs"),
+        (["--compare", "--coefficients", "1.2,1.1,1.15", "--seeds", "0"], "--seeds 0 is invalid"),
+        (["--coefficients", "1.2,1.1,1.15", "--seeds", "2"], "set the trainings of --compare and --train"),
+        (["--coefficients", "1.2,1.1,1.15", "--train", "--epochs", "0.5"], "a whole number of epochs"),
+    ],
+)
+def test_compare_and_train_mistakes_are_one_line_errors_and_write_nothing(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where results/ would be made by default
+    (tmp_path / "empty").mkdir()
+    out = [] if "--out" in argv or "{NO-OUT}" in argv else ["--out", str(tmp_path / "x")]
+    argv = [a.replace("{EMPTY}", str(tmp_path / "empty")) for a in argv if a != "{NO-OUT}"]
+    assert message in _error(capsys, ["scale", "--baseline", "efficientnet-b0", *argv, *out])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"] and not any((tmp_path / "empty").iterdir())
+
+
+def test_compare_refuses_an_official_family(tmp_path, capsys):
+    official = tmp_path / "official"
+    assert main(["scale", "--baseline", "efficientnet-b0", "--preset", "official", "--phi", "0..1", "--out", str(official)]) == 0
+    assert "follows the official B0..B7 table" in _error(capsys, ["scale", "--compare", "--out", str(official)])
+
+
+def test_train_adds_each_members_test_accuracy_to_the_table_and_family_json(tmp_path, capsys, tiny_spec):
+    spec_file = str(save_spec(tiny_spec, tmp_path / "tiny.yaml"))
+    out = tmp_path / "fam"
+    argv = ["scale", "--baseline", spec_file, "--coefficients", "1.2,1.1,1.15", "--phi", "0..1", "--train", *TRAINING,
+            "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "test top-1" in captured.out and "train px" in captured.out and "members-trained/" in captured.out
+    assert "[2/2] net-phi1 seed 0: test top-1" in captured.err
+    members = json.loads((out / "family.json").read_text())["members"]
+    for m in members:
+        trained = m["trained"]
+        assert trained["n"] == 1 and trained["test_accuracy_std"] is None and 0 <= trained["test_accuracy"] <= 1
+        assert trained["runs"][0]["folder"] == f"members-trained/{m['name']}-s0"
+        assert (out / trained["runs"][0]["folder"] / "metrics.json").is_file()
+        assert trained["train_resolution"] == round(16 * m["resolution"] / tiny_spec.resolution)
+    assert load_family(out / "family.yaml").members == load_family(out).members  # both files still load
+    assert main([*argv, "--json", "--quiet"]) == 0  # again: every training found finished
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert captured.err == "" and len(summary["trained"]) == 2
+    assert [m["trained"] for m in summary["family"]["members"]] == [m["trained"] for m in members]

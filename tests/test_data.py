@@ -39,7 +39,8 @@ def test_digits_is_the_default_and_real():
     data = load_dataset()
     assert isinstance(data, Dataset) and data.name == "digits"
     assert data.train_x.dtype == torch.uint8 and data.train_x.shape[1:] == (1, 8, 8)
-    assert len(data.train_y) + len(data.val_y) == 1797 and data.num_classes == 10
+    assert len(data.train_y) + len(data.val_y) + len(data.test_y) == 1797 and data.num_classes == 10
+    assert len(data.test_y) in (359, 360) and "no official test split" in data.test_source  # held out, 20%
     assert data.augment == "none" and data.default_resolution == 16
     assert int(data.train_x.max()) == 255  # 0..16 scaled to the full uint8 range
     # statistics come from the training part only
@@ -52,7 +53,7 @@ def test_split_is_stratified_seeded_and_disjoint():
     assert torch.equal(a.val_y, b.val_y) and torch.equal(a.val_x, b.val_x)
     assert not torch.equal(a.val_x, c.val_x)
     counts = torch.bincount(a.val_y, minlength=10)
-    assert counts.min() >= 35 and counts.max() <= 37  # ~20% of each class's ~180
+    assert counts.min() >= 27 and counts.max() <= 30  # ~20% of each class's ~144 left after the test split
     labels = torch.tensor([0] * 10 + [1] * 5 + [2] * 2)
     train, val = stratified_split(labels, 0.2, seed=3)
     assert set(train.tolist()).isdisjoint(val.tolist()) and len(train) + len(val) == len(labels)
@@ -87,16 +88,18 @@ def test_normalise_matches_the_formula():
 # --------------------------------------------------------------------------- CIFAR python batches
 
 
-def _write_cifar10(root: Path, per_batch: int = 20) -> np.ndarray:
+def _write_cifar10(root: Path, per_batch: int = 20, test: int = 20) -> np.ndarray:
+    """The five training batches, ``batches.meta`` and (unless ``test`` is 0) ``test_batch``; returns the training labels."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     labels_all = []
-    for i in range(1, 6):
-        labels = [int(v) for v in RNG.integers(0, 10, per_batch)]
-        labels_all += labels
+    for i in range(1, 7 if test else 6):
+        n = per_batch if i <= 5 else test
+        labels = [int(v) for v in RNG.integers(0, 10, n)]
+        labels_all += labels if i <= 5 else []
         batch = {b"batch_label": f"training batch {i} of 5".encode(), b"labels": labels,
-                 b"data": _images(per_batch, 3, 32).reshape(per_batch, 3072), b"filenames": [b"x.png"] * per_batch}
-        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch, protocol=2))
+                 b"data": _images(n, 3, 32).reshape(n, 3072), b"filenames": [b"x.png"] * n}
+        (folder / (f"data_batch_{i}" if i <= 5 else "test_batch")).write_bytes(pickle.dumps(batch, protocol=2))
     names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
     (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": names, b"num_vis": 3072}, protocol=2))
     return np.array(labels_all)
@@ -109,6 +112,7 @@ def test_cifar10_batches(tmp_path):
         assert data.train_x.shape[1:] == (3, 32, 32) and data.train_x.dtype == torch.uint8
         assert len(data.train_y) + len(data.val_y) == 100 and data.num_classes == 10
         assert data.classes[0] == "airplane" and data.augment == "crop-flip"
+        assert len(data.test_y) == 20 and data.test_source == "official test split (test_batch)"
     assert sorted(data.train_y.tolist() + data.val_y.tolist()) == sorted(labels.tolist())
 
 
@@ -130,10 +134,13 @@ def test_cifar100_fine_labels(tmp_path):
     fine = [i % 100 for i in range(n)]
     batch = {b"data": _images(n, 3, 32).reshape(n, 3072), b"fine_labels": fine, b"coarse_labels": [f // 5 for f in fine]}
     (folder / "train").write_bytes(pickle.dumps(batch, protocol=2))
+    test = {b"data": _images(100, 3, 32).reshape(100, 3072), b"fine_labels": list(range(100))}
+    (folder / "test").write_bytes(pickle.dumps(test, protocol=2))
     (folder / "meta").write_bytes(pickle.dumps({b"fine_label_names": [f"c{i}".encode() for i in range(100)]}, protocol=2))
     data = load_dataset(f"cifar100:{tmp_path}")
     assert data.num_classes == 100 and data.classes[99] == "c99"
     assert len(data.val_y) == 100 and torch.bincount(data.val_y, minlength=100).tolist() == [1] * 100
+    assert len(data.test_y) == 100 and data.test_source == "official test split (test)"
 
 
 def test_cifar_corrupt_and_missing(tmp_path):
@@ -167,11 +174,16 @@ def _idx(array: np.ndarray) -> bytes:
     return header + array.astype(np.uint8).tobytes()
 
 
-def _write_idx(folder: Path, n: int = 60, *, gz: bool) -> np.ndarray:
+def _write_idx(folder: Path, n: int = 60, *, gz: bool, test: int = 20) -> np.ndarray:
+    """Training files of ``n`` images and (unless ``test`` is 0) t10k files; returns the training images."""
     folder.mkdir(parents=True, exist_ok=True)
     images = RNG.integers(0, 256, (n, 28, 28), dtype=np.uint8)
     labels = np.arange(n) % 10
-    for name, arr in (("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels)):
+    files = [("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels)]
+    if test:
+        files += [("t10k-images-idx3-ubyte", RNG.integers(0, 256, (test, 28, 28), dtype=np.uint8)),
+                  ("t10k-labels-idx1-ubyte", np.arange(test) % 10)]
+    for name, arr in files:
         raw = _idx(arr)
         if gz:
             (folder / f"{name}.gz").write_bytes(gzip.compress(raw))
@@ -192,6 +204,7 @@ def test_idx_loaders(tmp_path, name, gz):
     data = load_dataset(f"{name}:{tmp_path}", val_fraction=0.5)
     assert data.train_x.shape[1:] == (1, 28, 28) and data.num_classes == 10 and data.augment == "none"
     assert len(data.train_y) == len(data.val_y) == 30
+    assert len(data.test_y) == 20 and data.test_source == "official test split (t10k files)"
     first = data.train_x[0, 0].numpy()
     assert any((first == img).all() for img in images)
     if name == "fashion-mnist":
@@ -267,7 +280,8 @@ def test_npz_layouts(tmp_path):
                         x_val=RNG.normal(size=(8, 1, 10, 10)), y_val=np.arange(8) % 4)
     data = load_dataset(str(floats))  # a bare .npz path is recognised
     assert data.train_x.dtype == torch.float32 and data.scale == 1.0
-    assert len(data.train_y) == 40 and len(data.val_y) == 8  # the file's own validation split is used
+    # the file's own validation split is used; the test split is held out of the 40 training images
+    assert len(data.train_y) == 32 and len(data.val_y) == 8 and len(data.test_y) == 8
 
 
 def test_npz_errors(tmp_path):
@@ -433,3 +447,4 @@ def test_fashion_mnist_found_where_the_system_package_installs_it(tmp_path, monk
 def test_the_real_fashion_mnist_without_a_path(tmp_path):
     data = load_dataset("fashion-mnist", cache_dir=tmp_path)
     assert len(data.train_y) + len(data.val_y) == 60000 and data.image_size == 28 and data.num_classes == 10
+    assert len(data.test_y) == 10000 and data.test_source == "official test split (t10k files)"

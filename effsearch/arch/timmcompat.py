@@ -284,3 +284,46 @@ def to_timm_state_dict(state_dict: Mapping[str, Any], target: Any) -> dict[str, 
             raise SpecError(f"{ours_key} {tuple(value.shape)} does not fit timm's {key} {tuple(want.shape)}")
         out[key] = value
     return out
+
+
+_UNIT = re.compile(r"^(?P<layer>blocks\.\d+\.\d+\.)(?P<unit>[A-Za-z_]\w*)\.(?P<part>conv|bn)\.(?P<rest>.+)$")
+_NET_UNIT = re.compile(r"^(?P<unit>stem|conv_head)\.(?P<part>conv|bn)\.(?P<rest>.+)$")
+_NET_NAMES = {("stem", "conv"): "conv_stem", ("stem", "bn"): "bn1", ("conv_head", "conv"): "conv_head", ("conv_head", "bn"): "bn2"}
+
+
+def timm_names(keys: list[str] | Mapping[str, Any]) -> list[str]:
+    """timm's ``EfficientNet`` state-dict names for our model's ``state_dict`` keys, without importing timm.
+
+    Ours nest each conv with its norm (``blocks.1.0.conv_dw.conv.weight``, ``.conv_dw.bn.bias``); timm keeps
+    the conv's name for the conv and numbers the norms of a layer ``bn1``, ``bn2``, ... in module order
+    (``blocks.1.0.conv_dw.weight``, ``blocks.1.0.bn2.bias``), and calls a depthwise-separable layer's
+    projection ``conv_pw``; stem and head are ``conv_stem``/``bn1`` and
+    ``conv_head``/``bn2`` at the top. SE and classifier names are shared. Checked against timm's real
+    networks in ``tests/test_timm_builder.py``.
+    """
+    out: list[str] = []
+    norms: dict[tuple[str, str], int] = {}  # (layer, unit) -> its norm's number within the layer
+    first: dict[str, str] = {}  # layer -> its first conv unit
+    for key in keys:
+        net, m = _NET_UNIT.match(key), _UNIT.match(key)
+        if net is not None:
+            out.append(f"{_NET_NAMES[net['unit'], net['part']]}.{net['rest']}")
+        elif m is None:
+            out.append(key)
+        elif m["part"] == "conv":
+            first.setdefault(m["layer"], m["unit"])
+            # A layer that starts at its depthwise conv is timm's DepthwiseSeparableConv, whose
+            # pointwise projection is named conv_pw (an InvertedResidual's is conv_pwl).
+            unit = "conv_pw" if m["unit"] == "conv_pwl" and first[m["layer"]] == "conv_dw" else m["unit"]
+            out.append(f"{m['layer']}{unit}.{m['rest']}")
+        else:
+            layer = m["layer"]
+            index = norms.setdefault((layer, m["unit"]), 1 + sum(1 for u in norms if u[0] == layer))
+            out.append(f"{layer}bn{index}.{m['rest']}")
+    return out
+
+
+def timm_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """Our model's ``state_dict`` under timm's names (:func:`timm_names`); timm loads it with ``strict=True``
+    wherever :func:`timm_export` finds the network faithful."""
+    return dict(zip(timm_names(list(state_dict)), state_dict.values(), strict=True))

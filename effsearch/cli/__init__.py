@@ -25,7 +25,7 @@ import sys
 from effsearch import __version__
 from effsearch.errors import EffsearchError
 
-COMMANDS = ("list", "show", "evaluate", "supernet", "baseline", "scale", "dashboard", "report")
+COMMANDS = ("list", "show", "evaluate", "supernet", "baseline", "scale", "train", "export", "dashboard", "report")
 
 EPILOG = """examples:
   effsearch list                                 presets, search spaces, data sets, samplers by name

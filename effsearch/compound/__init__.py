@@ -4,19 +4,24 @@
 ``grid`` (the coefficient grid, pure arithmetic), ``settings`` (Tune resources), ``trainable`` (one
 grid point), ``ledger`` (``grid.jsonl``, ``grid.csv`` and the selection), ``tune`` (the Ray Tune
 driver), ``family`` (members for each phi) and ``run`` (the entry point). Ray loads only when the
-grid runs.
+grid runs. ``run_compare`` measures compound against single-dimension scaling at matched MACs
+(``compare``: the variants, ``verdict``: mean, spread and verdict, ``compare_run``: the trainings);
+``train_members`` trains the family's members to keep (``trained``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["GridConfig", "ScaleConfig", "ScaleResult", "ScaleRunConfig", "make_family", "run_grid", "run_scale"]
+__all__ = ["CompareConfig", "CompareResult", "GridConfig", "ScaleConfig", "ScaleResult", "ScaleRunConfig", "compare_variants",
+           "make_family", "run_compare", "run_grid", "run_scale", "train_members"]
 
 _LAZY = {
     "GridConfig": "effsearch.compound.grid", "ScaleConfig": "effsearch.compound.run", "ScaleResult": "effsearch.compound.run",
     "ScaleRunConfig": "effsearch.compound.run", "run_scale": "effsearch.compound.run", "make_family": "effsearch.compound.family",
-    "run_grid": "effsearch.compound.tune",
+    "run_grid": "effsearch.compound.tune", "CompareConfig": "effsearch.compound.compare_run",
+    "CompareResult": "effsearch.compound.compare_run", "run_compare": "effsearch.compound.compare_run",
+    "compare_variants": "effsearch.compound.compare", "train_members": "effsearch.compound.trained",
 }
 
 

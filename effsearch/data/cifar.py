@@ -3,7 +3,9 @@
 CIFAR-10: ``data_batch_1`` .. ``data_batch_5`` (keys ``data``: N x 3072 uint8, ``labels``) and
 ``batches.meta`` (``label_names``). CIFAR-100: ``train`` (``data``, ``fine_labels``) and ``meta``
 (``fine_label_names``). PATH may be the extracted ``cifar-10-batches-py`` / ``cifar-100-python``
-folder or its parent. Only the training batches are read.
+folder or its parent. The official test batch (``test_batch`` / ``test``, same format) is read
+when it is there and kept apart as the test split; without it a test split is held out of the
+training batches instead.
 
 The pickles are read with an unpickler that accepts nothing but NumPy arrays and plain containers,
 so a tampered file cannot run code.
@@ -24,6 +26,7 @@ _LAYOUT = {
     "cifar10": ("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "labels", "batches.meta", "label_names", 10),
     "cifar100": ("cifar-100-python", ("train",), "fine_labels", "meta", "fine_label_names", 100),
 }
+TEST_FILES = {"cifar10": "test_batch", "cifar100": "test"}
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
@@ -90,15 +93,24 @@ def load_cifar(name: str, path: str | None, *, cache_dir: str | Path | None = No
     root = Path(path).expanduser() if path else ensure_standard(name, cache_dir=cache_dir, download=download)
     folder = _find_folder(root, name)
     _, files, label_key, meta_file, meta_key, count = _LAYOUT[name]
-    parts = [_read_batch(folder / f, label_key) for f in files]
+    x, y = _tensors(name, folder, [_read_batch(folder / f, label_key) for f in files], count)
+    test_file = folder / TEST_FILES[name]
+    test, test_source = None, f"no {test_file.name} in {folder}"
+    if test_file.is_file():
+        test = _tensors(name, test_file, [_read_batch(test_file, label_key)], count)
+        test_source = f"official test split ({test_file.name})"
+    return RawData(
+        x=x, y=y, classes=_class_names(folder, meta_file, meta_key, count), augment="crop-flip", source=str(folder),
+        test=test, test_source=test_source,
+    )
+
+
+def _tensors(name: str, where: Path, parts: list[tuple[np.ndarray, np.ndarray]], count: int) -> tuple[torch.Tensor, torch.Tensor]:
     data = np.concatenate([p[0] for p in parts]).reshape(-1, 3, 32, 32)  # rows are R, G, B planes
     labels = np.concatenate([p[1] for p in parts])
-    if labels.min() < 0 or labels.max() >= count:
-        raise DataError(f"{folder}: labels range {labels.min()}..{labels.max()}, expected 0..{count - 1} for {name}")
-    return RawData(
-        x=torch.from_numpy(np.ascontiguousarray(data)), y=torch.from_numpy(labels),
-        classes=_class_names(folder, meta_file, meta_key, count), augment="crop-flip", source=str(folder),
-    )
+    if len(labels) and (labels.min() < 0 or labels.max() >= count):
+        raise DataError(f"{where}: labels range {labels.min()}..{labels.max()}, expected 0..{count - 1} for {name}")
+    return torch.from_numpy(np.ascontiguousarray(data)), torch.from_numpy(labels)
 
 
 def load_cifar10(path: str | None = None, **kwargs: object) -> RawData:

@@ -4,8 +4,10 @@ The cache folder is ``cache_dir`` if given, else ``$EFFSEARCH_DATA``, else
 ``$XDG_CACHE_HOME/effsearch/data`` (``~/.cache/effsearch/data``). Each set lives in its own
 sub-folder (``cifar10/``, ``mnist/``, ...). A file already there is used as-is once its checksum
 matches; offline (or with ``EFFSEARCH_OFFLINE=1``) the error names the folder, the files and the
-URLs, so the files can be copied there by hand. Only the training files are fetched: effsearch
-validates on a split held out from the training data and never reads the official test split.
+URLs, so the files can be copied there by hand. Only the training files are required and
+fetched; an official test split is read when its files are in the same folder (the CIFAR archives
+include it; MNIST's ``t10k-*`` files can be copied in, and Debian's package ships them) and is
+kept apart from every search. Without one, a test split is held out of the training files.
 
 After the cache folder and before any download, a set is looked up where a system package installs
 it (:data:`SYSTEM_FOLDERS`; Debian's ``dataset-fashion-mnist`` puts Fashion-MNIST in

@@ -1,9 +1,11 @@
-"""NumPy ``.npz`` arrays: images and integer labels, with an optional validation split.
+"""NumPy ``.npz`` arrays: images and integer labels, with optional validation and test splits.
 
 Key pairs tried in order: ``x_train``/``y_train`` (Keras style), ``train_x``/``train_y``, ``x``/``y``,
 ``images``/``labels``; ``x_val``/``y_val`` (or ``val_x``/``val_y``) are used as the validation split
-when present. Images may be N,H,W (grayscale), N,H,W,C or N,C,H,W with C in 1, 3 or 4. uint8 stays
-uint8; other dtypes are stored as float32 and normalised with their own statistics.
+and ``x_test``/``y_test`` (or ``test_x``/``test_y``) as the test split when present (without a test
+pair a test split is held out of the training arrays); both must match the training images. Images
+may be N,H,W (grayscale), N,H,W,C or N,C,H,W with C in 1, 3 or 4. uint8 stays uint8; other dtypes
+are stored as float32 and normalised with their own statistics.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from effsearch.errors import DataError
 
 TRAIN_KEYS = (("x_train", "y_train"), ("train_x", "train_y"), ("x", "y"), ("images", "labels"))
 VAL_KEYS = (("x_val", "y_val"), ("val_x", "val_y"))
+TEST_KEYS = (("x_test", "y_test"), ("test_x", "test_y"))
 LAYOUT = "an .npz with x_train and y_train (or x/y, images/labels), images N,H,W[,C] or N,C,H,W, integer labels"
 
 
@@ -60,7 +63,8 @@ def load(path: str | None = None, *, cache_dir: str | Path | None = None, downlo
         raise DataError(f"npz: {file} does not exist; expected {LAYOUT}")
     try:
         with np.load(file, allow_pickle=False) as npz:
-            train, val = _pair(npz, TRAIN_KEYS), _pair(npz, VAL_KEYS)
+            train, val, test = _pair(npz, TRAIN_KEYS), _pair(npz, VAL_KEYS), _pair(npz, TEST_KEYS)
+            test_keys = next((f"{xk}/{yk}" for xk, yk in TEST_KEYS if xk in npz.files and yk in npz.files), "")
             keys = ", ".join(npz.files) or "none"
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"npz: {file} is not a readable .npz ({exc}); expected {LAYOUT}") from None
@@ -68,7 +72,22 @@ def load(path: str | None = None, *, cache_dir: str | Path | None = None, downlo
         raise DataError(f"npz: {file} has keys {keys}; expected {LAYOUT}")
     src = str(file)
     x, y = _images(train[0], src), _labels(train[1], src)
-    val_pair = (_images(val[0], src), _labels(val[1], src)) if val is not None else None
-    if val_pair is not None and (val_pair[0].shape[1:] != x.shape[1:] or val_pair[0].dtype != x.dtype):
-        raise DataError(f"npz: {file}: validation images {tuple(val_pair[0].shape)} do not match training images {tuple(x.shape)}")
-    return RawData(x=x, y=y, classes=(), augment="none", source=src, val=val_pair)
+    val_pair = _checked(val, x, file, "validation")
+    test_pair = _checked(test, x, file, "test")
+    return RawData(
+        x=x, y=y, classes=(), augment="none", source=src, val=val_pair, test=test_pair,
+        test_source=test_keys or f"no x_test/y_test in {file}",
+    )
+
+
+def _checked(pair: tuple[np.ndarray, np.ndarray] | None, x: torch.Tensor, file: Path, what: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A validation or test pair as tensors, with images shaped like the training images and one label each."""
+    if pair is None:
+        return None
+    src = str(file)
+    images, labels = _images(pair[0], src), _labels(pair[1], src)
+    if images.shape[1:] != x.shape[1:] or images.dtype != x.dtype:
+        raise DataError(f"npz: {file}: {what} images {tuple(images.shape)} do not match training images {tuple(x.shape)}")
+    if len(images) != len(labels):
+        raise DataError(f"npz: {file}: {len(images)} {what} images but {len(labels)} {what} labels; expected one label per image")
+    return images, labels

@@ -1,7 +1,10 @@
-"""Seeded stratified train/validation split, per-channel statistics and batch normalisation.
+"""Seeded stratified test and train/validation splits, per-channel statistics and batch normalisation.
 
-The validation split is always held out from the *training* data: the official test split of a data
-set is never loaded, so a search can never be tuned on it.
+Every data set has a test split that no search touches: the official one where the files have one,
+else :func:`carve_test`, a stratified ``TEST_FRACTION`` of the images under the fixed ``TEST_SEED``
+(independent of any run's seed), taken *before* the train/validation split. The validation split is
+then held out from what remains, so a search is tuned on train/val only and ``effsearch train``
+reports top-1 on the test split once, at the end.
 """
 
 from __future__ import annotations
@@ -9,6 +12,9 @@ from __future__ import annotations
 import torch
 
 from effsearch.errors import DataError
+
+TEST_FRACTION = 0.2
+TEST_SEED = 0  # fixed: every search seed and every training sees the same test images
 
 
 def stratified_split(labels: torch.Tensor, val_fraction: float, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,6 +45,14 @@ def stratified_subset(labels: torch.Tensor, limit: int, *, seed: int = 0) -> tor
         return torch.arange(len(labels))
     _, keep = stratified_split(labels, limit / len(labels), seed=seed)
     return keep
+
+
+def carve_test(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(rest, test)``: the held-out test split of a data set without an official one.
+
+    Stratified, ``TEST_FRACTION`` of each class, always with ``TEST_SEED``: it depends only on the labels.
+    """
+    return stratified_split(labels, TEST_FRACTION, seed=TEST_SEED)
 
 
 def channel_stats(x: torch.Tensor, scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -2,7 +2,7 @@
 
 ``data`` loads results folders into frames, ``summary`` computes what the views show with
 :mod:`effsearch.review.analysis`, ``figures`` and ``tables`` only draw it, ``app`` serves it and ``report``
-writes it to one offline file. Dash is imported on first use, so ``import effsearch`` stays light.
+writes it to one offline file. ``trained`` and ``trained_figures`` do the same for ``effsearch train``'s folders. Dash is imported on first use, so ``import effsearch`` stays light.
 """
 
 from __future__ import annotations

@@ -18,14 +18,22 @@ import dash_ag_grid as dag
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from effsearch.errors import EffsearchError
-from effsearch.review.dashboard import compound_figures, figures, summary, tables
+from effsearch.review.dashboard import (
+    compare_figures,
+    compound_figures,
+    figures,
+    summary,
+    tables,
+    trained,
+    trained_figures,
+)
 from effsearch.review.dashboard.cache import RunCache
 from effsearch.review.dashboard.data import RunData, trial_spec
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
 TABS = (("runs", "Runs"), ("pareto", "Pareto front"), ("learning", "Learning"), ("trials", "Trials"),
-        ("grid", "Grid"), ("family", "Family"))
+        ("grid", "Grid"), ("family", "Family"), ("trained", "Trained"))
 TAB_STYLE = {"padding": "8px 12px", "lineHeight": "22px"}
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 TRIAL_COLUMNS = ("run", "number", "outcome", "sampler", "accuracy", "reward", "macs", "params", "latency_ms",
@@ -48,13 +56,21 @@ def create_app(folders: Sequence[str | Path], *, poll_seconds: float = 2.0) -> D
 def _default_tab(runs: list[RunData]) -> str:
     if any(len(r.trials) for r in runs):
         return "pareto"
-    return "family" if any(r.family for r in runs) else "grid" if any(r.grid is not None for r in runs) else "runs"
+    if any(r.family or r.compare is not None for r in runs):
+        return "family"
+    if any(r.grid is not None for r in runs):
+        return "grid"
+    return "trained" if trained.trained_runs(runs) else "runs"
 
 
 def _status(runs: list[RunData]) -> list[Any]:
     running = sum(int((r.trials["outcome"] == "running").sum()) for r in runs if len(r.trials))
     done = sum(len(r.trials) for r in runs) - running
     live = f" · {running} running, refreshing" if running else ""
+    models = [trained.trained_row(r) for _, r in trained.trained_runs(runs)]
+    training = sum(m["status"] != "done" for m in models)
+    if models:
+        live += f" · {len(models)} trained model{'s' * (len(models) != 1)}" + (f", {training} training, refreshing" if training else "")
     notes = [html.Div(f"{r.name}: {n}", className="note") for r in runs for n in r.notes]
     return [html.Span(f"{len(runs)} run{'s' * (len(runs) != 1)} · {done} trials{live} · read {time.strftime('%H:%M:%S')}"), *notes]
 
@@ -109,7 +125,9 @@ def _tab_content(tab: str, cache: RunCache) -> list[Any]:
     if tab == "grid":
         return [_graph("grid-graph"), html.Div(id="grid-table")]
     if tab == "family":
-        return [_graph("family-graph"), html.Div(id="family-table")]
+        return [_graph("family-graph"), _graph("accuracy-graph"), html.Div(id="family-table")]
+    if tab == "trained":
+        return [html.Div(id="trained-table"), _graph("trained-graph")]
     return [html.Div(id="runs-table")]
 
 
@@ -167,12 +185,20 @@ def _register_views(app: Dash, cache: RunCache) -> None:
             return no_update, no_update
         return compound_figures.grid_figure(cache.runs()), tables.grid_tables(cache.runs())
 
-    @app.callback(Output("family-graph", "figure"), Output("family-table", "children"), Input("version", "data"),
-                  Input("tabs", "value"))
+    @app.callback(Output("family-graph", "figure"), Output("accuracy-graph", "figure"), Output("family-table", "children"),
+                  Input("version", "data"), Input("tabs", "value"))
     def family(_: str, tab: str) -> Any:
         if tab != "family":
+            return no_update, no_update, no_update
+        runs = cache.runs()
+        return compound_figures.family_figure(runs), compare_figures.accuracy_figure(runs), tables.family_tables(runs)
+
+    @app.callback(Output("trained-graph", "figure"), Output("trained-table", "children"), Input("version", "data"),
+                  Input("tabs", "value"))
+    def trained_view(_: str, tab: str) -> Any:
+        if tab != "trained":
             return no_update, no_update
-        return compound_figures.family_figure(cache.runs()), tables.family_tables(cache.runs())
+        return trained_figures.trained_figure(cache.runs()), tables.trained_tables(cache.runs())
 
     @app.callback(Output("runs-table", "children"), Input("version", "data"), Input("tabs", "value"))
     def runs(_: str, tab: str) -> Any:

@@ -15,21 +15,43 @@ from effsearch.review.dashboard.data import (
     load_run,
     normalize_trials,
 )
+from effsearch.review.dashboard.trained import TRAIN_FILES, is_train_folder
 
 
 def discover(root: str | Path = DEFAULT_ROOT) -> list[Path]:
-    """Results folders under ``root`` (``root/<run>`` and one level deeper, e.g. ``results/examples/<run>``)."""
+    """Results folders under ``root``: ``root/<run>`` and one level deeper (``results/examples/<run>``,
+    ``results/trained/<model>`` for ``effsearch train``'s folders)."""
     root = Path(root)
     if not root.is_dir():
         raise EffsearchError(f"no results folder given and {root}/ does not exist; pass results folders, e.g. 'effsearch dashboard results/demo'")
-    found = [p for p in sorted(root.glob("*")) + sorted(root.glob("*/*")) if p.is_dir() and _has_results(p)]
+    found = results_below(root)
     if not found:
         raise EffsearchError(f"no results folders under {root}/; run a search first (effsearch baseline) or pass folders")
     return found
 
 
+def results_below(root: Path) -> list[Path]:
+    """The results folders one and two levels below ``root`` (none when it is not a folder)."""
+    return [p for p in sorted(root.glob("*")) + sorted(root.glob("*/*")) if p.is_dir() and _has_results(p)]
+
+
 def _has_results(path: Path) -> bool:
-    return any((path / name).is_file() for name in RESULT_FILES)
+    return any((path / name).is_file() for name in RESULT_FILES) or is_train_folder(path)
+
+
+def expand(folders: list[str | Path]) -> list[Path]:
+    """``folders`` checked; a folder that holds no results itself but results folders below it (``results/trained``,
+    ``results``) stands for those. Anything else is :func:`check_folder`'s one-line error."""
+    out: list[Path] = []
+    for folder in folders:
+        try:
+            found = [check_folder(folder)]
+        except EffsearchError:
+            found = results_below(Path(folder)) if Path(folder).is_dir() else []
+            if not found:
+                raise
+        out += [f for f in found if f not in out]
+    return out
 
 
 def run_names(folders: list[Path]) -> list[str]:
@@ -41,7 +63,7 @@ def run_names(folders: list[Path]) -> list[str]:
 def signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
     """(file, mtime, size) of each results file: changes exactly when the run wrote something new."""
     sig = []
-    for name in RESULT_FILES:
+    for name in (*RESULT_FILES, *TRAIN_FILES):
         if name == "study.db":
             continue  # the storage changes on every heartbeat; the CSVs carry what is shown
         try:
@@ -58,7 +80,7 @@ class RunCache:
     def __init__(self, folders: list[str | Path]) -> None:
         if not folders:
             raise EffsearchError("no results folders given; pass at least one, e.g. results/demo")
-        self.folders = [check_folder(f) for f in folders]
+        self.folders = expand(folders)
         self.names = run_names(self.folders)
         self._loaded: dict[Path, tuple[tuple, RunData]] = {}
 

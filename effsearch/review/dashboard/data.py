@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,12 @@ from effsearch.arch.spec import NetSpec
 from effsearch.arch.specio import spec_from_dict
 from effsearch.errors import EffsearchError, SpecError
 
+if TYPE_CHECKING:
+    from effsearch.review.dashboard.trained import Trained
+
 RESULT_FILES = (
     "run.json", "trials.csv", "pareto.csv", "baseline.yaml", "baseline.json", "retrain.csv", "grid.csv",
-    "family.json", "family.yaml", "study.db",
+    "family.json", "family.yaml", "compare.csv", "compare.json", "study.db",
 )
 NUMERIC_TRIAL_COLUMNS = (
     "number", "params", "macs", "accuracy", "reward", "train_seconds", "images_per_s", "latency_ms", "duration_s",
@@ -37,7 +40,10 @@ DEFAULT_ROOT = Path("results")
 
 @dataclass(frozen=True)
 class RunData:
-    """One results folder as frames; missing parts are ``None`` (an empty frame for trials)."""
+    """One results folder as frames; missing parts are ``None`` (an empty frame for trials).
+
+    ``trained`` is set for a folder written by ``effsearch train`` (``kind == 'train'``), and only for one.
+    """
 
     folder: Path
     name: str
@@ -48,13 +54,15 @@ class RunData:
     family: dict[str, Any] | None = None
     retrain: pd.DataFrame | None = None
     notes: tuple[str, ...] = ()
+    trained: Trained | None = None
+    compare: pd.DataFrame | None = None  # compare.csv of 'effsearch scale --compare'
 
     @property
     def kind(self) -> str:
         """``baseline``, ``scale`` (from run.json), or guessed from the files present."""
         if self.run.get("kind"):
             return str(self.run["kind"])
-        return "scale" if self.grid is not None or self.family is not None else "baseline"
+        return "scale" if self.grid is not None or self.family is not None or self.compare is not None else "baseline"
 
     @property
     def config(self) -> dict[str, Any]:
@@ -136,26 +144,34 @@ def _read_spec(folder: Path, notes: list[str]) -> NetSpec | None:
 
 def check_folder(folder: str | Path) -> Path:
     """``folder`` as a Path if it exists and holds results files, else a one-line error saying what to do."""
+    from effsearch.review.dashboard.trained import is_train_folder
+
     path = Path(folder)
     if not path.exists():
-        raise EffsearchError(f"results folder {path} does not exist; pass a folder written by 'effsearch baseline' or 'effsearch scale'")
+        raise EffsearchError(f"results folder {path} does not exist; pass a folder written by 'effsearch baseline', "
+                             "'effsearch scale' or 'effsearch train'")
     if not path.is_dir():
-        raise EffsearchError(f"{path} is not a folder; pass a results folder written by 'effsearch baseline' or 'effsearch scale'")
-    if not any((path / name).is_file() for name in RESULT_FILES) and (path / "supernet.json").is_file():
+        raise EffsearchError(f"{path} is not a folder; pass a results folder written by 'effsearch baseline', "
+                             "'effsearch scale' or 'effsearch train'")
+    if any((path / name).is_file() for name in RESULT_FILES) or is_train_folder(path):
+        return path
+    if (path / "supernet.json").is_file():
         raise EffsearchError(f"{path} holds a supernet (from effsearch supernet), not a search or scaling run; pass the folder of a "
                              f"search that used it (its training history is in {path / 'supernet.json'})")
-    if not any((path / name).is_file() for name in RESULT_FILES):
-        raise EffsearchError(
-            f"results folder {path} is empty (no run.json, trials.csv, grid.csv or family.json); "
-            f"start a run there (effsearch baseline writes one) or pass another folder"
-        )
-    return path
+    raise EffsearchError(
+        f"results folder {path} is empty (no run.json, trials.csv, grid.csv, family.json or train.json); "
+        f"start a run there (effsearch baseline writes one) or pass another folder"
+    )
 
 
 def load_run(folder: str | Path, name: str | None = None) -> RunData:
     """Everything the dashboard shows about one results folder."""
     path = check_folder(folder)
     notes: list[str] = []
+    from effsearch.review.dashboard.trained import is_train_folder, load_trained
+
+    if is_train_folder(path):
+        return load_trained(path, name or path.name, notes)
     run = _read_mapping(path / "run.json", notes) or {}
     raw = _read_csv(path / "trials.csv", notes)
     trials = normalize_trials(raw if raw is not None else pd.DataFrame())
@@ -165,7 +181,7 @@ def load_run(folder: str | Path, name: str | None = None) -> RunData:
     return RunData(
         folder=path, name=name or path.name, run=run, trials=trials, baseline=_read_spec(path, notes),
         grid=_read_csv(path / "grid.csv", notes), family=family, retrain=_read_csv(path / "retrain.csv", notes),
-        notes=tuple(notes),
+        notes=tuple(notes), compare=_read_csv(path / "compare.csv", notes),
     )
 
 

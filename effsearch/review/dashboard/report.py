@@ -18,8 +18,8 @@ from plotly.offline import get_plotlyjs
 
 from effsearch import __version__
 from effsearch.errors import EffsearchError
-from effsearch.review.dashboard import compound_figures, figures, summary, tables
-from effsearch.review.dashboard.cache import run_names
+from effsearch.review.dashboard import compound_figures, figures, summary, tables, trained, trained_figures
+from effsearch.review.dashboard.cache import expand, run_names
 from effsearch.review.dashboard.data import RunData, load_run
 from effsearch.runtime.results import atomic_write_text, check_writable
 
@@ -110,6 +110,9 @@ def render_report(runs: Sequence[RunData], *, title: str = "effsearch report") -
         body += _section("Learning", _figure(figures.learning_figure(runs), "learning"), "learning")
         body += _trials_section(runs)
     body += _grid_family_sections(runs)
+    if trained.trained_runs(list(runs)):
+        body += _section("Trained", tables.to_html(trained.trained_frame(list(runs)))
+                         + _figure(trained_figures.trained_figure(runs), "trained"), "trained")
     meta = f"effsearch {__version__} · written {time.strftime('%Y-%m-%d %H:%M:%S')} · " + ", ".join(
         html.escape(str(r.folder)) for r in runs)
     return (
@@ -124,11 +127,11 @@ def write_report(folders: Sequence[str | Path], path: str | Path, *, title: str 
     """Write one self-contained HTML report of ``folders`` to ``path`` (atomically); returns the path."""
     if not folders:
         raise EffsearchError("no results folders given; pass at least one, e.g. 'effsearch report results/demo -o report.html'")
-    paths = [Path(f) for f in folders]
     out = Path(path)
     if out.is_dir():
         raise EffsearchError(f"{out} is a folder; give the report a file name, e.g. -o {out / 'report.html'}")
     check_writable(out, what="report", file=True)
+    paths = expand(list(folders))
     runs = [load_run(f, name) for f, name in zip(paths, run_names(paths), strict=True)]
     text = render_report(runs, title=title or f"effsearch report: {', '.join(r.name for r in runs)}")
     return atomic_write_text(out, text)

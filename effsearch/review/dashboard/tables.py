@@ -17,7 +17,7 @@ from dash import dcc, html
 from effsearch.arch.cost import count
 from effsearch.arch.spec import NetSpec
 from effsearch.arch.summary import stage_rows
-from effsearch.review.dashboard import figures, summary
+from effsearch.review.dashboard import figures, summary, trained
 from effsearch.review.dashboard.data import RunData, decision_columns, normalize_grid
 from effsearch.units import format_count
 
@@ -170,6 +170,14 @@ def family_tables(runs: Sequence[RunData]) -> list[Any]:
             warnings = [html.P(str(w), className="note") for w in (r.family or {}).get("warnings") or []]
             out.append(html.Div([html.H3(f"{r.name}: family against EfficientNet B0..B7 ({label})"), *warnings, to_dash(frame)]))
     return out
+
+
+def trained_tables(runs: Sequence[RunData]) -> list[Any]:
+    """The Trained view's table: one row per trained model (``effsearch train`` folders)."""
+    frame = trained.trained_frame(list(runs))
+    if not len(frame):
+        return [html.P("No trained-model folders here: 'effsearch train' writes them (results/trained/<name>).", className="hint")]
+    return [html.H3("Trained models"), to_dash(frame, id_="trained-models")]
 
 
 def trial_records(runs: Sequence[RunData], columns: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
