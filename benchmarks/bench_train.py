@@ -18,6 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from effsearch.arch.cost import count
 from effsearch.arch.specio import load_spec
 from effsearch.proxy.latency import measure_latency
 from effsearch.units import format_count
@@ -32,18 +33,28 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for folder in args.folders:
         metrics = json.loads((folder / "metrics.json").read_text())
-        rows.append({"folder": folder, "metrics": metrics, "spec": load_spec(folder / "spec.yaml"), "latency": []})
+        source = json.loads((folder / "train.json").read_text()).get("source")
+        deploy = load_spec(source) if source else None  # the spec as searched or preset (ImageNet head, 224 px)
+        rows.append({"folder": folder, "metrics": metrics, "spec": load_spec(folder / "spec.yaml"), "deploy": deploy,
+                     "latency": [], "deploy_latency": []})
     for _ in range(args.rounds):
         for row in rows:
             row["latency"].append(measure_latency(row["spec"], threads=args.threads, min_run_time=0.3)["latency_ms"])
-    reference = statistics.median(rows[0]["latency"])
-    print(f"{'network':<28} {'test top-1':>10} {'params':>8} {'MACs':>8} {'px':>4} {'epochs':>6} {'latency ms':>10} {'x ref':>6}")
+            if row["deploy"] is not None:
+                row["deploy_latency"].append(measure_latency(row["deploy"], threads=args.threads, min_run_time=0.3)["latency_ms"])
+    ref, ref_deploy = statistics.median(rows[0]["latency"]), statistics.median(rows[0]["deploy_latency"] or [float("nan")])
+    print(f"{'network':<20} {'test top-1':>10} {'trained as':>22} {'ms':>7} {'x ref':>6}   {'deployed as':>22} {'ms':>7} {'x ref':>6}")
     for row in rows:
         m, lat = row["metrics"], statistics.median(row["latency"])
-        print(f"{m['name']:<28} {m['test_accuracy']:>10.4f} {format_count(m['params']):>8} {format_count(m['macs']):>8} "
-              f"{m['resolution']:>4} {m['epochs']:>6} {lat:>10.2f} {lat / reference:>6.2f}")
-    print(f"reference: {rows[0]['metrics']['name']}; test split: {rows[0]['metrics']['test_split']}; "
-          f"latency: batch 1, median of {args.rounds} rounds, {measure_latency.__module__}")
+        trained = f"{format_count(m['params'])} / {format_count(m['macs'])} {m['resolution']}px"
+        line = f"{m['name']:<20} {m['test_accuracy']:>10.4f} {trained:>22} {lat:>7.2f} {lat / ref:>6.2f}"
+        if row["deploy"] is not None:
+            d, dlat = count(row["deploy"]), statistics.median(row["deploy_latency"])
+            deployed = f"{format_count(d.params)} / {format_count(d.macs)} {row['deploy'].resolution}px"
+            line += f"   {deployed:>22} {dlat:>7.2f} {dlat / ref_deploy:>6.2f}"
+        print(line)
+    print(f"params / MACs; reference: {rows[0]['metrics']['name']}; test split: {rows[0]['metrics']['test_split']}; "
+          f"latency: CPU, batch 1, median of {args.rounds} rounds ({measure_latency.__module__})")
     return 0
 
 

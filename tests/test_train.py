@@ -320,3 +320,20 @@ def test_the_dashboard_reads_a_real_training_folder(trained):
     assert metrics["name"] in frame.iloc[0].to_dict().values()
     figure = trained_figure(runs)
     assert any(len(trace.x) == 4 for trace in figure.data)  # one validation point per epoch
+
+
+def test_weights_of_another_network_are_refused_in_one_line(trained, tmp_path, capsys):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    out, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    save_file({"classifier.weight": torch.zeros(3, 5)}, str(copy / files.WEIGHTS))  # a foreign file in its place
+    assert main(["export", str(copy)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not hold this folder's network 'tiny'" in err
+    (copy / files.WEIGHTS).write_bytes(b"not safetensors")
+    assert main(["export", str(copy)]) == 1
+    assert "does not hold this folder's network" in capsys.readouterr().err

@@ -108,6 +108,7 @@ def match_macs(make: Callable[[float], NetSpec], target: int, *, lo: float = 1.0
     ``make`` must be monotone in MACs (every scaling rule here is). Bisection brackets the target
     between the last network below it and the first at or above it; ties go to the smaller network.
     """
+    floor_lo = lo
     if _macs(make(lo)) >= target:
         return _tidy(make, lo, make(lo), up=True)
     hi = 2.0 * lo
@@ -121,6 +122,10 @@ def match_macs(make: Callable[[float], NetSpec], target: int, *, lo: float = 1.0
             hi = mid
         else:
             lo = mid
+    # Multipliers of three decimals only: round_repeats forgives float noise of 1e-9, so a bisection
+    # that ends within it of a plateau's edge (2.000000001) would make a network no real multiplier
+    # makes (1 repeat kept at 2, 2 grown to 5). Plateaus are wider than 0.001 (a repeat, 8 channels, 8 px).
+    lo, hi = max(floor_lo, math.floor(lo * 1000) / 1000), math.ceil(hi * 1000) / 1000
     below, above = make(lo), make(hi)
     if abs(_macs(above) - target) < abs(target - _macs(below)):
         return _tidy(make, hi, above, up=True)
