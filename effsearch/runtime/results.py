@@ -70,6 +70,17 @@ def atomic_write_json(path: Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
+def atomic_torch_save(path: Path, payload: Any) -> Path:
+    """``torch.save`` to a temporary name, then an atomic rename: a kill never leaves half a checkpoint."""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
 def atomic_write_csv(path: Path, frame: Any) -> Path:
     """Write a pandas DataFrame atomically."""
     return atomic_write_text(path, frame.to_csv(index=False))

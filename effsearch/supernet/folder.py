@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from effsearch.runtime.results import atomic_torch_save
 from effsearch.supernet.layout import SupernetError
 
 META = "supernet.json"
@@ -46,9 +47,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def save_tensors(path: Path, payload: dict[str, Any]) -> None:
     """``torch.save`` to a temporary name, then an atomic rename: a kill never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    atomic_torch_save(path, payload)
 
 
 def load_tensors(path: Path) -> dict[str, Any]:

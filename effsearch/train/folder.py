@@ -16,13 +16,13 @@ Checkpoints load with ``torch.load(weights_only=True)``: data, never code.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from effsearch.errors import EffsearchError
+from effsearch.runtime.results import atomic_write_text
 
 META, SPEC, CHECKPOINT, HISTORY, METRICS, WEIGHTS, EXPORT = (
     "train.json", "spec.yaml", "checkpoint.pt", "history.csv", "metrics.json", "model.safetensors", "export")
@@ -48,13 +48,6 @@ def read_meta(folder: str | Path) -> dict[str, Any] | None:
     return meta
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary name, then an atomic rename: a kill never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-
-
 def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -72,6 +65,4 @@ def write_history(folder: Path, rows: list[dict[str, Any]]) -> None:
         return "" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
 
     lines = [",".join(HISTORY_COLUMNS)] + [",".join(cell(r.get(c)) for c in HISTORY_COLUMNS) for r in rows]
-    tmp = folder / f".{HISTORY}.{os.getpid()}.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(folder / HISTORY)
+    atomic_write_text(folder / HISTORY, "\n".join(lines) + "\n")

@@ -34,7 +34,7 @@ from effsearch.proxy.kernels import resolve_kernels
 from effsearch.proxy.loop import Progress, Trainer, TrainingFailed, evaluate
 from effsearch.proxy.trainer import prepare_model
 from effsearch.runtime.fingerprint import check_same
-from effsearch.runtime.results import atomic_write_json, check_writable
+from effsearch.runtime.results import atomic_torch_save, atomic_write_json, check_writable
 from effsearch.train import folder as files
 from effsearch.train.config import TrainConfig
 from effsearch.train.ema import ModelEma
@@ -74,8 +74,8 @@ class _EmaTrainer(Trainer):
         loss = super().step(idx)
         if self.ema is not None:
             self.ema.update(self.model)
-        if self.on_step is not None:
-            self.on_step(self.progress.steps + 1, self.planned or 0, float(loss.detach()))
+        if self.on_step is not None:  # the loss the loop last read: reading this one would sync a GPU every step
+            self.on_step(self.progress.steps + 1, self.planned or 0, self.progress.train_loss)
         return loss
 
 
@@ -180,7 +180,7 @@ class Training:
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else torch.empty(0),
             "progress": dataclasses.asdict(trainer.progress), "history": history,
         }
-        files.save_checkpoint(checkpoint, state)
+        atomic_torch_save(checkpoint, state)
         files.write_history(self.out, history)
         self._write_meta(status="running", epochs_done=len(history))
 
