@@ -182,6 +182,22 @@ def test_retraining_picks_the_baseline_among_the_top_k_and_is_not_repeated(tmp_p
     assert again.calls == []
 
 
+def test_retraining_for_a_fraction_of_an_epoch_is_exported_and_not_repeated(tmp_path):
+    # The trainer reports the epochs it ran, rounded; the record must keep the budget it was asked for.
+    class Rounded(Scorer):
+        def __call__(self, spec, data, config, seed=0):
+            metrics = super().__call__(spec, data, config, seed)
+            return {**metrics, "epochs": round(config.epochs, 4), "steps": 10}
+
+    out, epochs = tmp_path / "run", 10 * 64 / 48000
+    search(out, evaluate=Rounded(), trials=4, retrain_top=2, retrain_epochs=epochs)
+    retrain = pd.read_csv(out / "retrain.csv")
+    assert len(retrain) == 2 and retrain["accuracy_long"].notna().all()
+    again = Rounded()
+    search(out, evaluate=again, trials=4, retrain_top=2, retrain_epochs=epochs)
+    assert again.calls == []
+
+
 def test_nsga2_searches_accuracy_against_macs(tmp_path):
     out = tmp_path / "run"
     result = search(out, evaluate=Scorer(), trials=6, sampler="nsga2")

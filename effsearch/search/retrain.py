@@ -52,9 +52,12 @@ def pending(study: optuna.Study, space: Any, *, k: int, epochs: float) -> list[i
 def _record(metrics: dict[str, Any], *, cost: float, epochs: float, reward_config: RewardConfig) -> dict[str, Any]:
     ok = metrics.get("status") == "ok"
     acc = float(metrics["accuracy"]) if ok else None
+    # The requested budget comes last: it is the key a resume and the export look records up by, and the
+    # trainer's own "epochs" (what it ran, rounded) must not replace it (0.0133 != 10 * 64 / 48000).
     return {
-        "epochs": epochs, "status": "ok" if ok else "failed", "reason": None if ok else metrics.get("reason"),
+        "status": "ok" if ok else "failed", "reason": None if ok else metrics.get("reason"),
         "accuracy": acc, "reward": reward(acc, cost, reward_config) if ok else None, **proxy_summary(metrics),
+        "epochs": epochs,
     }
 
 
