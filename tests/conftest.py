@@ -6,8 +6,19 @@ import os
 
 import pytest
 
-# Two cores on CI: keep torch from oversubscribing when several workers or Ray actors run.
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+def _threads() -> str:
+    """The cores shared among pytest-xdist's workers (two cores, two workers: one thread each)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    return str(max(1, cores // workers))
+
+
+# Set before torch loads (as the effsearch command does): torch must not oversubscribe the cores
+# when xdist workers, worker pools or Ray actors run side by side, and OpenMP threads that spin
+# while they wait starve the other processes (measured 7-10x slower; benchmarks/README.md).
+os.environ.setdefault("OMP_NUM_THREADS", _threads())
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture

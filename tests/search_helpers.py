@@ -71,12 +71,13 @@ def tiny_space(tmp_path: Path) -> str:
 
 def search(out: Path, *, evaluate: Any, space: str = "small", sampler: str = "random", trials: int = 6,
            target: float = 4e8, data: Any = None, proxy: Any = None, reward: RewardConfig | None = None,
-           storage: str | None = None, study: str | None = None, workers: int = 1, **search_kwargs: Any):
+           storage: str | None = None, study: str | None = None, workers: int | str = 1, ray_address: str | None = None,
+           **search_kwargs: Any):
     """``run_baseline_search`` with test-sized defaults and no progress display."""
     return run_baseline_search(
         search=SearchConfig(space=space, sampler=sampler, trials=trials, **search_kwargs),
         reward=reward or RewardConfig(target=target), proxy=proxy or FakeProxy(),
-        run=RunConfig(out=out, storage=storage, study=study, workers=workers, progress=False),
+        run=RunConfig(out=out, storage=storage, study=study, workers=workers, ray_address=ray_address, progress=False),
         data=data or FakeData(), evaluate=evaluate,
     )
 

@@ -85,6 +85,7 @@ def test_residual_and_expansion_structure():
     assert (bn.momentum, bn.eps) == (0.01, 1e-3)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_runs_on_cuda(tiny_spec):
     model = build_model(tiny_spec).cuda().to(memory_format=torch.channels_last)

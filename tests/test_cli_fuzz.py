@@ -334,8 +334,9 @@ def guard(monkeypatch):
 
     import effsearch.proxy
     from effsearch.export import files as export_files
-    from effsearch.proxy import latency
+    from effsearch.proxy import latency, parallel
     from effsearch.review.dashboard.app import Server
+    from effsearch.runtime.pool import ProcessPool
     from effsearch.supernet.train import SupernetTrainer
     from effsearch.train import Training
 
@@ -346,6 +347,8 @@ def guard(monkeypatch):
     for writer in ("write_torch_export", "write_onnx", "write_timm"):
         monkeypatch.setattr(export_files, writer, _reached("exporting"))
     monkeypatch.setattr(ray, "init", _reached("starting Ray"))
+    monkeypatch.setattr(ProcessPool, "__init__", _reached("starting worker processes"))
+    monkeypatch.setattr(parallel, "measure_layout", _reached("measuring the parallel layout"))
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # a cluster left by another test module is not ours
     monkeypatch.setattr(Server, "serve_forever", _serve)
     monkeypatch.setattr(socket, "getaddrinfo", _offline_resolver(socket.getaddrinfo))

@@ -1,4 +1,4 @@
-"""A real PostgreSQL server as the study's storage, with two Ray workers training real candidates."""
+"""A real PostgreSQL server as the study's storage, with two workers training real candidates."""
 
 from __future__ import annotations
 

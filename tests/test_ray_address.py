@@ -1,4 +1,4 @@
-"""No ``--ray-address`` means a local cluster of our own; a named cluster that does not answer is one line.
+"""``--ray-address local`` means a local cluster of our own; a named cluster that does not answer is one line.
 
 A plain ``ray.init()`` joins the cluster the machine has recorded (``RAY_ADDRESS``, or the address
 file ``ray start`` leaves behind, also after a crash). These tests record a dead one in
@@ -7,6 +7,7 @@ file ``ray start`` leaves behind, also after a crash). These tests record a dead
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -39,8 +40,19 @@ def test_workers_start_a_cluster_of_their_own_despite_a_recorded_one(dead_addres
 
     assert not ray.is_initialized()
     out = tmp_path / "run"
-    assert main([*_argv(tmp_path, "--workers", "2"), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert main([*_argv(tmp_path, "--workers", "2", "--ray-address", "local"), "--out", str(out)]) == 0, capsys.readouterr().err
     assert len(pd.read_csv(out / "trials.csv")) == 2 and not ray.is_initialized()
+
+
+def test_workers_without_an_address_need_no_ray(dead_address, tmp_path, capsys, monkeypatch):
+    """Several workers on this machine are a process pool: Ray is never started (nor asked about the dead address)."""
+    import effsearch.search.executor as executor
+
+    monkeypatch.setattr(executor, "RayExecutor", None)  # calling it would fail the test
+    out = tmp_path / "run"
+    assert main([*_argv(tmp_path, "--workers", "2"), "--out", str(out)]) == 0, capsys.readouterr().err
+    placement = json.loads((out / "run.json").read_text())["config"]["placement"]
+    assert placement == {"workers": 2, "threads": 1, "executor": "pool", "source": "given", "steps_per_s": {}}
 
 
 @pytest.mark.parametrize("flag", ["DEAD", "auto", "ray://DEAD"])
@@ -66,10 +78,10 @@ def test_a_failed_start_leaves_no_empty_study_behind(tmp_path, capsys, monkeypat
 
     monkeypatch.setattr(executor, "RayExecutor", Refused)
     out = tmp_path / "fresh" / "run"
-    assert main([*_argv(tmp_path, "--workers", "2"), "--out", str(out)]) == 1
+    assert main([*_argv(tmp_path, "--workers", "2", "--ray-address", "local"), "--out", str(out)]) == 1
     assert "refused for the test" in capsys.readouterr().err and not (tmp_path / "fresh").exists()
     kept = tmp_path / "kept"  # a folder of the user's: their files stay, our empty study.db goes
     kept.mkdir()
     (kept / "notes.txt").write_text("mine")
-    assert main([*_argv(tmp_path, "--workers", "2"), "--out", str(kept)]) == 1
+    assert main([*_argv(tmp_path, "--workers", "2", "--ray-address", "local"), "--out", str(kept)]) == 1
     assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]

@@ -40,12 +40,13 @@ def test_invalid_search_settings(kwargs, message):
 
 def test_run_config_storage_and_validation(tmp_path):
     run = RunConfig(out=tmp_path / "r")
-    assert run.storage_url == f"sqlite:///{(tmp_path / 'r' / 'study.db').resolve()}" and not run.distributed
-    assert RunConfig(out=tmp_path, workers=3).distributed and RunConfig(out=tmp_path, ray_address="auto").distributed
+    assert run.storage_url == f"sqlite:///{(tmp_path / 'r' / 'study.db').resolve()}" and run.workers == "auto"
+    assert RunConfig(out=tmp_path, workers=3).workers == 3
     assert RunConfig(out=tmp_path, storage="journal:x.log").storage_url == "journal:x.log"
     assert isinstance(RunConfig(out=str(tmp_path)).out, Path)
     (tmp_path / "file").write_text("")
     for kwargs, message in (({"out": tmp_path / "file"}, "is a file"), ({"out": tmp_path, "workers": 0}, "workers 0"),
+                            ({"out": tmp_path, "workers": "many"}, "workers 'many'"),
                             ({"out": tmp_path, "storage": ""}, "storage URL is empty"),
                             ({"out": tmp_path, "gpus_per_trial": -1}, "GPUs per trial -1")):
         with pytest.raises(EffsearchError, match=message):

@@ -1,4 +1,5 @@
-"""``--workers 2``: candidates train as Ray tasks on a local cluster the search starts and shuts down."""
+"""``--workers 2``: candidates train in worker processes of this machine, or as Ray tasks on a local cluster
+the search starts and shuts down (``--ray-address local``); a worker that dies fails its own trial only."""
 
 from __future__ import annotations
 
@@ -29,14 +30,16 @@ class CrashOnce(Scorer):
         os._exit(1)  # what the OOM killer does to a worker
 
 
-def test_two_workers_complete_a_search_and_survive_a_crashed_worker(tmp_path):
+@pytest.mark.parametrize("address", [None, "local"], ids=["pool", "ray"])
+def test_two_workers_complete_a_search_and_survive_a_crashed_worker(tmp_path, address):
     import cloudpickle
     import ray
 
-    cloudpickle.register_pickle_by_value(helpers)  # Ray workers need not import the tests package
+    cloudpickle.register_pickle_by_value(helpers)  # workers need not import the tests package
     try:
         out = tmp_path / "run"
-        result = search(out, evaluate=CrashOnce(str(tmp_path / "crashed")), trials=8, workers=2, sampler="tpe")
+        result = search(out, evaluate=CrashOnce(str(tmp_path / "crashed")), trials=8, workers=2, sampler="tpe",
+                        ray_address=address)
     finally:
         cloudpickle.unregister_pickle_by_value(helpers)
     assert not ray.is_initialized()  # the cluster it started is shut down

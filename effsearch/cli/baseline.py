@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ EXAMPLES = """
   effsearch baseline --flops-target 0.4G --space small --trials 20 --epochs 1     a quick look
   effsearch baseline --flops-target 400M --sampler random --seed 1   a baseline to compare against
   effsearch baseline --flops-target 400M --reward hard --retrain-top 3 --retrain-epochs 10
-  effsearch baseline --flops-target 400M --workers 2     two candidates at a time on a local Ray cluster
+  effsearch baseline --flops-target 400M --workers 2 --threads 1   two candidates at a time, one thread each
   effsearch baseline --flops-target 400M --dataset fashion-mnist --evaluator supernet:results/supernet \
       --trials 1000 --retrain-top 5        score with a trained supernet, verify the top 5 standalone
   effsearch baseline --latency-target 15ms --latency-threads 1   MnasNet's objective: measured latency
@@ -85,9 +84,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     where.add_argument("--storage", default=None, metavar="URL", help="Optuna storage: sqlite:///..., postgresql+psycopg2://..., "
                        "mysql+pymysql://..., or journal:PATH (default: study.db in the results folder)")
     where.add_argument("--study", default=None, metavar="NAME", help="study name in the storage (default: the results folder's name)")
-    where.add_argument("--workers", type=WORKERS, default=1,
-                       help="candidates trained at once; more than 1 uses Ray (default 1, in this process; auto: one per CPU)")
-    where.add_argument("--ray-address", default=None, metavar="ADDR", help="join this Ray cluster (e.g. auto or ray://head:10001) instead of starting one")
+    where.add_argument("--workers", type=WORKERS, default="auto",
+                       help="candidates trained at once, each in a worker process of this machine (Ray workers with "
+                            "--ray-address); default auto: measured once per machine, with the threads of each "
+                            "(see --threads)")
+    where.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="train candidates on this Ray cluster (auto, ray://head:10001, or local to start one here)")
     where.add_argument("--gpus-per-trial", type=float_range(0, 8), default=None, metavar="G", help="GPUs per Ray task (default: local GPUs shared by the workers)")
     where.add_argument("--mix-runtime", action="store_true",
                        help="let trials trained with another device, thread count or kernel path into an existing study")
@@ -149,13 +151,6 @@ def _exponent(args: argparse.Namespace, name: str, default: float) -> float:
     return default if value is None else value
 
 
-def workers(value: int | str) -> int:
-    """``--workers``: a count, or ``auto`` for one per usable CPU of this machine."""
-    if value == "auto":
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return int(value)
-
-
 def default_out(args: argparse.Namespace, reward: Any) -> Path:
     """A folder named after what makes a run, so the same command finds (and resumes) it again."""
     from effsearch.runtime.results import DEFAULT_ROOT
@@ -177,7 +172,7 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
                           retrain_epochs=args.retrain_epochs, latency=args.latency, latency_threads=args.latency_threads,
                           latency_device=args.latency_device, mix_runtime=args.mix_runtime)
     run = RunConfig(out=args.out or default_out(args, reward), storage=args.storage, study=args.study,
-                    workers=workers(args.workers), ray_address=args.ray_address, gpus_per_trial=args.gpus_per_trial,
+                    workers=args.workers, ray_address=args.ray_address, gpus_per_trial=args.gpus_per_trial,
                     progress=not args.quiet, verbose=args.verbose)
     return {"search": search, "reward": reward, "proxy": proxy_config_from_args(args), "run": run}
 

@@ -183,7 +183,7 @@ def add_proxy_args(parser: argparse.ArgumentParser, *, budgets: tuple[str, ...] 
     group.add_argument("--proxy-resolution", type=int_range(8, 1024), default=None, metavar="PX",
                        help="input size for proxy training (default: the data set's, 16 for digits)")
     group.add_argument("--seed", type=SEED, default=0, help="seed for initialisation, data order and sampling (default 0)")
-    group.add_argument("--threads", type=int_range(1, 1024), default=None, help="CPU threads per training (default: OMP_NUM_THREADS or all usable cores)")
+    group.add_argument("--threads", type=int_range(1, 1024), default=None, help="CPU threads per training (default: the usable cores shared among the workers; one worker: OMP_NUM_THREADS or all cores)")
     group.add_argument("--device", default=None, help="auto (default: cuda when available), cpu, cuda or cuda:N")
     group.add_argument("--kernels", default=None, choices=("auto", "fused", "fast", "torch"),
                        help="CPU layer path: auto (default: the fastest on this processor, measured once), fused, fast or torch")

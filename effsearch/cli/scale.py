@@ -120,10 +120,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     grid.add_argument("--asha-reduction", type=float_range(1, lo_open=True), default=3.0, metavar="RF", help="ASHA: keep the top 1/RF at each rung (default: 3)")
     where = parser.add_argument_group("where to run")
     where.add_argument("--out", type=Path, default=None, help="results folder (default: results/scale-<time>); reuse it to resume")
-    where.add_argument("--workers", type=WORKERS, default=1,
-                       help="grid points trained at once; more than 1 trains them side by side (default 1; auto: one per CPU)")
+    where.add_argument("--workers", type=WORKERS, default="auto",
+                       help="grid points trained at once (default auto: measured once per machine, with --cpus-per-trial)")
     where.add_argument("--ray-address", default=None, metavar="ADDR", help="run on this Ray cluster (e.g. auto or ray://host:10001)")
-    where.add_argument("--cpus-per-trial", type=POSITIVE, default=1.0, help="CPUs reserved per grid point (default: 1)")
+    where.add_argument("--cpus-per-trial", type=POSITIVE, default=None,
+                       help="CPUs (and threads) per grid point (default: the cores shared among the workers)")
     where.add_argument("--gpus-per-trial", type=float_range(0, 8), default=None, help="GPUs per grid point (default: the local GPUs shared)")
     where.add_argument("--max-failures", type=int_range(0), default=2, help="retries of a grid point whose worker crashed (default: 2)")
     add_output_args(where, ray="Ray Tune")
@@ -257,8 +258,7 @@ def configs(args: argparse.Namespace) -> tuple[Any, Any]:
     scale = ScaleConfig(phis=tuple(parse_phis(args.phi or "0..7")), rule="official" if args.preset == "official" else "compound",
                         coefficients=coeffs, grid=grid_config_from_args(args), resolution_multiple=args.resolution_multiple,
                         ignore_constraint=args.ignore_constraint, latency=args.latency, seed=args.seed)
-    workers = None if args.workers == "auto" else args.workers  # None: one per CPU of the cluster
-    run = ScaleRunConfig(out=args.out or default_folder("scale"), workers=workers, ray_address=args.ray_address,
+    run = ScaleRunConfig(out=args.out or default_folder("scale"), workers=args.workers, ray_address=args.ray_address,
                          cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                          max_failures=args.max_failures, scheduler=args.scheduler, asha_grace=args.asha_grace,
                          asha_reduction=args.asha_reduction, verbose=args.verbose)

@@ -77,9 +77,11 @@ class ScaleRunConfig:
     """Where and how the grid runs: the results folder and the Ray Tune resources."""
 
     out: Path
-    workers: int | None = None  # grid points trained at once (default: one per CPU of the cluster)
+    # Grid points trained at once: "auto" measures the layout here (effsearch.proxy.parallel), None
+    # is one per CPU of the cluster; cpus_per_trial None: the layout's threads, or the cores shared out.
+    workers: int | str | None = "auto"
     ray_address: str | None = None
-    cpus_per_trial: float = 1.0
+    cpus_per_trial: float | None = None
     gpus_per_trial: float | None = None  # default: the local GPUs shared by the workers
     max_failures: int = 2
     scheduler: str = "fifo"
@@ -92,8 +94,24 @@ class ScaleRunConfig:
         if self.out.exists() and not self.out.is_dir():
             raise EffsearchError(f"results folder {self.out} is a file; give a folder for the results")
         w = self.workers
-        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
-            raise EffsearchError(f"workers {w!r} is invalid; give an integer >= 1")
+        if w is not None and w != "auto" and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
+            raise EffsearchError(f"workers {w!r} is invalid; give an integer >= 1 or auto")
+
+    def placed(self, proxy: Any, data: Any) -> ScaleRunConfig:
+        """Workers and CPUs per point made concrete for training ``proxy`` on ``data`` here (see the fields)."""
+        from effsearch.proxy import ProxyConfig
+        from effsearch.proxy.device import usable_cores
+        from effsearch.proxy.parallel import layout_for
+
+        workers, cpus = self.workers, self.cpus_per_trial
+        if workers == "auto" and self.ray_address is None and cpus is None and isinstance(proxy, ProxyConfig):
+            layout = layout_for(proxy, data, cores=usable_cores())
+            workers, cpus = layout.workers, float(layout.threads)
+        elif workers == "auto":
+            workers = None if self.ray_address else max(1, int(usable_cores() // (cpus or 1)))
+        if cpus is None:
+            cpus = 1.0 if self.ray_address or not workers else float(max(1, usable_cores() // workers))
+        return dataclasses.replace(self, workers=workers, cpus_per_trial=cpus)
 
     def tune_settings(self) -> Any:
         import os
@@ -101,13 +119,15 @@ class ScaleRunConfig:
         from effsearch.compound.settings import TuneSettings
         from effsearch.runtime.cluster import gpu_share
 
+        workers = None if self.workers == "auto" else self.workers
+        cpus = self.cpus_per_trial or 1.0
         gpus = self.gpus_per_trial
         if gpus is None:
-            gpus = gpu_share(self.workers or os.cpu_count() or 1, self.ray_address)
-        num_cpus = None if self.ray_address or not self.workers else max(1, int(self.workers * self.cpus_per_trial + 0.999))
+            gpus = gpu_share(workers or os.cpu_count() or 1, self.ray_address)
+        num_cpus = None if self.ray_address or not workers else max(1, int(workers * cpus + 0.999))
         return TuneSettings(
-            scheduler=self.scheduler, cpus_per_trial=self.cpus_per_trial, gpus_per_trial=gpus,
-            max_failures=self.max_failures, max_concurrent=self.workers, ray_address=self.ray_address,
+            scheduler=self.scheduler, cpus_per_trial=cpus, gpus_per_trial=gpus,
+            max_failures=self.max_failures, max_concurrent=workers, ray_address=self.ray_address,
             num_cpus=num_cpus, grace_period=self.asha_grace, reduction_factor=self.asha_reduction, verbose=self.verbose,
         )
 
@@ -174,6 +194,8 @@ def run_scale(*, baseline: NetSpec | str | Path | None, scale: ScaleConfig, run:
     elif scale.coefficients is not None:
         coeffs, origin = scale.coefficients, "given"
     else:
+        proxy, data = _grid_inputs(proxy, data)
+        run = run.placed(proxy, data)
         grid = _run_grid(spec, scale, run, proxy, data, on_point, callbacks, on_start)
         _write_run_json(run, scale, source, None, "grid", grid, proxy, data, argv)
         if not grid.complete:
@@ -196,6 +218,13 @@ def _run_grid(spec: NetSpec, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any
     from effsearch.compound.grid import grid_points
     from effsearch.compound.tune import run_grid
 
+    return run_grid(spec, grid_points(scale.grid), data=data, proxy=proxy, folder=run.out, settings=run.tune_settings(),
+                    seed=scale.seed, resolution_multiple=scale.multiple, on_point=on_point, callbacks=callbacks,
+                    on_start=on_start)
+
+
+def _grid_inputs(proxy: Any, data: Any) -> tuple[Any, Any]:
+    """The grid's proxy config and data set: ``ProxyConfig()`` and the bundled digits unless given."""
     if proxy is None:
         from effsearch.proxy import ProxyConfig
 
@@ -204,9 +233,7 @@ def _run_grid(spec: NetSpec, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any
         from effsearch.data import load_dataset
 
         data = load_dataset()
-    return run_grid(spec, grid_points(scale.grid), data=data, proxy=proxy, folder=run.out, settings=run.tune_settings(),
-                    seed=scale.seed, resolution_multiple=scale.multiple, on_point=on_point, callbacks=callbacks,
-                    on_start=on_start)
+    return proxy, data
 
 
 def _write_run_json(run: ScaleRunConfig, scale: ScaleConfig, source: str, coeffs: Sequence[float] | None, origin: str,
@@ -220,7 +247,8 @@ def _write_run_json(run: ScaleRunConfig, scale: ScaleConfig, source: str, coeffs
     if grid is not None:
         config.update(grid={**describe(scale.grid), "points": len(grid.rows), "complete": grid.complete},
                       scheduler=run.scheduler, dataset=getattr(data, "name", "digits"),
-                      epochs=getattr(proxy, "epochs", None), workers=run.workers, ray_address=run.ray_address,
+                      epochs=getattr(proxy, "epochs", None), workers=run.workers, cpus_per_trial=run.cpus_per_trial,
+                      ray_address=run.ray_address,
                       proxy=_plain(proxy), selected=None if grid.best is None else grid.best.index)
     run.out.mkdir(parents=True, exist_ok=True)
     write_run_json(run.out, kind="scale", seed=scale.seed, config=config, argv=argv)

@@ -127,6 +127,24 @@ class Dataset:
             )
         return self._cache[size]
 
+    def on(self, device: Any) -> Dataset:
+        """The train and validation splits resident on ``device`` (cached per device; itself on the CPU).
+
+        On a GPU every batch is then gathered, augmented and normalised there: no host-to-device copy
+        per step. The stored uint8 images take 1/4 of the float memory they become per batch.
+        """
+
+        device = torch.device(device)
+        if device.type == "cpu":
+            return self
+        key = ("device", str(device))
+        if key not in self._cache:
+            self._cache[key] = dataclasses.replace(
+                self, train_x=self.train_x.to(device), train_y=self.train_y.to(device), val_x=self.val_x.to(device),
+                val_y=self.val_y.to(device), _cache={},
+            )
+        return self._cache[key]
+
     def test_at(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The test images at ``size`` x ``size`` pixels and their labels; resized copies are cached per size."""
         if self.test_x is None or self.test_y is None:

@@ -16,7 +16,7 @@ from effsearch.data.split import normalise
 
 
 def epoch_indices(n: int, batch_size: int, *, generator: torch.Generator | None, drop_last: bool) -> Iterator[torch.Tensor]:
-    """Index tensors of one epoch: shuffled when a generator is given, else in order."""
+    """Index tensors of one epoch (on the CPU): shuffled when a generator is given, else in order."""
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for start in range(0, stop, batch_size):
@@ -27,18 +27,19 @@ def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.
     """Zero-pad by ``pad`` and crop back at a random offset per image, as one gather."""
     n, _, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator)
-    rows = (dy + torch.arange(h)).view(n, 1, h, 1)
-    cols = (dx + torch.arange(w)).view(n, 1, 1, w)
-    batch = torch.arange(n).view(n, 1, 1, 1)
-    chans = torch.arange(x.shape[1]).view(1, -1, 1, 1)
+    # Offsets drawn on the CPU generator whatever the device, so a GPU run sees the same crops.
+    dy = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator).to(x.device)
+    rows = (dy + torch.arange(h, device=x.device)).view(n, 1, h, 1)
+    cols = (dx + torch.arange(w, device=x.device)).view(n, 1, 1, w)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    chans = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
     return padded[batch, chans, rows, cols]
 
 
 def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror a random half of the images left-right."""
-    mask = torch.rand(x.shape[0], generator=generator) < 0.5
+    mask = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
     return torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
 
 

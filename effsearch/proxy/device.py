@@ -11,15 +11,20 @@ import torch
 from effsearch.proxy.config import ConfigError, ProxyConfig
 
 
-def default_threads() -> int:
-    """OMP_NUM_THREADS when set (Ray sets it per worker), else the cores this process may use."""
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+def usable_cores() -> int:
+    """The cores this process may run on (not OMP_NUM_THREADS: that is a thread count, not a machine)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - macOS / Windows
         return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """OMP_NUM_THREADS when set (Ray and our worker pool set it per worker), else the usable cores."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return usable_cores()
 
 
 def resolve_device(name: str) -> torch.device:

@@ -117,7 +117,7 @@ def train_and_evaluate(spec: NetSpec, data: Dataset, config: ProxyConfig | None 
         threads = config.threads or default_threads()
         kernels = resolve_kernels(config.kernels, device, threads)
         result.update(device=str(device), threads=threads if device.type == "cpu" else None, kernels=kernels)
-        proxy_data = data.resized(resolution)
+        proxy_data = data.resized(resolution).on(device)  # on a GPU: resident there, once per worker process
         cuda = [device.index or 0] if device.type == "cuda" else []
         with thread_scope(threads), torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)

@@ -1,6 +1,6 @@
 """The Ray session of a stage, written once: start a local cluster of our own, or join a named one.
 
-* No address means a local cluster of our own (Ray's ``address="local"``), even on a machine where
+* No address (or ``"local"``) means a local cluster of our own (Ray's ``address="local"``), even on a machine where
   ``ray start`` left a cluster running (or its address file behind after a crash): a plain
   ``ray.init()`` would join that one instead.
 * An address (``auto``, ``ray://head:10001``, ``host:6379``) joins that cluster, asking for no
@@ -39,11 +39,14 @@ def local_gpus() -> int:
 
 def gpu_share(workers: int, address: str | None) -> float:
     """GPUs per worker: the local GPUs shared by ``workers``; none on a named cluster unless told."""
-    if address is not None:
+    if address not in (None, LOCAL):
         return 0.0
     count = local_gpus()
     return min(1.0, count / max(1, workers)) if count else 0.0
 
+
+LOCAL = "local"
+"""The address that asks for a local cluster of our own, as in Ray's ``ray.init(address="local")``."""
 
 PROBE_S = 5.0
 """How long to wait for a named cluster to answer: Ray itself retries a dead address for minutes."""
@@ -65,6 +68,8 @@ def check_address(address: str) -> None:
 
     Checked before Ray is asked: ``ray.init`` on a dead address retries for minutes while it logs.
     """
+    if address == LOCAL:
+        return
     target = _recorded_address() if address == "auto" else address
     if target is None:
         raise EffsearchError("no running Ray cluster to join: 'auto' found none recorded on this machine; start one "
@@ -94,8 +99,8 @@ def ray_session(*, num_cpus: int | None = None, address: str | None = None, verb
         "include_dashboard": False, "log_to_driver": verbose, "logging_level": logging.WARNING,
         "runtime_env": {"env_vars": dict(WORKER_ENV)},
     }
-    if address is None:
-        kwargs.update(address="local", num_cpus=num_cpus)
+    if address in (None, LOCAL):
+        kwargs.update(address=LOCAL, num_cpus=num_cpus)
     else:
         check_address(address)
         kwargs["address"] = address

@@ -26,6 +26,7 @@ from effsearch.search.evaluators import Evaluate, describe, make_evaluator
 from effsearch.search.executor import make_executor
 from effsearch.search.loop import SearchLoop
 from effsearch.search.outputs import Export, export
+from effsearch.search.placement import Placement, resolve_runtime
 from effsearch.search.progress import SearchProgress, announce
 from effsearch.search.retrain import pending, retrain_epochs, retrain_top
 from effsearch.search.reward import RewardConfig
@@ -53,19 +54,6 @@ class SearchResult:
         return self.exported.baseline
 
 
-def resolve_runtime(proxy: Any, run: RunConfig) -> Any:
-    """``proxy`` made concrete for this run, before anything is written (Ray workers: one thread each).
-
-    Other config types (a custom evaluator's) pass unchanged.
-    """
-    from effsearch.proxy import ProxyConfig, default_threads
-    from effsearch.proxy.device import concrete_runtime
-
-    if not isinstance(proxy, ProxyConfig):
-        return proxy
-    return concrete_runtime(proxy, threads=1 if run.distributed else default_threads())
-
-
 def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunConfig, data: Any,
                         evaluate: Evaluate | None = None, argv: list[str] | None = None,
                         console: Any = None) -> SearchResult:
@@ -89,12 +77,14 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
     check_writable(run.out)
     _check_reachable(space, reward)
     long_epochs = retrain_epochs(search.retrain_epochs, proxy) if search.retrain_top else 0.0
-    proxy = resolve_runtime(proxy, run)
+    timed_here = (search.latency or reward.objective == "latency_ms") and search.latency_device == "cpu"
+    proxy, run, placement = resolve_runtime(proxy, run, data=data, on_measure=_announce_measure(console, run),
+                                            exclusive=timed_here)
     evaluate = evaluate or make_evaluator(search.evaluator, data=data, proxy=proxy, out=run.out, space=space)
     prints = fingerprint(search=search, reward=reward, proxy=proxy, space=space, data=data, evaluator=describe(evaluate))
     try:
         return _search(search=search, reward=reward, proxy=proxy, run=run, data=data, space=space, evaluate=evaluate,
-                       prints=prints, long_epochs=long_epochs, argv=argv, console=console)
+                       prints=prints, long_epochs=long_epochs, argv=argv, console=console, placement=placement)
     except BaseException:
         _forget_fresh(run, created, new_db=not had_db)
         raise
@@ -134,7 +124,7 @@ def _forget_fresh(run: RunConfig, created: list[Path], *, new_db: bool) -> None:
 
 def _search(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunConfig, data: Any, space: Any,
             evaluate: Evaluate, prints: dict[str, Any], long_epochs: float, argv: list[str] | None,
-            console: Any) -> SearchResult:
+            console: Any, placement: Placement) -> SearchResult:
     storage = storages.open_storage(run.storage_url, create_folder=storages.inside(run.storage_url, run.out))
     try:
         existing = studies.find_study(storage, run.study_name)
@@ -143,7 +133,8 @@ def _search(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunC
         prepare = getattr(evaluate, "prepare", None)
         if callable(prepare):  # after every check, before the executor ships the evaluator to its workers
             prepare(data=data, proxy=proxy, on_epoch=_announce_epoch(console, run))
-        executor = make_executor(data, workers=run.workers, address=run.ray_address,
+        executor = make_executor(data, workers=run.workers, threads=getattr(proxy, "threads", None) or 1,
+                                 address=run.ray_address,
                                  gpus_per_trial=run.gpus_per_trial, evaluate=evaluate, verbose=run.verbose)
         try:
             finished = len(existing.get_trials(deepcopy=False)) if existing is not None else 0
@@ -153,7 +144,7 @@ def _search(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunC
                                                     fingerprint=prints, sampler=sampler, mix_runtime=search.mix_runtime,
                                                     metric_names=names)
             session = _Session(search=search, reward=reward, proxy=proxy, run=run, data=data, space=space, study=study,
-                               long_epochs=long_epochs, argv=argv, evaluator=describe(evaluate))
+                               long_epochs=long_epochs, argv=argv, evaluator=describe(evaluate), placement=placement)
             return session.execute(resumed=resumed, executor=executor, console=console)
         finally:
             executor.close()
@@ -194,6 +185,20 @@ def _announce_epoch(console: Any, run: RunConfig) -> Any:
     return show
 
 
+def _announce_measure(console: Any, run: RunConfig) -> Any:
+    """A line before the parallel layout is measured, so the first run on a machine does not seem stuck."""
+    if not run.progress:
+        return None
+
+    def show() -> None:
+        from effsearch.runtime.console import console as make_console
+
+        (console or make_console()).print("measuring how many candidates to train at once on this machine "
+                                          "(once; remembered for later runs)", highlight=False, markup=False)
+
+    return show
+
+
 def describe_epoch(record: dict[str, Any]) -> str:
     """One line per supernet epoch: loss and the validation accuracy of the largest and smallest sub-networks."""
     return (f"supernet epoch {record['epoch']}: loss {record['train_loss']:.4f}, val top-1 largest "
@@ -224,6 +229,7 @@ class _Session:
     long_epochs: float
     argv: list[str] | None
     evaluator: dict[str, Any] = dataclasses.field(default_factory=dict)
+    placement: Placement | None = None
 
     def save(self) -> Export:
         return export(self.study, self.space, self.run.out, target=self.reward.target,
@@ -232,7 +238,7 @@ class _Session:
     def write_run_json(self, exported: Export | None = None) -> None:
         config = run_config_dict(search=self.search, reward=self.reward, proxy=self.proxy, run=self.run,
                                  space=self.space, data=self.data, retrain_epochs=self.long_epochs,
-                                 evaluator=self.evaluator)
+                                 evaluator=self.evaluator, placement=self.placement)
         found = exported.fidelity if exported is not None else None
         results = {"fidelity": {**found, "evaluator": self.evaluator.get("name")}} if found else None
         write_run_json(self.run.out, kind="baseline", seed=self.search.seed, config=config, argv=self.argv,
@@ -245,7 +251,7 @@ class _Session:
         progress = SearchProgress(total=max(self.search.trials, done), done=min(done, self.search.trials),
                                   best=_best(self.study), console=console, enabled=self.run.progress)
         announce(progress, search=self.search, reward=self.reward, run=self.run, space=self.space, data=self.data,
-                 proxy=self.proxy, resumed=resumed, done=done, recovered=recovered)
+                 proxy=self.proxy, resumed=resumed, done=done, recovered=recovered, placement=self.placement)
         self.save()
         with progress:
             ran = self._search(executor, progress)

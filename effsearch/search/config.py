@@ -94,7 +94,7 @@ class SearchConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
-    """Where and how to run: results folder, Optuna storage and study, Ray workers.
+    """Where and how to run: results folder, Optuna storage and study, workers (a count or ``"auto"``), Ray.
 
     ``storage`` is an SQLAlchemy URL (``sqlite:///...``, ``postgresql+psycopg2://...``,
     ``mysql+pymysql://...``), a journal file (``journal:PATH`` or a path ending in ``.log``), or
@@ -104,7 +104,7 @@ class RunConfig:
     out: Path
     storage: str | None = None
     study: str | None = None
-    workers: int = 1
+    workers: int | str = "auto"  # candidates trained at once; "auto": measured here (search.placement)
     ray_address: str | None = None
     gpus_per_trial: float | None = None
     progress: bool = True
@@ -118,7 +118,8 @@ class RunConfig:
             raise EffsearchError("storage URL is empty; give a database URL or a journal file, or leave it out")
         if self.study is not None and (not isinstance(self.study, str) or not _STUDY_NAME.match(self.study)):
             raise EffsearchError(f"study name {self.study!r} is invalid; use letters, digits and . _ - : @ + (at most 100)")
-        _positive_int("workers", self.workers)
+        if self.workers != "auto":
+            _positive_int("workers", self.workers)
         if self.gpus_per_trial is not None and (not isinstance(self.gpus_per_trial, (int, float)) or not 0 <= self.gpus_per_trial <= 8):
             raise EffsearchError(f"GPUs per trial {self.gpus_per_trial!r} is invalid; give a number from 0 to 8")
 
@@ -138,8 +139,3 @@ class RunConfig:
 
             return normalise_url(self.storage)
         return f"sqlite:///{(self.out / 'study.db').resolve()}"
-
-    @property
-    def distributed(self) -> bool:
-        """Whether candidates are trained by Ray workers rather than in this process."""
-        return self.workers > 1 or self.ray_address is not None

@@ -1,6 +1,12 @@
-"""Where candidates are trained: in this process, or as Ray tasks on a local or remote cluster.
+"""Where candidates are trained: in this process, in worker processes of this machine, or as Ray tasks.
 
-Both executors have the same small interface: ``submit(candidate) -> ticket``, ``wait()`` returning
+* :class:`LocalExecutor`: one candidate at a time in this process (one worker);
+* :class:`PoolExecutor`: several at once in spawned worker processes (:mod:`effsearch.runtime.pool`),
+  the default for more than one worker on this machine: no cluster to start;
+* :class:`RayExecutor`: Ray tasks, on a cluster the user names (``ray_address``; ``local`` starts one
+  of our own) or the one already running in this process.
+
+All have the same small interface: ``submit(candidate) -> ticket``, ``wait()`` returning
 the ``(ticket, metrics)`` pairs that finished, ``capacity`` (how many candidates may be in flight)
 and ``close()``. The main process keeps the study and the sampler; workers only ever see a spec, the
 data and a proxy budget, and send back a metrics dict, so the storage never has to be reachable
@@ -12,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import sys
 from typing import Any
 
 from effsearch.runtime import stop
-from effsearch.runtime.cluster import gpu_share, ray_session
+from effsearch.runtime.cluster import gpu_share, local_gpus, ray_session
+from effsearch.runtime.pool import ProcessPool
 from effsearch.search.worker import Candidate, Evaluate, describe_failure, evaluate_candidate
 
 POLL_S = 0.2
@@ -45,6 +53,36 @@ class LocalExecutor:
 
     def close(self) -> None:
         self._pending.clear()
+
+
+class PoolExecutor:
+    """Up to ``workers`` candidates at once in worker processes of this machine, ``threads`` each.
+
+    The data and the evaluator go to each worker once, when it starts. With CUDA GPUs the workers
+    share them: worker ``i`` sees GPU ``i mod count`` only.
+    """
+
+    def __init__(self, data: Any, *, workers: int, threads: int, evaluate: Evaluate | None = None,
+                 verbose: bool = False) -> None:
+        gpus = local_gpus()
+        slots = [{"CUDA_VISIBLE_DEVICES": str(i % gpus)} for i in range(workers)] if gpus > 1 else None
+        self._pool = ProcessPool(workers, threads=threads, shared={"data": data, "evaluate": evaluate},
+                                 quiet=not verbose, slot_env=slots)
+        self.capacity = workers
+
+    def submit(self, candidate: Candidate) -> int:
+        return self._pool.submit(evaluate_candidate, candidate)
+
+    def wait(self) -> list[tuple[int, dict[str, Any]]]:
+        while True:
+            stop.check()
+            done = self._pool.wait(POLL_S)
+            if done:
+                return [(ticket, value if kind == "ok" else {"status": "failed", "reason": describe_failure(value)})
+                        for ticket, (kind, value) in done]
+
+    def close(self) -> None:
+        self._pool.close()
 
 
 class RayExecutor:
@@ -119,10 +157,20 @@ def _cause(exc: BaseException) -> BaseException:
     return cause if isinstance(cause, BaseException) else exc
 
 
-def make_executor(data: Any, *, workers: int, address: str | None, gpus_per_trial: float | None,
-                  evaluate: Evaluate | None = None, verbose: bool = False) -> LocalExecutor | RayExecutor:
-    """In-process for one local worker, Ray otherwise (``verbose``: Ray's worker output shown)."""
-    if workers == 1 and address is None:
+def uses_ray(address: str | None) -> bool:
+    """Ray when a cluster is named, or when this process already runs one (a notebook, the tests)."""
+    return address is not None or ("ray" in sys.modules and sys.modules["ray"].is_initialized())
+
+
+def make_executor(data: Any, *, workers: int, threads: int = 1, address: str | None, gpus_per_trial: float | None,
+                  evaluate: Evaluate | None = None, verbose: bool = False) -> LocalExecutor | PoolExecutor | RayExecutor:
+    """Ray where :func:`uses_ray`, else in-process for one worker and a process pool for more.
+
+    ``address="local"`` starts a local Ray cluster of our own; ``verbose`` shows the workers' output.
+    """
+    # Ray stays for clusters: on one machine its start-up (seconds) buys nothing a pool lacks.
+    if uses_ray(address):
+        return RayExecutor(data, workers=workers, address=address, gpus_per_trial=gpus_per_trial, evaluate=evaluate, verbose=verbose)
+    if workers == 1:
         return LocalExecutor(data, evaluate=evaluate)
-    return RayExecutor(data, workers=workers, address=address, gpus_per_trial=gpus_per_trial, evaluate=evaluate,
-                       verbose=verbose)
+    return PoolExecutor(data, workers=workers, threads=threads, evaluate=evaluate, verbose=verbose)

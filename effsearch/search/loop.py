@@ -10,7 +10,13 @@ trial, turns the sampler's decisions into a spec, counts its MACs and then eithe
 
 The cost the reward is computed over comes from the objective (:mod:`effsearch.search.objectives`),
 measured before training and cached per architecture. A failed evaluation is told as FAIL with its
-reason and the loop goes on. A requested stop (:mod:`effsearch.runtime.stop`, checked before every
+reason and the loop goes on.
+
+**Reproducible with many workers.** Results are told to the study in the order their trials were
+asked for, and trial ``j`` is asked for right after trial ``j - L`` is told (``L`` trials in flight:
+one per worker plus one queued per worker, so a worker rarely waits for a slow predecessor). Every
+sampler therefore sees the same history at every ask whatever order the workers finish in: a
+search with the same settings and worker count proposes the same architectures. A requested stop (:mod:`effsearch.runtime.stop`, checked before every
 trial and while waiting) or Ctrl-C fails the trials in flight as ``interrupted`` and queues their
 architectures again, so nothing is lost; after a SIGKILL the next run does the same on start-up.
 """
@@ -22,6 +28,7 @@ import math
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +122,11 @@ class Heartbeat:
             self._thread.join(timeout=5)
 
 
+def in_flight_limit(capacity: int) -> int:
+    """Trials asked for and not yet told: one per worker, and one queued per worker when there are several."""
+    return 1 if capacity <= 1 else 2 * capacity
+
+
 class SearchLoop:
     """Runs trials until the study holds ``search.trials`` finished ones or ``search.timeout`` passes."""
 
@@ -130,6 +142,10 @@ class SearchLoop:
         self._seed_latency_cache()
         self.finished_here = 0
         self._flights: dict[int, Flight] = {}
+        self._order: deque[int] = deque()  # tickets in the order their trials were asked for
+        self._results: dict[int, dict[str, Any]] = {}  # finished, waiting for their turn to be told
+        self._limit = in_flight_limit(executor.capacity)
+        self._deadline: float | None = None
         self._ticket_of: dict[str, int] = {}
         self._waiting: dict[str, list[Flight]] = {}
         self._heartbeat = Heartbeat(study._storage)
@@ -147,16 +163,19 @@ class SearchLoop:
 
     def run(self) -> int:
         """Search until done; returns how many trials finished in this call."""
-        deadline = None if self.search.timeout is None else time.monotonic() + self.search.timeout
+        self._deadline = None if self.search.timeout is None else time.monotonic() + self.search.timeout
         try:
             while True:
                 stop.check()
-                if deadline is None or time.monotonic() < deadline:
-                    self._fill()
+                self._fill()
                 if not self._flights:
                     break
                 for ticket, metrics in self.executor.wait():
-                    self._land(ticket, metrics)
+                    self._results[ticket] = metrics
+                while self._order and self._order[0] in self._results:  # in asking order, each followed by its ask
+                    ticket = self._order.popleft()
+                    self._land(ticket, self._results.pop(ticket))
+                    self._fill()
         except BaseException:
             self.abort("the run stopped (interrupted or crashed) before the trial finished; queued again")
             raise
@@ -173,7 +192,9 @@ class SearchLoop:
         return self.search.trials - finished - running
 
     def _fill(self) -> None:
-        while len(self._flights) < self.executor.capacity and self.budget_left() > 0:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            return
+        while len(self._flights) < self._limit and self.budget_left() > 0:
             stop.check()
             with warnings.catch_warnings():
                 # Optuna warns that heartbeats are meant for Study.optimize; this loop records them itself.
@@ -241,6 +262,7 @@ class SearchLoop:
             candidate = Candidate(number=flight.trial.number, spec=flight.spec, proxy=self.proxy, seed=self.search.seed)
             ticket = self.executor.submit(candidate)
             self._flights[ticket] = flight
+            self._order.append(ticket)
             self._ticket_of[flight.key] = ticket
             self._heartbeat.track(flight.trial)
 
@@ -313,6 +335,8 @@ class SearchLoop:
         if self._starting is not None and self._starting not in trials:
             trials.append(self._starting)  # stopped while its decisions were being made
         self._flights.clear()
+        self._order.clear()
+        self._results.clear()
         self._waiting.clear()
         self._ticket_of.clear()
         self._starting = None

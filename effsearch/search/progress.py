@@ -127,14 +127,15 @@ def top_table(trials: pd.DataFrame, *, k: int = 10, baseline: int | None = None,
 
 
 def announce(progress: SearchProgress, *, search: Any, reward: Any, run: Any, space: Any, data: Any, proxy: Any,
-             resumed: bool, done: int, recovered: list[int]) -> None:
+             resumed: bool, done: int, recovered: list[int], placement: Any = None) -> None:
     """The lines printed before the first trial: what is searched, how, where, and from where on."""
     from effsearch.search.objectives import get_objective
     from effsearch.search.settings import storage_label
 
     obj = get_objective(reward.objective)
-    where = "in this process" if not run.distributed else (
-        f"on {run.workers} Ray workers" + (f" at {run.ray_address}" if run.ray_address else " (local cluster)"))
+    where = placement.describe() if placement is not None else f"on {run.workers} workers"
+    if run.ray_address:
+        where += f" at {run.ray_address}"
     note = progress.note
     note(space.describe() if hasattr(space, "describe") else f"search space {space.name}: {space.size:,} architectures")
     note(f"target {obj.format(reward.target)} {obj.label}, reward {reward.name} (alpha {reward.alpha:g}, beta {reward.beta:g})"

@@ -81,7 +81,8 @@ def _space_file(space: Any) -> str | None:
 
 
 def run_config_dict(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunConfig, space: Any,
-                    data: Any, retrain_epochs: float, evaluator: dict[str, Any]) -> dict[str, Any]:
+                    data: Any, retrain_epochs: float, evaluator: dict[str, Any],
+                    placement: Any = None) -> dict[str, Any]:
     """``run.json``'s ``config``: every setting of the run (the runtime as resolved)."""
     config = {
         "objective": reward.objective, "target": reward.target, "space": space.name,
@@ -93,6 +94,7 @@ def run_config_dict(*, search: SearchConfig, reward: RewardConfig, proxy: Any, r
         "retrain_top": search.retrain_top, "retrain_epochs": retrain_epochs if search.retrain_top else None,
         "latency": search.latency, "proxy": proxy_fingerprint(proxy), "runtime": runtime(proxy),
         "mix_runtime": search.mix_runtime,
+        "placement": placement.as_dict() if placement is not None else None,
     }
     if search.latency or reward.objective == "latency_ms":
         config["latency_measured_on"] = latency_machine(search)

@@ -50,8 +50,8 @@ class Scorer:
         full = data.resized(resolution)
         gen = torch.Generator().manual_seed(config.seed)
         calib = torch.randperm(len(full.train_y), generator=gen)[: config.calibration_images]
-        self.data = full.subset(val=min(config.score_images, len(full.val_y)), seed=config.seed)
-        self.calibration = [full.train_x[idx] for idx in torch.split(calib, CALIBRATION_BATCH)]
+        self.data = full.subset(val=min(config.score_images, len(full.val_y)), seed=config.seed).on(device)
+        self.calibration = [full.train_x[idx].to(device) for idx in torch.split(calib, CALIBRATION_BATCH)]
         self.full = full
 
     def network(self, spec: NetSpec) -> NetSpec:

@@ -147,7 +147,7 @@ class SupernetTrainer:
             return self._run(device, threads, on_epoch)
 
     def _run(self, device: torch.device, threads: int, on_epoch: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
-        p, c, data = self.proxy, self.config, self.data
+        p, c, data = self.proxy, self.config, self.data.on(device)  # on a GPU: resident there, no copy per step
         model = Supernet(layout_for(self.space), num_classes=data.num_classes, in_chans=data.in_chans,
                          bn_momentum=p.bn_momentum or 0.1).to(device)
         opt = make_optimizer(model, p)

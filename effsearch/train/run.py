@@ -133,7 +133,7 @@ class Training:
 
     def _run(self, on_epoch: OnEpoch | None, on_step: OnStep | None) -> dict[str, Any]:
         c = self.config
-        data = self.data.resized(self.spec.resolution)
+        data = self.data.resized(self.spec.resolution).on(self.device)  # on a GPU: resident there
         model = prepare_model(self.spec, c, self.device, self.kernels)
         gen = torch.Generator().manual_seed(self.seed)
         trainer = _EmaTrainer(model, data, c.replace(augment=c.augment_for(self.data)), self.device, gen)
