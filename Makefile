@@ -31,7 +31,7 @@ demo: install
 test: install
 	$(BIN)/python -m pip install --quiet --no-deps $(TIMM)
 	$(BIN)/ruff check effsearch tests benchmarks
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 lint: install
 	$(BIN)/ruff check effsearch tests benchmarks

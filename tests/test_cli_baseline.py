@@ -152,7 +152,7 @@ def test_sigkill_mid_search_then_the_same_command_finishes_it(tmp_path):
     space = write_space(tmp_path, RESUME_SPACE, "resume")
     out = tmp_path / "run"
     command = [sys.executable, "-m", "effsearch", "baseline", "--flops-target", "5M", "--space", space,
-               "--trials", "18", "--epochs", "5", "--threads", "1", "--out", str(out), "--quiet"]
+               "--trials", "18", "--epochs", "3", "--threads", "1", "--out", str(out), "--quiet"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
@@ -199,7 +199,7 @@ def test_sigkill_mid_search_then_the_same_command_finishes_it(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_saves_like_ctrl_c_and_queues_the_trial_in_flight(tmp_path):
+def test_sigterm_saves_like_ctrl_c_and_queues_the_trials_in_flight(tmp_path):
     space = write_space(tmp_path, RESUME_SPACE, "resume")
     out = tmp_path / "run"
     command = [sys.executable, "-m", "effsearch", "baseline", "--flops-target", "5M", "--space", space,
@@ -213,10 +213,12 @@ def test_sigterm_saves_like_ctrl_c_and_queues_the_trial_in_flight(tmp_path):
     assert proc.returncode == 130 and "run the same command again to resume" in err
     study = optuna.load_study(study_name="run", storage=f"sqlite:///{out / 'study.db'}")
     states = [t.state.name for t in study.trials]
-    assert "RUNNING" not in states and states.count("WAITING") == 1
-    stopped = next(t for t in study.trials if t.state.name == "FAIL")
-    assert stopped.user_attrs["status"] == "interrupted"
-    assert next(t for t in study.trials if t.state.name == "WAITING").user_attrs["requeued_from"] == stopped.number
+    assert "RUNNING" not in states
+    # Two workers (--threads 1 on two cores) with a queued candidate each: one to four trials were in flight.
+    stopped = [t for t in study.trials if t.state.name == "FAIL"]
+    assert 1 <= len(stopped) <= 4 and all(t.user_attrs["status"] == "interrupted" for t in stopped)
+    queued = sorted(t.user_attrs["requeued_from"] for t in study.trials if t.state.name == "WAITING")
+    assert queued == [t.number for t in stopped]  # each queued again exactly once
 
 
 @pytest.mark.slow

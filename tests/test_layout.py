@@ -60,3 +60,16 @@ def test_importing_effsearch_changes_no_process_settings_and_loads_no_heavy_modu
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
+
+
+POSIX_ONLY = {"fcntl", "termios", "resource", "pwd", "grp"}
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_needs_posix_to_be_imported(path):
+    """A POSIX-only module at module level would stop the package importing on Windows (locks: filelock)."""
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+        assert not {n.split(".")[0] for n in names} & POSIX_ONLY, f"line {node.lineno}: {names}"

@@ -43,10 +43,12 @@ class Placement:
         return dataclasses.asdict(self)
 
     def describe(self) -> str:
-        """``on 2 worker processes (auto: measured)``, ``in this process``, ``on 8 Ray workers``."""
+        """``on 2 worker processes (auto, measured now)``, ``in this process``, ``on 8 Ray workers``."""
         where = {"in-process": "in this process", "pool": f"on {self.workers} worker processes",
                  "ray": f"on {self.workers} Ray workers"}[self.executor]
-        return where + ("" if self.source == "given" else f" (auto: {self.source})")
+        why = {"measured": "auto, measured now", "remembered": "auto, as measured before on this machine",
+               "resumed": "as this search started", "latency": "one at a time: latency is timed on this CPU"}
+        return where + (f" ({why[self.source]})" if self.source in why else "")
 
 
 def _executor(workers: int, run: RunConfig) -> str:

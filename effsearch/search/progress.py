@@ -144,7 +144,7 @@ def announce(progress: SearchProgress, *, search: Any, reward: Any, run: Any, sp
     note(f"sampler {search.sampler_name}, evaluator {search.evaluator}, {search.trials} trials"
          + (f" or {search.timeout:g}s" if search.timeout else "")
          + f", seed {search.seed}; proxy: {getattr(data, 'name', 'data')}, {_budget(proxy)}, trained {where}"
-         + (f" ({runtime})" if runtime else ""))
+         + (f", {runtime}" if runtime else ""))
     note(f"study {run.study_name!r} in {storage_label(run)}; results in {run.out}")
     if resumed:
         note(f"resuming: {done} of {search.trials} trials already done"

@@ -12,7 +12,6 @@ read as ``postgresql+psycopg2://`` (:func:`normalise_url`). Name another driver 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,8 +153,9 @@ def _sqlite_lock(url: str, create_folder: bool) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.parent.is_dir():
         raise EffsearchError(f"storage {url}: folder {path.parent} does not exist; create it or name another file")
-    with open(path.with_name(f"{path.name}.lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+    from filelock import FileLock
+
+    with FileLock(str(path.with_name(f"{path.name}.lock"))):  # portable: fcntl on POSIX, msvcrt on Windows
         yield
 
 
