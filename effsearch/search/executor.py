@@ -1,7 +1,7 @@
 """Where candidates are trained: in this process, in worker processes of this machine, or as Ray tasks.
 
 * :class:`LocalExecutor`: one candidate at a time in this process (one worker);
-* :class:`PoolExecutor`: several at once in spawned worker processes (:mod:`effsearch.runtime.pool`),
+* :class:`PoolExecutor`: several at once in worker processes of the search (:mod:`effsearch.runtime.pool`),
   the default for more than one worker on this machine: no cluster to start;
 * :class:`RayExecutor`: Ray tasks, on a cluster the user names (``ray_address``; ``local`` starts one
   of our own) or the one already running in this process.
@@ -170,7 +170,8 @@ def make_executor(data: Any, *, workers: int, threads: int = 1, address: str | N
     """
     # Ray stays for clusters: on one machine its start-up (seconds) buys nothing a pool lacks.
     if uses_ray(address):
-        return RayExecutor(data, workers=workers, address=address, gpus_per_trial=gpus_per_trial, evaluate=evaluate, verbose=verbose)
+        return RayExecutor(data, workers=workers, address=address, gpus_per_trial=gpus_per_trial, evaluate=evaluate,
+                           verbose=verbose)
     if workers == 1:
         return LocalExecutor(data, evaluate=evaluate)
     return PoolExecutor(data, workers=workers, threads=threads, evaluate=evaluate, verbose=verbose)

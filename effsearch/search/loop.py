@@ -16,9 +16,12 @@ reason and the loop goes on.
 asked for, and trial ``j`` is asked for right after trial ``j - L`` is told (``L`` trials in flight:
 one per worker plus one queued per worker, so a worker rarely waits for a slow predecessor). Every
 sampler therefore sees the same history at every ask whatever order the workers finish in: a
-search with the same settings and worker count proposes the same architectures. A requested stop (:mod:`effsearch.runtime.stop`, checked before every
-trial and while waiting) or Ctrl-C fails the trials in flight as ``interrupted`` and queues their
-architectures again, so nothing is lost; after a SIGKILL the next run does the same on start-up.
+search with the same settings and worker count proposes the same architectures.
+
+A requested stop (:mod:`effsearch.runtime.stop`, checked before every trial and while waiting) or
+Ctrl-C fails the trials in flight (finished ones waiting for their turn too) as ``interrupted`` and
+queues their architectures again, so nothing is lost; after a SIGKILL the next run does the same on
+start-up.
 """
 
 from __future__ import annotations
