@@ -51,10 +51,14 @@ class Placement:
         return where + (f" ({why[self.source]})" if self.source in why else "")
 
 
-def _executor(workers: int, run: RunConfig) -> str:
+def _on_ray(run: RunConfig) -> bool:
     from effsearch.search.executor import uses_ray
 
-    if uses_ray(run.ray_address):
+    return uses_ray(run.ray_address)
+
+
+def _executor(workers: int, run: RunConfig) -> str:
+    if _on_ray(run):
         return "ray"
     return "in-process" if workers == 1 else "pool"
 
@@ -79,7 +83,7 @@ def _auto(proxy: Any, run: RunConfig, data: Any, on_measure: Any,
 
     cores = usable_cores()
     threads = getattr(proxy, "threads", None)
-    if run.ray_address is not None or _executor(2, run) == "ray":
+    if _on_ray(run):
         return cores, threads or 1, "given", {}  # a cluster: one task per CPU, as Ray counts them
     if threads is not None:
         return max(1, cores // threads), threads, "given", {}
@@ -97,7 +101,7 @@ def _share(workers: int, run: RunConfig) -> int:
     """Threads per worker when only the workers are given: the cores shared out (one per Ray task)."""
     from effsearch.proxy.device import default_threads, usable_cores
 
-    if _executor(2, run) == "ray":
+    if _on_ray(run):
         return 1
     return default_threads() if workers == 1 else max(1, usable_cores() // workers)
 
