@@ -7,7 +7,11 @@ The public API, stage by stage (docs/internals.md has the map):
 * proxy evaluation: :class:`ProxyConfig`, :func:`train_and_evaluate`, :func:`measure_latency`;
 * the baseline search: :func:`run_baseline_search` and its configs, :class:`MnasSampler`, and the
   registries :func:`register_objective`, :func:`register_sampler`, :func:`register_evaluator`;
-* compound scaling: :func:`run_scale`, :func:`make_family`, :func:`run_grid`;
+* compound scaling: :func:`run_scale`, :func:`make_family` (whole, real or solved phi: :class:`Target`),
+  :func:`run_grid`;
+* results folders and the hand-over between stages: :func:`open_run` and the run objects
+  (:class:`BaselineRun`, :class:`ScaleRun`, :class:`TrainRun`, :class:`SupernetRun`); the stages as
+  calls that take and return runs are in :mod:`effsearch.runs` (``search``, ``scale``, ``train``);
 * review: :func:`pareto_front`, :func:`hypervolume`, :func:`create_app`, :func:`write_report`.
 
 Heavy dependencies (torch, Optuna, Ray, pandas, Dash) load on first use of the names that need
@@ -34,6 +38,8 @@ __version__ = "0.2.0"
 _LAZY = {
     "build_model": "effsearch.arch.builder", "Layers": "effsearch.arch.blocks",
     "load_dataset": "effsearch.data",
+    "open_run": "effsearch.runs", "find_runs": "effsearch.runs", "BaselineRun": "effsearch.runs", "ScaleRun": "effsearch.runs",
+    "TrainRun": "effsearch.runs", "SupernetRun": "effsearch.runs", "Target": "effsearch.compound.targets",
     "ProxyConfig": "effsearch.proxy", "train_and_evaluate": "effsearch.proxy", "adapt_for_proxy": "effsearch.proxy",
     "measure_latency": "effsearch.proxy.latency",
     "load_space": "effsearch.search.space", "MnasSampler": "effsearch.controller",
@@ -41,7 +47,8 @@ _LAZY = {
     "SearchConfig": "effsearch.search.config", "RunConfig": "effsearch.search.config",
     "RewardConfig": "effsearch.search.reward", "Objective": "effsearch.search.objectives",
     "register_objective": "effsearch.search.objectives", "register_sampler": "effsearch.search.samplers",
-    "register_evaluator": "effsearch.search.evaluators",
+    "register_evaluator": "effsearch.search.evaluators", "register_format": "effsearch.data.formats",
+    "load_plugins": "effsearch.runtime.plugins", "catalog": "effsearch.search.catalog",
     "run_scale": "effsearch.compound.run", "ScaleConfig": "effsearch.compound.run",
     "ScaleRunConfig": "effsearch.compound.run", "ScaleResult": "effsearch.compound.run",
     "GridConfig": "effsearch.compound.grid", "grid_points": "effsearch.compound.grid",

@@ -85,7 +85,7 @@ MUST_REJECT = {
     ("evaluate", "--dataset", ""), ("evaluate", "--threads", HUGE),
     ("supernet", "--epochs", "0"), ("supernet", "--train-images", "0"), ("supernet", "--space", "abc"),
     ("supernet", "--device", "cuda:99"),
-    ("scale", "--phi", "9..1"), ("scale", "--phi", "-1"), ("scale", "--coefficients", "1.2,1.1"),
+    ("scale", "--phi", "9..1"), ("scale", "--phi", "-99"), ("scale", "--coefficients", "1.2,1.1"),
     ("scale", "--coefficients", "nan,1,1"), ("scale", "--alpha-range", "2,1"), ("scale", "--grid-step", "0"),
     ("scale", "--tolerance", "-5"), ("scale", "--asha-reduction", "1"), ("scale", "--max-failures", "-5"),
     ("scale", "--epochs", "0"), ("scale", "--baseline", "{MISSING}/x"), ("scale", "--coefficients", ""),

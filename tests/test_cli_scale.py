@@ -12,7 +12,7 @@ import pytest
 from effsearch import get_preset, load_spec, save_spec
 from effsearch.arch.scaling import compound_scale
 from effsearch.cli import main
-from effsearch.cli.scale import parse_phis
+from effsearch.cli.scale_options import parse_phis
 from effsearch.compound.family import load_family
 from effsearch.errors import EffsearchError
 
@@ -28,14 +28,15 @@ def _error(capsys, argv):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1..7", [1, 2, 3, 4, 5, 6, 7]), ("3", [3]), ("0..7", list(range(8))), ("1,3,5", [1, 3, 5]), ("0, 2..4", [0, 2, 3, 4])],
+    [("1..7", [1, 2, 3, 4, 5, 6, 7]), ("3", [3]), ("0..7", list(range(8))), ("1,3,5", [1, 3, 5]), ("0, 2..4", [0, 2, 3, 4]),
+     ("-2..0", [-2, -1, 0]), ("-0.5,1.5", [-0.5, 1.5])],
 )
 def test_phi_forms(text, expected):
     assert parse_phis(text) == expected
 
 
 @pytest.mark.parametrize(("text", "message"), [("7..1", "backwards"), ("x", "malformed"), ("1..", "malformed"),
-                                               ("-1", "malformed"), ("3,1", "out of order"), ("1,1", "repeats")])
+                                               ("0.5..2", "malformed"), ("3,1", "out of order"), ("1,1", "repeats")])
 def test_bad_phi_forms(text, message):
     with pytest.raises(EffsearchError, match=message):
         parse_phis(text)
@@ -93,7 +94,7 @@ def test_duplicate_members_are_warned(tmp_path, capsys, tiny_spec):
         (["--coefficients", "1.2,1.1"], "3 comma-separated"),
         (["--coefficients", "0.9,1.2,1.2", "--ignore-constraint"], ">= 1"),
         (["--preset", "official", "--coefficients", "1.2,1.1,1.15"], "give one or the other"),
-        (["--preset", "official", "--phi", "0..9"], "stops at B7"),
+        (["--preset", "official", "--phi", "0..9"], "has B0..B7"),
         (["--resolution-multiple", "0", "--coefficients", "1.2,1.1,1.15"], "resolution-multiple"),
         (["--grid-step", "0", "--epochs", "1"], "step"),
         (["--alpha-range", "2,1"], "alpha range"),
@@ -119,7 +120,7 @@ def test_missing_baseline(tmp_path, capsys, monkeypatch):
     assert "does not exist" in err
     monkeypatch.chdir(tmp_path)  # no results/ here
     err = _error(capsys, ["scale", "--coefficients", "1.2,1.1,1.15"])
-    assert "no baseline given" in err
+    assert "no baseline run under results/" in err
 
 
 def test_default_baseline_is_the_newest_baseline_run(tmp_path, capsys, monkeypatch, tiny_spec):
@@ -192,7 +193,7 @@ def test_json_summary_is_the_only_stdout(tmp_path, capsys):
 
 def test_workers_mean_the_same_as_in_baseline():
     from effsearch.cli import build_parser
-    from effsearch.cli.scale import configs
+    from effsearch.cli.scale_options import configs
 
     parser = build_parser()
     base = ["scale", "--baseline", "efficientnet-b0", "--coefficients", "1.2,1.1,1.15"]
@@ -253,27 +254,25 @@ def test_compare_prints_the_table_and_verdicts_and_resumes(tmp_path, capsys, tin
 
 
 def test_compare_takes_baseline_and_coefficients_from_a_scale_folder(tmp_path, capsys, tiny_spec):
-    from effsearch.cli import build_parser
-    from effsearch.cli.scale import _compare_source
+    from effsearch.runs import compare_inputs
 
     spec_file = str(save_spec(tiny_spec, tmp_path / "tiny.yaml"))
     family = tmp_path / "family"
     assert main(["scale", "--baseline", spec_file, "--coefficients", "1.2,1.1,1.15", "--phi", "0..2", "--resolution-multiple", "4",
                  "--out", str(family)]) == 0
-    parser = build_parser()
-    baseline, coeffs, multiple, origin = _compare_source(parser.parse_args(["scale", "--compare", "--out", str(family)]))
-    assert baseline == load_family(family).baseline and coeffs == (1.2, 1.1, 1.15) and multiple == 4
-    assert origin == f"the family in {family}"
-    baseline, coeffs, _, origin = _compare_source(parser.parse_args(
-        ["scale", "--compare", "--out", str(family), "--baseline", "efficientnet-b0", "--coefficients", "1.1,1.2,1.1"]))
-    assert baseline.name == "efficientnet-b0" and coeffs == (1.1, 1.2, 1.1) and origin == "given"
+    found = compare_inputs(baseline=None, coefficients=None, out=family, resolution_multiple=None, check=lambda c: c)
+    assert found["baseline"] == load_family(family).baseline and found["coefficients"] == (1.2, 1.1, 1.15)
+    assert found["resolution_multiple"] == 4 and found["origin"] == f"the family in {family}" and found["out"] == family
+    found = compare_inputs(baseline="efficientnet-b0", coefficients=(1.1, 1.2, 1.1), out=family, resolution_multiple=None,
+                           check=lambda c: c)
+    assert found["baseline"].name == "efficientnet-b0" and found["coefficients"] == (1.1, 1.2, 1.1) and found["origin"] == "given"
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--compare", "{NO-OUT}"], "--compare needs the compound coefficients and no --out folder was given"),
-        (["--compare", "--out", "{EMPTY}"], "has no family.json; give --coefficients A,B,G"),
+        (["--compare", "{NO-OUT}"], "needs the compound coefficients and no results folder was given"),
+        (["--compare", "--out", "{EMPTY}"], "has no family.json; give the coefficients"),
         (["--compare", "--coefficients", "1.2,1.1,1.15", "--phi", "0"], "phi 0 is the baseline"),
         (["--compare", "--coefficients", "1.2,1.1,1.15", "--phi", "1..8"], "phi 8 is out of range for a comparison"),
         (["--compare", "--coefficients", "1.5,1.5,1.5"], "--ignore-constraint"),

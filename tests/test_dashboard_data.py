@@ -369,5 +369,26 @@ def test_a_space_file_from_another_machine_falls_back_to_the_space_name() -> Non
     from effsearch.review.dashboard.data import _space_skeleton
 
     skeleton = _space_skeleton({"space_file": "/elsewhere/effsearch/search_spaces/small.yaml", "space": "small"})
-    assert skeleton == {"resolution": 224, "head_chs": 1280, "num_classes": 1000, "act": "swish"}
+    assert skeleton == {"resolution": 224, "head_chs": 1280, "act": "swish"}  # num_classes: the file's default, NetSpec's
     assert _space_skeleton({"space_file": "/elsewhere/x.yaml", "space": "/elsewhere/x.yaml"}) == {}
+
+
+def test_the_space_skeleton_is_the_spaces_network_read_without_the_search_package(tmp_path: Path) -> None:
+    """The dashboard reads the space file's network section itself: showing results needs no search package."""
+    import subprocess
+    import sys
+
+    from effsearch.review.dashboard.data import _space_skeleton
+    from effsearch.search.space import load_space
+
+    space = load_space("mnasnet")
+    assert _space_skeleton({"space_file": space.source}) == {
+        "resolution": space.resolution, "head_chs": space.head, "act": space.act}
+    custom = tmp_path / "custom.yaml"
+    custom.write_text("network: {stem: 8, head: 96, resolution: 64, act: relu, num_classes: 7}\n")
+    assert _space_skeleton({"space_file": str(custom)}) == {"resolution": 64, "head_chs": 96, "num_classes": 7, "act": "relu"}
+    code = ("import sys; from effsearch.review.dashboard.data import _space_skeleton;"
+            "assert _space_skeleton({'space': 'small'})['resolution'] == 224;"
+            "assert not [m for m in sys.modules if m.startswith('effsearch.search')], 'the search package was imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -314,6 +314,30 @@ def test_dataset_names():
     assert issubclass(DataError, EffsearchError)
 
 
+def test_the_format_registry():
+    from effsearch.data.formats import FORMATS, find_format, guess_format, register_format, unregister_format
+
+    assert find_format(" Fashion_MNIST ").name == "fashion-mnist" and find_format("cifar-10").name == "cifar10"
+    assert find_format("imagenet") is None and {"digits", "npz", "folder"} <= set(FORMATS.names())
+    assert FORMATS.get("mnist").train_augment == "crop" and FORMATS.get("digits").train_augment is None
+    assert guess_format(Path(__file__).parent) == "folder" and guess_format(Path("missing.npz")) is None
+    with pytest.raises(DataError, match="already registered"):
+        register_format("digits", lambda *a, **k: None)
+    with pytest.raises(DataError, match="alias 'fmnist' already names data set 'fashion-mnist'"):
+        register_format("my-set", lambda *a, **k: None, aliases=("fmnist",))
+    for bad in ("My_Set", "a:b", ""):
+        with pytest.raises(DataError, match=r"name .* is invalid"):
+            register_format(bad, lambda *a, **k: None)
+    with pytest.raises(DataError, match="train_augment 'rotate' is not one of none, flip, crop, crop-flip"):
+        register_format("my-set", lambda *a, **k: None, train_augment="rotate")
+    register_format("my-set", lambda *a, **k: None, aliases=("mine",), recognise=lambda p: p.suffix == ".mine")
+    try:
+        assert parse_dataset_arg("MINE:/x") == ("my-set", "/x") and parse_dataset_arg("data.mine") == ("my-set", "data.mine")
+    finally:
+        unregister_format("my-set")
+    assert find_format("mine") is None and "my-set" not in FORMATS
+
+
 # --------------------------------------------------------------------------- download and cache
 
 

@@ -1,4 +1,4 @@
-"""Each extension seam, used from outside the package: a new op, objective, sampler and evaluator.
+"""Each extension seam, used from outside the package: a new op, objective, sampler, evaluator and data format.
 
 Everything a user adds is registered from this file alone and runs a tiny search; nothing inside
 effsearch knows about it.
@@ -192,6 +192,42 @@ def test_a_registered_evaluator_scores_the_search_and_is_fingerprinted(constant_
     assert len(ok) and (ok["accuracy"] == 0.7).all() and set(ok["evaluator"]) == {"ConstantEvaluator"}
     with pytest.raises(EffsearchError, match=r"evaluator.value = 0.7, not 0.8"):
         search(tmp_path / "run", evaluate=None, trials=4, evaluator="constant:0.8")
+
+
+# --------------------------------------------------------------------------- a new data format
+
+
+def _stripes(path=None, *, cache_dir=None, download=True):
+    """Horizontal or vertical stripes, 8x8, two classes: what a loader returns is a RawData."""
+    from effsearch.data import RawData
+
+    y = torch.arange(60) % 2
+    x = torch.zeros(60, 1, 8, 8, dtype=torch.uint8)
+    x[y == 0, :, ::2, :] = 255
+    x[y == 1, :, :, ::2] = 255
+    return RawData(x=x, y=y, classes=("rows", "columns"), source=f"stripes {path or ''}".strip())
+
+
+@pytest.fixture
+def stripes_format():
+    from effsearch import register_format
+    from effsearch.data.formats import unregister_format
+
+    register_format("stripes", _stripes, aliases=("lines",), train_augment="flip", description="two kinds of stripes")
+    try:
+        yield
+    finally:
+        unregister_format("stripes")
+
+
+def test_a_registered_data_format_loads_by_name_and_chooses_its_training_augmentation(stripes_format):
+    from effsearch.data import load_dataset
+    from effsearch.train import TrainConfig
+
+    data = load_dataset("Lines:/anywhere")
+    assert data.name == "stripes" and data.source == "stripes /anywhere" and data.num_classes == 2
+    assert data.augment == "none" and TrainConfig().augment_for(data) == "flip"
+    assert TrainConfig(augment="crop").augment_for(data) == "crop"
 
 
 # --------------------------------------------------------------------------- the kernel path in the study

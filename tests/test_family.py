@@ -161,11 +161,13 @@ def test_saved_family_members_load_as_specs_and_build(tmp_path, tiny_spec):
         ([7, 1], "compound", "strictly increasing"),
         ([1, 1], "compound", "strictly increasing"),
         ([], "compound", "no phi"),
-        ([-1], "compound", "whole numbers"),
-        ([1.5], "compound", "whole numbers"),
-        ([True], "compound", "whole numbers"),
-        ([99], "compound", "whole numbers"),
-        ([0, 8], "official", "stops at B7"),
+        ([-17], "compound", "from -16 to 16"),
+        ([float("nan")], "compound", "from -16 to 16"),
+        ([True], "compound", "from -16 to 16"),
+        ([99], "compound", "from -16 to 16"),
+        ([0, 8], "official", "B0..B7"),
+        ([1.5], "official", "B0..B7"),
+        ([-1], "official", "B0..B7"),
     ],
 )
 def test_bad_phi_lists_are_one_line_errors(phis, rule, message):
@@ -192,3 +194,12 @@ def test_growth_spreads_gaps_over_phi_steps(tiny_spec):
     family = make_family(tiny_spec, [1, 3], **PAPER)
     ratio = family.members[1].macs / family.members[0].macs
     assert growth(family) == [None, pytest.approx(ratio**0.5)]
+
+
+def test_real_and_negative_phi_make_members_between_the_whole_steps(tiny_spec):
+    assert check_phis([-1.5, 0, 0.5, 2]) == [-1.5, 0, 0.5, 2]
+    family = make_family(tiny_spec, [-1, 0, 0.5, 1], alpha=1.2, beta=1.1, gamma=1.15)
+    macs = [m.macs for m in family.members]
+    assert macs == sorted(macs) and macs[0] < count(tiny_spec).macs < macs[-1]
+    assert family.members[0].name.endswith("-phi-1") and family[0.5].phi == 0.5
+    assert family[1] is family.member(1) and len(family) == 4

@@ -107,6 +107,8 @@ def test_exports_agree_with_pytorch_in_their_consumers(trained):
     out, _ = trained
     record = json.loads((out / "export" / "export.json").read_text())
     assert set(record["files"]) == {"torch-export", "onnx", "timm"}
+    left = [p.name for p in (out / "export").rglob(".*")] + [p.name for p in out.glob(".*")]
+    assert not left, f"temporary files left behind: {left}"  # every file is written beside, then renamed
     model = load_trained(out)
     x = torch.randn(3, 1, 16, 16, generator=torch.Generator().manual_seed(1))  # another batch size than exported with
     with torch.no_grad():

@@ -77,13 +77,11 @@ def dumps(spec: NetSpec, fmt: str = "yaml") -> str:
 
 
 def save_spec(spec: NetSpec, path: str | Path) -> Path:
+    """``path`` as YAML (JSON for ``.json``), written atomically: an interrupted write never leaves half a spec."""
+    from effsearch.runtime.files import atomic_write_text
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = "json" if path.suffix == ".json" else "yaml"
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(dumps(spec, fmt))
-    tmp.replace(path)  # atomic, so an interrupted write never leaves half a spec
-    return path
+    return atomic_write_text(path, dumps(spec, "json" if path.suffix == ".json" else "yaml"))
 
 
 def read_structured(path: Path) -> Any:

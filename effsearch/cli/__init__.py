@@ -58,14 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
 _LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")  # what str.splitlines splits on
 
 
-def error(message: str) -> int:
+def error(message: str, *, level: str = "error") -> int:
     # One line, whatever the message quotes (a folder name may hold a newline): line breaks escaped.
     text = "".join(ch.encode("unicode_escape").decode() if ch in _LINE_BREAKS else ch for ch in message.strip())
-    print(f"effsearch: error: {text}", file=sys.stderr)
+    print(f"effsearch: {level}: {text}", file=sys.stderr)
     return 1
 
 
+def _load_plugins() -> None:
+    """Load the installed plugins before parsing, so every registry offers their entries; a broken one is one line."""
+    from effsearch.runtime.plugins import load_plugins
+
+    # A warning, not an error: one broken package must not stop every command (nor `effsearch list`,
+    # which shows why it failed).
+    for plugin in load_plugins(warn=False):
+        if plugin.error:
+            error(plugin.message(), level="warning")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _load_plugins()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

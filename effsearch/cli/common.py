@@ -166,7 +166,7 @@ def add_proxy_args(parser: argparse.ArgumentParser, *, budgets: tuple[str, ...] 
     group = parser.add_argument_group("proxy training (how each candidate is trained and validated)")
     group.add_argument("--dataset", metavar="NAME[:PATH]", default=None,
                        help="digits (default, bundled), cifar10[:PATH], cifar100[:PATH], mnist[:PATH], "
-                       "fashion-mnist[:PATH], folder:PATH or npz:FILE")
+                       "fashion-mnist[:PATH], folder:PATH, npz:FILE, or a plugin's ('effsearch list datasets' shows all)")
     group.add_argument("--data-dir", metavar="DIR", default=None,
                        help="cache folder for downloaded data sets (default $EFFSEARCH_DATA or ~/.cache/effsearch/data)")
     group.add_argument("--val-fraction", type=float_range(0, 1, lo_open=True, hi_open=True), default=None, metavar="F",

@@ -9,16 +9,17 @@ from effsearch.cli.common import add_command, console
 from effsearch.errors import EffsearchError
 
 EXAMPLES = """
-  effsearch list                     everything: presets, spaces, ops, data sets, samplers, evaluators, objectives
+  effsearch list                     everything: presets, spaces, ops, data sets, samplers, evaluators, objectives, plugins
   effsearch list presets             the networks 'show', 'evaluate' and 'scale --baseline' accept by name
   effsearch list spaces --json       built-in search spaces, machine-readable
+  effsearch list plugins             installed plugins (entry points of group effsearch.plugins): loaded or why not
 """
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from effsearch.runtime.catalog import KINDS
+    from effsearch.search.catalog import KINDS
 
-    parser = add_command(sub, "list", help="list presets, search spaces, ops, data sets, samplers, evaluators",
+    parser = add_command(sub, "list", help="list presets, search spaces, ops, data sets, samplers, evaluators, plugins",
                          description="List the names effsearch accepts for its options, with a line on each.",
                          examples=EXAMPLES)
     parser.add_argument("kind", nargs="?", default=None, metavar="KIND",
@@ -30,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from effsearch.runtime.catalog import KINDS, catalog
+    from effsearch.search.catalog import KINDS, catalog
 
     if args.kind is not None and args.kind not in KINDS:
         raise EffsearchError(f"unknown kind {args.kind!r}; use one of {', '.join(KINDS)}, or nothing for all")
@@ -46,5 +47,7 @@ def run(args: argparse.Namespace) -> int:
         table.add_column("what")
         for name, about in rows:
             table.add_row(name, about)
+        if not rows:  # an empty box would leave the reader guessing
+            table.add_row("-", "none installed" if kind == "plugins" else "none")
         out.print(table)
     return 0

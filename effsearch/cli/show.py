@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from effsearch.cli.common import add_command, add_spec_overrides, apply_spec_overrides, console, int_range
+from effsearch.cli.common import add_command, add_spec_overrides, apply_spec_overrides, console
 
 EXAMPLES = """
   effsearch show efficientnet-b0
@@ -21,11 +21,6 @@ EXAMPLES = """
   effsearch show results/demo-scale             the family a scale run emitted (--phi 3: one member's stages)
   effsearch show my_net.yaml --json             machine-readable: params, macs, resolution, stages
 """
-RUN_FILES = {"run.json", "trials.csv", "pareto.csv", "retrain.csv", "grid.csv", "grid.jsonl", "study.db",
-             "supernet.json", "checkpoint.pt", "supernet.pt"}
-"""Files of a results folder that are not specs themselves: show the folder they belong to."""
-
-
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = add_command(
         sub, "show", help="print an architecture's stages, params and MACs (or a family's members)",
@@ -34,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "family.yaml) the members' table, and for a supernet folder its training history.", examples=EXAMPLES,
     )
     parser.add_argument("spec", metavar="SPEC", help="preset name, spec YAML/JSON file, or results folder")
-    parser.add_argument("--phi", type=int_range(0), default=None, help="a family's member to show stage by stage")
+    parser.add_argument("--phi", type=float, default=None, help="a family's member to show stage by stage")
     add_spec_overrides(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return parser
@@ -42,19 +37,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _target(text: str) -> tuple[str, Path | None]:
     """What SPEC names: ("family" | "supernet" | "spec", its path when it is a file or folder)."""
+    from effsearch.runs import ScaleRun, SupernetRun, run_kind
+    from effsearch.runs.folders import RUN_FILES
+
     path = Path(text)
-    if path.is_file() and path.name in RUN_FILES:
-        path = path.parent
-    if path.name in ("family.json", "family.yaml") or (path.is_dir() and any(
-            (path / n).is_file() for n in ("family.json", "family.yaml"))):
+    kind = run_kind(path)
+    if path.name in ("family.json", "family.yaml") or (kind is ScaleRun and ScaleRun(path).has_family):
         return "family", path
-    if path.is_dir() and (path / "supernet.json").is_file():
-        return "supernet", path
+    if kind is SupernetRun:
+        return "supernet", path if path.is_dir() else path.parent
+    if kind is not None and path.is_file() and path.name in RUN_FILES:
+        path = path.parent  # trials.csv, study.db...: the folder's network
     return "spec", path if path.exists() else None
 
 
 def run(args: argparse.Namespace) -> int:
-    from effsearch.arch.specio import load_spec
     from effsearch.arch.summary import spec_summary, spec_table
 
     kind, path = _target(args.spec)
@@ -68,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(family_to_dict(family), indent=2, default=str))
             else:
-                from effsearch.cli.scale import family_table
+                from effsearch.cli.scale_tables import family_table
 
                 console().print(family_table(family))
             return 0
@@ -78,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
             from effsearch.errors import EffsearchError
 
             raise EffsearchError(f"--phi picks a member of a family; {args.spec} is a single network")
-        spec = load_spec(str(path) if path is not None else args.spec)
+        from effsearch.runs import network
+
+        spec = network(str(path) if path is not None else args.spec)[0]
     spec = apply_spec_overrides(spec, args)
     if args.json:
         print(json.dumps(spec_summary(spec), indent=2))

@@ -14,7 +14,7 @@ from effsearch.cli.common import COUNT, add_command, add_proxy_args, console, da
 from effsearch.errors import EffsearchError
 
 LONG_RUNNING = True
-DEFAULT_ROOT = Path("results")
+
 EXAMPLES = """
   effsearch supernet --space mnasnet --dataset fashion-mnist --epochs 3 --out results/supernet
   effsearch baseline --flops-target 400M --dataset fashion-mnist --evaluator supernet:results/supernet
@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     layout_for(space)  # refuses a space that cannot share weights before the data loads
     proxy = proxy_config_from_args(args, epochs=1.0, steps=None, seconds=None)
     data = dataset_from_args(args)
+    from effsearch.runtime.results import DEFAULT_ROOT
+
     out = args.out or DEFAULT_ROOT / f"supernet-{space.name}-{data.name}-s{args.seed}"
     trainer = SupernetTrainer(space, data, proxy, config, out)
     show = console()

@@ -18,6 +18,7 @@ from effsearch.errors import EffsearchError
 LONG_RUNNING = True
 EXAMPLES = """
   effsearch train results/demo --dataset fashion-mnist --adapt --epochs 10      the demo baseline at 28 px
+  effsearch train results/demo-scale --phi 2 --epochs 10      a family member, on the data its baseline was searched on
   effsearch train efficientnet-b0 --dataset cifar10 --fit-data --epochs 30     at 224 px (the spec's): use a GPU
   effsearch train my_net.yaml --dataset folder:~/pets --resolution 128 --epochs 20 --out results/pets-net
   effsearch train results/demo --dataset fashion-mnist --adapt --epochs 10     again: resumes, or finds it done
@@ -35,8 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "exported (safetensors, torch.export, ONNX checked with onnxruntime, timm's state dict). See docs/train.md.",
         examples=EXAMPLES,
     )
-    parser.add_argument("spec", metavar="SPEC", help="preset name, spec YAML/JSON file, or results folder")
+    parser.add_argument("spec", metavar="SPEC", help="preset name, spec YAML/JSON file, or results folder (baseline, scale "
+                        "with --phi, or a trained network)")
     net = parser.add_argument_group("the network")
+    net.add_argument("--phi", type=float, default=None, metavar="PHI",
+                     help="the member of a scale results folder's family to train (its phi as the family table shows it)")
     net.add_argument("--resolution", type=int_range(8, 1024), default=None, metavar="PX",
                      help="training input size; images are resized (default: the spec's, or the data set's with --adapt)")
     mode = net.add_mutually_exclusive_group()
@@ -45,8 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                       "and with the earliest strides dropped for small images (default resolution: the data set's)")
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", metavar="NAME[:PATH]", default=None,
-                      help="digits (default, bundled), cifar10[:PATH], cifar100[:PATH], mnist[:PATH], fashion-mnist[:PATH], "
-                      "folder:PATH or npz:FILE")
+                      help="digits, cifar10[:PATH], cifar100[:PATH], mnist[:PATH], fashion-mnist[:PATH], folder:PATH or "
+                      "npz:FILE (default: the data set a baseline or scale folder was searched on, else digits)")
     data.add_argument("--data-dir", metavar="DIR", default=None, help="cache folder for downloaded data sets")
     data.add_argument("--val-fraction", type=float_range(0, 1, lo_open=True, hi_open=True), default=None, metavar="F",
                       help="share of the training data held out for validation (default 0.2)")
@@ -88,30 +92,20 @@ def _config(args: argparse.Namespace) -> Any:
     return TrainConfig(**values, resolution=None)
 
 
-def _network(args: argparse.Namespace, data: Any) -> Any:
-    from effsearch.arch.specio import load_spec
-    from effsearch.train import network_for
-    from effsearch.train.network import mismatch
-
-    spec = load_spec(args.spec)
-    mode = "adapt" if args.adapt else "fit" if args.fit_data else "as-is"
-    if mode == "as-is" and mismatch(spec, data):
-        raise EffsearchError(f"{mismatch(spec, data)}; pass --fit-data (a classifier and stem for the data) or --adapt "
-                             "(the proxy's network for small images), or train on data it was made for")
-    return network_for(spec, data, resolution=args.resolution, mode=mode)
-
-
 def run(args: argparse.Namespace) -> int:
     from effsearch.cli.common import dataset_from_args
-    from effsearch.train import Training
+    from effsearch.runs.training import DataMismatch, prepare_training
 
-    config = _config(args)
-    data = dataset_from_args(args)
-    if args.train_images:
-        data = data.subset(train=args.train_images, seed=0)
-    spec = _network(args, data)
-    out = args.out or Path("results") / "trained" / f"{spec.name or 'net'}-{data.name}"
-    training = Training(spec, data, config, out, seed=args.seed, source=args.spec)
+    mode = "adapt" if args.adapt else "fit" if args.fit_data else None
+    try:
+        training = prepare_training(args.spec, phi=args.phi, config=_config(args), out=args.out, seed=args.seed, mode=mode,
+                                    resolution=args.resolution, train_images=args.train_images,
+                                    data=dataset_from_args(args) if args.dataset is not None else None,
+                                    load=lambda: dataset_from_args(args))
+    except DataMismatch as exc:
+        raise EffsearchError(f"{exc.problem}; pass --fit-data (a classifier and stem for the data) or --adapt (the proxy's "
+                             "network for small images), or train on data it was made for") from None
+    spec, data, config, out = training.spec, training.data, training.config, training.out
     show = console(stderr=args.json)
     done = training.epochs_done()
     if training.finished:

@@ -13,7 +13,6 @@ carries a full spec dict, so ``spec_from_dict(member)`` (or ``members/<name>.yam
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from effsearch.arch.scaling import RESOLUTION_MULTIPLE, compound_multipliers, co
 from effsearch.arch.spec import NetSpec
 from effsearch.arch.specio import read_structured, save_spec, spec_from_dict, spec_to_dict
 from effsearch.arch.timmcompat import timm_fields
+from effsearch.compound.targets import Target, network_key, solve_phi
 from effsearch.errors import EffsearchError
 from effsearch.runtime.results import atomic_write_json, atomic_write_text
 
@@ -44,7 +44,7 @@ MAX_PHI = 16
 class Member:
     """One network of the family, with the multipliers that made it and its cost."""
 
-    phi: int
+    phi: float  # whole numbers for the B1..B7-style steps; any real number when solved for a target
     name: str
     depth: float
     width: float
@@ -53,6 +53,7 @@ class Member:
     params: int
     macs: int
     latency_ms: float | None = None
+    target: dict[str, Any] | None = None  # the budget this member was solved for (compound.targets.Fit.as_dict)
 
     @property
     def channels(self) -> list[int]:
@@ -77,27 +78,39 @@ class Family:
     members: tuple[Member, ...]
     warnings: tuple[str, ...] = field(default=())
 
-    def member(self, phi: int) -> Member:
+    def member(self, phi: float) -> Member:
+        """The member at ``phi`` (a solved phi matches to the 0.001 it is shown with)."""
         for m in self.members:
-            if m.phi == phi:
+            if abs(m.phi - phi) < 5e-4:
                 return m
-        raise EffsearchError(f"the family has no member with phi={phi}; it has phi {', '.join(str(m.phi) for m in self.members)}")
+        raise EffsearchError(f"the family has no member with phi={phi:g}; it has phi "
+                             f"{', '.join(f'{m.phi:g}' for m in self.members)}")
+
+    def __getitem__(self, phi: float) -> Member:
+        return self.member(phi)
+
+    def __iter__(self):
+        return iter(self.members)
+
+    def __len__(self) -> int:
+        return len(self.members)
 
 
-def check_phis(phis: Iterable[int], rule: str = "compound") -> list[int]:
-    """Validated, strictly increasing phi values (the official table only has 0..7)."""
+def check_phis(phis: Iterable[float], rule: str = "compound", *, allow_empty: bool = False) -> list[float]:
+    """Validated, strictly increasing phi values: real numbers from -MAX_PHI to MAX_PHI (scaling down is
+    phi < 0); the official table only has the whole numbers 0..7."""
     values = list(phis)
-    if not values:
+    if not values and not allow_empty:
         raise EffsearchError("no phi values given; use e.g. 1..7")
     for phi in values:
-        if isinstance(phi, bool) or not isinstance(phi, int) or not 0 <= phi <= MAX_PHI:
-            raise EffsearchError(f"phi {phi!r} is invalid; use whole numbers from 0 to {MAX_PHI}")
+        if isinstance(phi, bool) or not isinstance(phi, (int, float)) or not -MAX_PHI <= phi <= MAX_PHI:
+            raise EffsearchError(f"phi {phi!r} is invalid; use numbers from -{MAX_PHI} to {MAX_PHI}")
     if any(b <= a for a, b in pairwise(values)):
         raise EffsearchError(f"phi values {values} must be strictly increasing, e.g. 1..7 or 1,3,5")
     top = len(EFFICIENTNET_TABLE) - 1
-    if rule == "official" and values[-1] > top:
-        raise EffsearchError(f"the official table stops at B{top}; use phi 0..{top} with it")
-    return values
+    if rule == "official" and any(phi != int(phi) or not 0 <= phi <= top for phi in values):
+        raise EffsearchError(f"the official table has B0..B{top}; use whole phi 0..{top} with it")
+    return [int(phi) if float(phi).is_integer() else float(phi) for phi in values]
 
 
 def base_name(baseline: NetSpec) -> str:
@@ -106,13 +119,16 @@ def base_name(baseline: NetSpec) -> str:
     return name[: -len("-b0")] if name.endswith("-b0") else name
 
 
-def member_name(baseline: NetSpec, phi: int, rule: str) -> str:
+def member_name(baseline: NetSpec, phi: float, rule: str, label: str | None = None) -> str:
+    """``efficientnet-phi2``, ``-b2`` (official table), ``-phi-0.5``, or ``-1.8G`` for a member solved for a target."""
+    if label is not None:
+        return f"{base_name(baseline)}-{label}"
     # The official rule reproduces the B-series, so its members keep the familiar B names.
-    return f"{base_name(baseline)}-{'b' if rule == 'official' else 'phi'}{phi}"
+    return f"{base_name(baseline)}-{'b' if rule == 'official' else 'phi'}{phi:g}"
 
 
-def _official_spec(baseline: NetSpec, phi: int, multiple: int, name: str) -> tuple[NetSpec, float, float]:
-    width, depth, res, dropout = EFFICIENTNET_TABLE[f"efficientnet-b{phi}"]
+def _official_spec(baseline: NetSpec, phi: float, multiple: int, name: str) -> tuple[NetSpec, float, float]:
+    width, depth, res, dropout = EFFICIENTNET_TABLE[f"efficientnet-b{int(phi)}"]
     # The table's resolutions are for a 224 px B0; other baselines keep the same ratio.
     resolution = round_resolution(baseline.resolution * res / OFFICIAL_BASE_RESOLUTION, multiple)
     spec = scale(baseline, width=width, depth=depth, resolution=resolution, name=name)
@@ -120,7 +136,7 @@ def _official_spec(baseline: NetSpec, phi: int, multiple: int, name: str) -> tup
     return spec.replace(dropout=dropout), depth, width
 
 
-def _compound_spec(baseline: NetSpec, phi: int, coeffs: tuple[float, float, float], multiple: int, name: str) -> tuple[NetSpec, float, float]:
+def _compound_spec(baseline: NetSpec, phi: float, coeffs: tuple[float, float, float], multiple: int, name: str) -> tuple[NetSpec, float, float]:
     alpha, beta, gamma = coeffs
     depth, width, _ = compound_multipliers(alpha, beta, gamma, phi)
     spec = compound_scale(baseline, alpha=alpha, beta=beta, gamma=gamma, phi=phi, resolution_multiple=multiple, name=name)
@@ -129,28 +145,26 @@ def _compound_spec(baseline: NetSpec, phi: int, coeffs: tuple[float, float, floa
 
 def make_member(
     baseline: NetSpec,
-    phi: int,
+    phi: float,
     *,
     coefficients: tuple[float, float, float],
     rule: str = "compound",
     resolution_multiple: int = RESOLUTION_MULTIPLE,
     latency: Callable[[NetSpec], float] | None = None,
+    target: dict[str, Any] | None = None,
+    label: str | None = None,
 ) -> Member:
     """The member at ``phi``; ``latency`` (spec -> milliseconds) is called only when given."""
-    name = member_name(baseline, phi, rule)
+    name = member_name(baseline, phi, rule, label)
     if rule == "official":
         spec, depth, width = _official_spec(baseline, phi, resolution_multiple, name)
     else:
         spec, depth, width = _compound_spec(baseline, phi, coefficients, resolution_multiple, name)
     cost = count(spec)
     ms = None if latency is None else float(latency(spec))
-    return Member(phi, name, depth, width, spec.resolution, spec, cost.params, cost.macs, ms)
-
-
-def _network_key(spec: NetSpec) -> str:
-    data = spec_to_dict(spec)
-    data.pop("name")
-    return json.dumps(data, sort_keys=True)
+    if target is not None and target.get("objective") == "latency_ms":
+        ms = float(target["cost"])  # measured while solving: the number the member was chosen by
+    return Member(phi, name, depth, width, spec.resolution, spec, cost.params, cost.macs, ms, target)
 
 
 def duplicate_warnings(members: Sequence[Member]) -> list[str]:
@@ -158,7 +172,7 @@ def duplicate_warnings(members: Sequence[Member]) -> list[str]:
     seen: dict[str, Member] = {}
     out = []
     for m in members:
-        key = _network_key(m.spec)
+        key = network_key(m.spec)
         if key in seen:
             first = seen[key]
             out.append(
@@ -179,7 +193,7 @@ def check_coefficients(alpha: float, beta: float, gamma: float) -> tuple[float, 
 
 def make_family(
     baseline: NetSpec,
-    phis: Iterable[int],
+    phis: Iterable[float],
     *,
     alpha: float = 1.0,
     beta: float = 1.0,
@@ -187,11 +201,14 @@ def make_family(
     rule: str = "compound",
     resolution_multiple: int | None = None,
     latency: Callable[[NetSpec], float] | None = None,
+    targets: Sequence[Target] = (),
 ) -> Family:
     """The family of ``baseline`` for each phi, by the ``compound`` formula or the ``official`` table.
 
     ``resolution_multiple`` defaults to 8 for ``compound`` (the house rule) and 4 for ``official``
-    (so a 224 px baseline gets exactly the released resolutions).
+    (so a 224 px baseline gets exactly the released resolutions). Each of ``targets`` adds the largest
+    member within that budget, at the real phi :func:`~effsearch.compound.targets.solve_phi` finds
+    (a latency target measures with ``latency``).
     """
     if rule not in RULES:
         raise EffsearchError(f"family rule {rule!r} is unknown; use one of {', '.join(RULES)}")
@@ -200,10 +217,18 @@ def make_family(
         resolution_multiple = OFFICIAL_RESOLUTION_MULTIPLE if rule == "official" else RESOLUTION_MULTIPLE
     if isinstance(resolution_multiple, bool) or not isinstance(resolution_multiple, int) or resolution_multiple < 1:
         raise EffsearchError(f"resolution multiple {resolution_multiple!r} is invalid; use a whole number >= 1, e.g. 8")
-    members = tuple(
+    if targets and rule != "compound":
+        raise EffsearchError("the official table has fixed members; scale to a target with compound coefficients")
+    members = [
         make_member(baseline, phi, coefficients=coeffs, rule=rule, resolution_multiple=resolution_multiple, latency=latency)
-        for phi in check_phis(phis, rule)
-    )
+        for phi in check_phis(phis, rule, allow_empty=bool(targets))
+    ]
+    for target in targets:
+        fit = solve_phi(baseline, target, coefficients=coeffs, resolution_multiple=resolution_multiple, latency=latency)
+        members.append(make_member(baseline, fit.phi, coefficients=coeffs, rule=rule, resolution_multiple=resolution_multiple,
+                                   latency=latency if target.objective != "latency_ms" else None,
+                                   target=fit.as_dict(target), label=target.label))
+    members = tuple(sorted(members, key=lambda m: m.phi))
     return Family(baseline, *coeffs, rule, resolution_multiple, members, tuple(duplicate_warnings(members)))
 
 
@@ -214,6 +239,8 @@ def member_to_dict(member: Member) -> dict[str, Any]:
     }
     if member.latency_ms is not None:
         out["latency_ms"] = member.latency_ms
+    if member.target is not None:
+        out["target"] = member.target
     out.update({
         "channels": member.channels, "repeats": member.repeats,
         "blocks": [format_block(b) for b in member.spec.blocks],
@@ -238,10 +265,11 @@ def family_to_dict(family: Family) -> dict[str, Any]:
 def member_from_dict(data: dict[str, Any], source: str = "member") -> Member:
     spec = spec_from_dict(data.get("spec"), source=source)
     cost = count(spec)
-    latency = data.get("latency_ms")
+    latency, phi = data.get("latency_ms"), float(data["phi"])
     return Member(
-        int(data["phi"]), str(data.get("name") or spec.name), float(data["depth"]), float(data["width"]),
-        spec.resolution, spec, cost.params, cost.macs, None if latency is None else float(latency),
+        int(phi) if phi.is_integer() else phi, str(data.get("name") or spec.name), float(data["depth"]),
+        float(data["width"]), spec.resolution, spec, cost.params, cost.macs, None if latency is None else float(latency),
+        data.get("target"),
     )
 
 
@@ -294,5 +322,6 @@ def growth(family: Family) -> list[float | None]:
     """
     out: list[float | None] = [None]
     for prev, cur in pairwise(family.members):
-        out.append((cur.macs / prev.macs) ** (1 / (cur.phi - prev.phi)))
+        step = cur.phi - prev.phi  # a member solved for a target may share its phi with another
+        out.append((cur.macs / prev.macs) ** (1 / step) if step > 1e-9 else None)
     return out

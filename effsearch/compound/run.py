@@ -19,9 +19,10 @@ from effsearch.arch.scaling import RESOLUTION_MULTIPLE, flops_ratio
 from effsearch.arch.spec import NetSpec
 from effsearch.compound.family import OFFICIAL_RESOLUTION_MULTIPLE, RULES, Family, check_coefficients, check_phis
 from effsearch.compound.grid import GridConfig, describe
+from effsearch.compound.targets import Target
 from effsearch.errors import EffsearchError
 from effsearch.runtime import stop
-from effsearch.runtime.results import DEFAULT_ROOT, write_run_json
+from effsearch.runtime.results import write_run_json
 
 PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)
 """alpha, beta, gamma of the EfficientNet paper (recorded for reference with the official table)."""
@@ -31,7 +32,8 @@ PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)
 class ScaleConfig:
     """What to scale: the phi values, the rule, the coefficients (or the grid that finds them), rounding."""
 
-    phis: tuple[int, ...] = tuple(range(8))
+    phis: tuple[float, ...] = tuple(range(8))
+    targets: tuple[Target, ...] = ()  # budgets to scale to: one member each, at the phi that fits (compound.targets)
     rule: str = "compound"  # or "official": the released B0..B7 table instead of alpha^phi
     coefficients: tuple[float, float, float] | None = None  # given: no grid
     grid: GridConfig = field(default_factory=GridConfig)
@@ -43,9 +45,12 @@ class ScaleConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phis", tuple(self.phis))
+        object.__setattr__(self, "targets", tuple(self.targets))
         if self.rule not in RULES:
             raise EffsearchError(f"family rule {self.rule!r} is unknown; use one of {', '.join(RULES)}")
-        check_phis(self.phis, self.rule)
+        check_phis(self.phis, self.rule, allow_empty=bool(self.targets))
+        if self.targets and self.rule != "compound":
+            raise EffsearchError("the official table has fixed members; scale to a target with compound coefficients")
         if self.rule == "official" and self.coefficients is not None:
             raise EffsearchError("the official table (rule official) replaces the coefficients; give one or the other")
         if self.coefficients is not None:
@@ -76,7 +81,7 @@ class ScaleConfig:
 class ScaleRunConfig:
     """Where and how the grid runs: the results folder and the Ray Tune resources."""
 
-    out: Path
+    out: Path | None = None  # None: effsearch.runs picks the default folder (it resumes on re-run)
     # Grid points trained at once: "auto" measures the layout here (effsearch.proxy.parallel), None
     # is one per CPU of the cluster; cpus_per_trial None: the layout's threads, or the cores shared out.
     workers: int | str | None = "auto"
@@ -90,6 +95,8 @@ class ScaleRunConfig:
     verbose: bool = False
 
     def __post_init__(self) -> None:
+        if self.out is None:
+            return
         object.__setattr__(self, "out", Path(self.out))
         if self.out.exists() and not self.out.is_dir():
             raise EffsearchError(f"results folder {self.out} is a file; give a folder for the results")
@@ -144,23 +151,12 @@ class ScaleResult:
     baseline_source: str
 
 
-def newest_baseline(root: Path | None = None) -> Path:
-    """The most recently written baseline results folder under ``results/``."""
-    root = Path(root or DEFAULT_ROOT)
-    found = sorted(root.glob("*/baseline.yaml"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
-    if not found:
-        raise EffsearchError(f"no baseline given and no baseline run under {root}/; give a preset (efficientnet-b0), "
-                             "a spec file or a results folder, or run a baseline search first")
-    return found[-1].parent
-
-
-def _baseline(baseline: NetSpec | str | Path | None) -> tuple[NetSpec, str]:
+def _baseline(baseline: NetSpec | str | Path) -> tuple[NetSpec, str]:
     from effsearch.arch.specio import load_spec
 
     if isinstance(baseline, NetSpec):
         return baseline, baseline.name or "spec"
-    source = newest_baseline() if baseline is None else baseline
-    return load_spec(source), str(source)
+    return load_spec(baseline), str(baseline)
 
 
 def _latency_fn(threads: int) -> Callable[[NetSpec], float]:
@@ -169,16 +165,22 @@ def _latency_fn(threads: int) -> Callable[[NetSpec], float]:
     return lambda spec: float(measure_latency(spec, threads=threads)["latency_ms"])
 
 
-def run_scale(*, baseline: NetSpec | str | Path | None, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any = None,
+def run_scale(*, baseline: NetSpec | str | Path, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any = None,
               data: Any = None, argv: list[str] | None = None, on_point: Callable[[dict], None] | None = None,
-              callbacks: Sequence[Any] = (), on_start: Callable[[], None] | None = None) -> ScaleResult:
+              callbacks: Sequence[Any] = (), on_start: Callable[[], None] | None = None,
+              inherited: dict[str, Any] | None = None) -> ScaleResult:
     """Scale ``baseline`` into a family in ``run.out``: grid (when needed), family, run.json.
 
-    ``proxy`` (a :class:`~effsearch.proxy.ProxyConfig`, default ``ProxyConfig()``) and ``data``
-    (default: the bundled digits) are only used by the grid; ``on_point(record)`` is called as each
-    grid point finishes, ``callbacks`` are extra Ray Tune callbacks, ``on_start()`` is called when
-    every check has passed and the grid is about to train.
+    The engine under :func:`effsearch.runs.scale`, which resolves a baseline run, inherits its data
+    set and proxy recipe and picks the folder. ``proxy`` (a :class:`~effsearch.proxy.ProxyConfig`,
+    default ``ProxyConfig()``) and ``data`` (default: the bundled digits) are used by the grid;
+    ``data`` is recorded either way so the members train on it. ``on_point(record)`` is called as
+    each grid point finishes, ``callbacks`` are extra Ray Tune callbacks, ``on_start()`` is called
+    when every check has passed and the grid is about to train; ``inherited`` (what came from the
+    baseline run) is recorded in run.json.
     """
+    if run.out is None:
+        raise EffsearchError("the scale stage needs a results folder (out)")
     from effsearch.compound.family import make_family, save_family
     from effsearch.runtime.results import check_writable
 
@@ -197,17 +199,18 @@ def run_scale(*, baseline: NetSpec | str | Path | None, scale: ScaleConfig, run:
         proxy, data = _grid_inputs(proxy, data)
         run = run.placed(proxy, data)
         grid = _run_grid(spec, scale, run, proxy, data, on_point, callbacks, on_start)
-        _write_run_json(run, scale, source, None, "grid", grid, proxy, data, argv)
+        _write_run_json(run, scale, source, None, "grid", grid, proxy, data, argv, inherited)
         if not grid.complete:
             raise stop.Stopped("the grid stopped before every point finished; run it again on the same folder to resume")
         if grid.best is None:
             raise EffsearchError(f"no grid point trained successfully; see the reasons in {run.out / 'grid.csv'}")
         coeffs, origin = (grid.best.alpha, grid.best.beta, grid.best.gamma), "grid"
+    measuring = scale.latency or any(t.objective == "latency_ms" for t in scale.targets)
     family = make_family(spec, scale.phis, alpha=coeffs[0], beta=coeffs[1], gamma=coeffs[2], rule=scale.rule,
-                         resolution_multiple=scale.multiple,
-                         latency=_latency_fn(scale.latency_threads) if scale.latency else None)
+                         resolution_multiple=scale.multiple, targets=scale.targets,
+                         latency=_latency_fn(scale.latency_threads) if measuring else None)
     save_family(family, run.out)
-    _write_run_json(run, scale, source, coeffs, origin, grid, proxy, data, argv)
+    _write_run_json(run, scale, source, coeffs, origin, grid, proxy, data, argv, inherited)
     return ScaleResult(out=run.out, family=family, grid=grid, coefficients=tuple(coeffs), coefficients_from=origin,
                        baseline_source=source)
 
@@ -237,16 +240,20 @@ def _grid_inputs(proxy: Any, data: Any) -> tuple[Any, Any]:
 
 
 def _write_run_json(run: ScaleRunConfig, scale: ScaleConfig, source: str, coeffs: Sequence[float] | None, origin: str,
-                    grid: Any, proxy: Any, data: Any, argv: list[str] | None) -> None:
+                    grid: Any, proxy: Any, data: Any, argv: list[str] | None, inherited: dict[str, Any] | None) -> None:
+    from effsearch.data.record import data_record
+
     config: dict[str, Any] = {
         "baseline": source, "phi": list(scale.phis), "rule": scale.rule, "resolution_multiple": scale.multiple,
+        "targets": [{"objective": t.objective, "value": t.value} for t in scale.targets],
+        "data": data if isinstance(data, dict) else data_record(data), "inherited": inherited or {},
         "coefficients": None if coeffs is None else dict(zip(("alpha", "beta", "gamma"), coeffs, strict=True)),
         "coefficients_from": origin, "ignore_constraint": scale.ignore_constraint, "constraint": describe(scale.grid),
         "latency": scale.latency,
     }
     if grid is not None:
         config.update(grid={**describe(scale.grid), "points": len(grid.rows), "complete": grid.complete},
-                      scheduler=run.scheduler, dataset=getattr(data, "name", "digits"),
+                      scheduler=run.scheduler, dataset=getattr(data, "name", None),
                       epochs=getattr(proxy, "epochs", None), workers=run.workers, cpus_per_trial=run.cpus_per_trial,
                       ray_address=run.ray_address,
                       proxy=_plain(proxy), selected=None if grid.best is None else grid.best.index)

@@ -13,6 +13,7 @@ that installs with the dependencies and works offline. Other sets are named ``NA
 ``npz:PATH``           NumPy arrays ``x_train``/``y_train`` (optionally ``x_val``/``y_val``, ``x_test``/``y_test``)
 =====================  =====================================================================
 
+More names come from :func:`effsearch.data.formats.register_format` (a plugin's formats, say).
 Without a PATH the standard sets are looked up in the cache folder and downloaded there when
 online (checksum-verified); see :mod:`effsearch.data.download`. Images are stored as uint8 N,C,H,W
 where possible and normalised per batch on the fly.
@@ -34,6 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from effsearch.data.raw import AUGMENTS, RawData
 from effsearch.data.split import (
     TEST_FRACTION,
     TEST_SEED,
@@ -44,28 +46,8 @@ from effsearch.data.split import (
 )
 from effsearch.errors import DataError
 
-AUGMENTS = ("none", "flip", "crop", "crop-flip")
 DEFAULT_DATASET = "digits"
 DEFAULT_VAL_FRACTION = 0.2
-
-
-@dataclass(frozen=True)
-class RawData:
-    """What a format loader returns: the training images and labels, before any split.
-
-    ``test`` is the official test split when the files have one (else ``None``: :func:`make_dataset`
-    holds one out); ``test_source`` says where it came from, or why there is none.
-    """
-
-    x: torch.Tensor  # uint8 (or float32) N,C,H,W
-    y: torch.Tensor  # int64 class indices
-    classes: tuple[str, ...]
-    augment: str = "none"
-    source: str = ""
-    val: tuple[torch.Tensor, torch.Tensor] | None = None  # an explicit validation split, if the file has one
-    proxy_resolution: int | None = None
-    test: tuple[torch.Tensor, torch.Tensor] | None = None  # the official test split (images, labels), if any
-    test_source: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +72,7 @@ class Dataset:
     test_x: torch.Tensor | None = field(default=None, repr=False)
     test_y: torch.Tensor | None = field(default=None, repr=False)
     test_source: str = ""
+    val_fraction: float | None = None  # the split's share (None: the files carried their own validation set)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -249,32 +232,24 @@ def make_dataset(name: str, raw: RawData, *, seed: int = 0, val_fraction: float 
         val_y=val_y.contiguous(), num_classes=num_classes, mean=mean, std=std, augment=raw.augment,
         classes=classes, source=source, proxy_resolution=raw.proxy_resolution,
         test_x=test_x.contiguous(), test_y=test_y.contiguous(), test_source=test_source,
+        val_fraction=None if raw.val is not None else val_fraction,
     )
 
 
 def parse_dataset_arg(arg: str | None) -> tuple[str, str | None]:
     """``"cifar10:/data/c10"`` -> ``("cifar10", "/data/c10")``; a bare existing path is recognised too."""
-    from effsearch.data.formats import ALIASES, FORMATS
+    from effsearch.data.formats import FORMATS, find_format, guess_format
 
     text = (arg or DEFAULT_DATASET).strip()
     name, sep, path = text.partition(":")
-    key = name.lower().replace("_", "-")
-    key = ALIASES.get(key, key)
-    if key in FORMATS:
-        return key, (path.strip() or None) if sep else None
-    guessed = _guess_format(Path(text))
+    fmt = find_format(name)
+    if fmt is not None:
+        return fmt.name, (path.strip() or None) if sep else None
+    guessed = guess_format(Path(text))
     if guessed:
         return guessed, text
-    names = ", ".join(sorted(FORMATS))
+    names = ", ".join(sorted(FORMATS.names()))
     raise DataError(f"unknown data set {text!r}; use one of {names}, optionally as NAME:PATH (e.g. cifar10:/data/cifar10)")
-
-
-def _guess_format(path: Path) -> str | None:
-    if path.suffix == ".npz" and path.is_file():
-        return "npz"
-    if path.is_dir():
-        return "folder"
-    return None
 
 
 def load_dataset(
@@ -285,7 +260,7 @@ def load_dataset(
     from effsearch.data.formats import FORMATS
 
     name, path = parse_dataset_arg(arg)
-    raw = FORMATS[name](path, cache_dir=cache_dir, download=download)
+    raw = FORMATS.get(name).load(path, cache_dir=cache_dir, download=download)
     return make_dataset(name, raw, seed=seed, val_fraction=val_fraction)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from effsearch.data import RawData
+from effsearch.data.raw import RawData
 from effsearch.errors import DataError
 
 _LAYOUT = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from effsearch.data import RawData
+from effsearch.data.raw import RawData
 from effsearch.errors import DataError
 
 # The proxy upsamples the 8 px digits to 16 px by default: see docs/proxy.md for the measurements.

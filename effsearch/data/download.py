@@ -100,13 +100,10 @@ def file_matches(path: Path, resource: Resource) -> bool:
 
 
 def _download(url: str, dest: Path) -> None:
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(tmp, "wb") as out:
-            shutil.copyfileobj(response, out, 1 << 20)
-        tmp.replace(dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from effsearch.runtime.files import atomic_path
+
+    with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(tmp, "wb") as out:
+        shutil.copyfileobj(response, out, 1 << 20)
 
 
 def fetch(resource: Resource, folder: Path, *, name: str, download: bool = True) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from effsearch.data import RawData
+from effsearch.data.raw import RawData
 from effsearch.errors import DataError
 
 IMAGES_MAGIC = 0x00000803

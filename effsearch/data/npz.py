@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from effsearch.data import RawData
+from effsearch.data.raw import RawData
 from effsearch.errors import DataError
 
 TRAIN_KEYS = (("x_train", "y_train"), ("train_x", "train_y"), ("x", "y"), ("images", "labels"))

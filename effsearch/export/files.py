@@ -23,7 +23,8 @@ import torch
 from effsearch.arch.builder import build_model
 from effsearch.arch.specio import load_spec
 from effsearch.errors import EffsearchError
-from effsearch.runtime.results import atomic_write_json, check_writable
+from effsearch.runtime.files import atomic_path, atomic_write_json
+from effsearch.runtime.results import check_writable
 from effsearch.train import folder as files
 
 FORMATS = ("torch-export", "onnx", "timm")
@@ -103,25 +104,23 @@ def _quiet() -> Iterator[None]:
             log.setLevel(level)
 
 
-def _checked(tmp: Path, path: Path, diff: float) -> float:
-    """Put ``tmp`` in place as ``path`` if its outputs are PyTorch's within :data:`TOLERANCE`; else remove it and refuse."""
+def _checked(path: Path, diff: float) -> float:
+    """``diff`` if ``path``'s outputs are PyTorch's within :data:`TOLERANCE`; else refuse (nothing is then written)."""
     if not diff <= TOLERANCE:
-        tmp.unlink(missing_ok=True)
         raise ExportError(f"{path.name} would give outputs {diff:.3g} away from PyTorch's (more than {TOLERANCE:g}); "
                           "it was not written")
-    tmp.replace(path)
     return diff
 
 
 def write_torch_export(model: torch.nn.Module, path: Path) -> float:
     """``torch.export`` archive with a dynamic batch size; the difference from ``model`` after loading it back."""
     x = _sample(model)
-    tmp = path.with_name(f".tmp-{path.name}")  # torch.export wants the .pt2 ending
-    with _quiet():
-        program = torch.export.export(model, (x,), dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}})
-        torch.export.save(program, tmp)
-    with torch.no_grad(), _quiet():
-        return _checked(tmp, path, _largest_difference(model(x), torch.export.load(tmp).module()(x)))
+    with atomic_path(path) as tmp:  # checked before it replaces ``path``; torch.export wants the .pt2 ending it keeps
+        with _quiet():
+            program = torch.export.export(model, (x,), dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}})
+            torch.export.save(program, tmp)
+        with torch.no_grad(), _quiet():
+            return _checked(path, _largest_difference(model(x), torch.export.load(tmp).module()(x)))
 
 
 def write_onnx(model: torch.nn.Module, path: Path) -> float:
@@ -129,15 +128,15 @@ def write_onnx(model: torch.nn.Module, path: Path) -> float:
     import onnxruntime as ort
 
     x = _sample(model)
-    tmp = path.with_name(f".tmp-{path.name}")
-    with _quiet():
-        torch.onnx.export(model, (x,), str(tmp), dynamo=True, opset_version=OPSET, input_names=["images"],
-                          output_names=["logits"], dynamic_shapes={"x": {0: "batch"}}, verbose=False,
-                          external_data=False)  # one self-contained file (weights inside: networks here are far below 2 GB)
-    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"images": x.numpy()})[0]
-    with torch.no_grad():
-        return _checked(tmp, path, _largest_difference(model(x), got))
+    with atomic_path(path) as tmp:
+        with _quiet():
+            torch.onnx.export(model, (x,), str(tmp), dynamo=True, opset_version=OPSET, input_names=["images"],
+                              output_names=["logits"], dynamic_shapes={"x": {0: "batch"}}, verbose=False,
+                              external_data=False)  # one self-contained file (weights inside: networks here are far below 2 GB)
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"images": x.numpy()})[0]
+        with torch.no_grad():
+            return _checked(path, _largest_difference(model(x), got))
 
 
 def write_timm(model: torch.nn.Module, folder: Path) -> dict[str, Any]:
@@ -152,7 +151,8 @@ def write_timm(model: torch.nn.Module, folder: Path) -> dict[str, Any]:
         return info | {"written": False}
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in timm_state_dict(model.state_dict()).items()}
-    save_file(state, str(folder / "model.safetensors"))
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_file(state, str(tmp))
     atomic_write_json(folder / "config.json", info)
     return info | {"written": True}
 

@@ -1,18 +1,21 @@
 """Proxy evaluation: train a candidate briefly and measure validation top-1 (and its latency).
 
-``config`` (:class:`ProxyConfig`), ``adapt`` (the network the proxy trains), ``device`` (device and
-threads), ``loop`` (the training loop), ``trainer`` (:func:`train_and_evaluate`, the entry point),
-``kernels`` (the fast CPU layer paths) and ``latency`` (measured inference latency). Nothing here
-imports Ray or Optuna.
+``config`` (:class:`ProxyConfig`), ``adapt`` (the candidate changed for small images), ``model``
+(the network built for a layer path), ``threads`` and ``device`` (where a run trains), ``loop``
+(the training loop), ``trainer`` (:func:`train_and_evaluate`, the entry point), ``kernels`` (the fast
+CPU layer paths), ``memo`` (facts measured once per machine), ``parallel`` (workers x threads) and
+``latency`` (measured inference latency). Nothing here imports Ray or Optuna.
 """
 
 from __future__ import annotations
 
 from effsearch.proxy.adapt import MIN_FEATURE, adapt_for_proxy, strides_for_proxy
 from effsearch.proxy.config import DEFAULT_LR, KERNELS, OPTIMIZERS, SCHEDULES, ConfigError, OnEpoch, ProxyConfig
-from effsearch.proxy.device import default_threads, resolve_device, thread_scope
+from effsearch.proxy.device import resolve_device
 from effsearch.proxy.loop import TrainingFailed, evaluate, lr_factor
-from effsearch.proxy.trainer import prepare_model, train_and_evaluate
+from effsearch.proxy.model import prepare_model
+from effsearch.proxy.threads import default_threads, thread_scope
+from effsearch.proxy.trainer import train_and_evaluate
 
 __all__ = [
     "DEFAULT_LR", "KERNELS", "MIN_FEATURE", "OPTIMIZERS", "SCHEDULES", "ConfigError", "OnEpoch", "ProxyConfig",

@@ -1,30 +1,17 @@
-"""Where a proxy trains: the device, and the intra-op thread count (restored afterwards)."""
+"""Where a proxy trains: the device, and the runtime (device, threads, layer path) a run records.
+
+The thread count lives in :mod:`effsearch.proxy.threads`; its helpers are importable from here too.
+"""
 
 from __future__ import annotations
-
-import contextlib
-import os
-from collections.abc import Iterator
 
 import torch
 
 from effsearch.proxy.config import ConfigError, ProxyConfig
+from effsearch.proxy.kernels import resolve_kernels
+from effsearch.proxy.threads import default_threads, thread_scope, usable_cores
 
-
-def usable_cores() -> int:
-    """The cores this process may run on (not OMP_NUM_THREADS: that is a thread count, not a machine)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS / Windows
-        return max(1, os.cpu_count() or 1)
-
-
-def default_threads() -> int:
-    """OMP_NUM_THREADS when set (Ray and our worker pool set it per worker), else the usable cores."""
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return usable_cores()
+__all__ = ["concrete_runtime", "default_threads", "resolve_device", "thread_scope", "usable_cores"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,19 +29,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-@contextlib.contextmanager
-def thread_scope(threads: int) -> Iterator[None]:
-    """Run with ``threads`` intra-op threads and restore the caller's setting afterwards."""
-    before = torch.get_num_threads()
-    if threads != before:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
-
-
 def concrete_runtime(config: ProxyConfig, *, threads: int, device: str | None = None) -> ProxyConfig:
     """``config`` with its device, thread count and kernel path made concrete (and checked) for a run.
 
@@ -62,8 +36,6 @@ def concrete_runtime(config: ProxyConfig, *, threads: int, device: str | None = 
     overrides the config's (a grid point given a GPU share). A device that is not there is refused.
     The result is what a study or grid records and what every worker trains with.
     """
-    from effsearch.proxy.kernels import resolve_kernels
-
     dev = torch.device(device) if device else resolve_device(config.device)
     cpu = dev.type == "cpu"
     count = config.threads or threads

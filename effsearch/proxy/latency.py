@@ -14,30 +14,19 @@ and run in channels_last under ``torch.inference_mode``, which is how a deployme
 from __future__ import annotations
 
 import os
-import platform
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from effsearch.arch.spec import NetSpec
 from effsearch.errors import EffsearchError
+from effsearch.proxy.memo import processor_name
+from effsearch.proxy.threads import default_threads
 
 MIN_RUN_S = 0.1
 MAX_RUN_S = 2.0
 THRESHOLD = 0.1
 """Stop measuring once the interquartile range is within 10% of the median (torch's default)."""
-
-
-def processor_name() -> str:
-    """The CPU model (``Intel(R) Xeon(R) ...``) from /proc/cpuinfo, else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def _device(name: str) -> torch.device:
@@ -61,7 +50,6 @@ def measure_latency(
     from torch.utils import benchmark
 
     from effsearch.arch.builder import build_model
-    from effsearch.proxy.device import default_threads
 
     if batch_size < 1 or not 0 < min_run_time <= max_run_time:
         raise ValueError("measure_latency: batch_size must be >= 1 and 0 < min_run_time <= max_run_time")

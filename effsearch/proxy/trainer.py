@@ -25,29 +25,18 @@ from typing import Any
 
 import torch
 
-from effsearch.arch.builder import build_model
 from effsearch.arch.cost import count
 from effsearch.arch.spec import NetSpec
 from effsearch.data import Dataset
 from effsearch.proxy.adapt import adapt_for_proxy
 from effsearch.proxy.config import OnEpoch, ProxyConfig
-from effsearch.proxy.device import default_threads, resolve_device, thread_scope
-from effsearch.proxy.kernels import kernel_layers, resolve_kernels
+from effsearch.proxy.device import resolve_device
+from effsearch.proxy.kernels import resolve_kernels
 from effsearch.proxy.loop import Progress, Trainer, TrainingFailed, evaluate
+from effsearch.proxy.model import prepare_model
+from effsearch.proxy.threads import default_threads, thread_scope
 
-
-def prepare_model(spec: NetSpec, config: ProxyConfig, device: torch.device, kernels: str = "torch") -> torch.nn.Module:
-    """Build the proxy network on ``device`` from the ``kernels`` path's layers, with the proxy's settings."""
-    changes = {k: getattr(config, k) for k in ("dropout", "drop_connect") if getattr(config, k) is not None}
-    model = build_model(spec.replace(**changes) if changes else spec, layers=kernel_layers(kernels))
-    if config.zero_init_residual:
-        model.zero_init_residual()
-    if config.bn_momentum is not None:
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.momentum = config.bn_momentum
-    model = model.to(device)
-    return model.to(memory_format=torch.channels_last) if config.channels_last and device.type != "mps" else model
+__all__ = ["base_metrics", "prepare_model", "train_and_evaluate"]
 
 
 def base_metrics(spec: NetSpec, proxy_spec: NetSpec, data: Dataset, config: ProxyConfig, seed: int) -> dict[str, Any]:

@@ -1,12 +1,13 @@
 """Results folders: one self-describing folder per run under ``results/<run-name>/``.
 
-Every file is written atomically (temp file, then rename), so an interrupted run never leaves a
-half-written CSV or spec, and re-running the same command on the same folder resumes.
+Every file is written atomically and durably (:mod:`effsearch.runtime.files`: a temporary file of
+its own, fsync'd, then renamed), so an interrupted run never leaves a half-written CSV or spec, and
+re-running the same command on the same folder resumes. The ``atomic_*`` writers are importable from
+here too, where every stage has always found them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shlex
@@ -17,13 +18,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from effsearch.runtime.files import (
+    atomic_path,
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_csv,
+    atomic_write_json,
+    atomic_write_text,
+)
+
+__all__ = [
+    "DEFAULT_ROOT", "atomic_path", "atomic_torch_save", "atomic_write_bytes", "atomic_write_csv", "atomic_write_json",
+    "atomic_write_text", "check_writable", "package_versions", "write_run_json",
+]
+
 DEFAULT_ROOT = Path("results")
 _PACKAGES = ("effsearch", "torch", "optuna", "ray", "pandas", "numpy", "fvcore")
-
-
-def default_folder(kind: str, name: str | None = None) -> Path:
-    """``results/<name>`` or ``results/<kind>-<timestamp>`` when no name is given."""
-    return DEFAULT_ROOT / (name or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def check_writable(path: str | Path, *, what: str = "results folder", file: bool = False) -> Path:
@@ -55,35 +65,6 @@ def check_writable(path: str | Path, *, what: str = "results folder", file: bool
         raise EffsearchError(f"{what} {path} cannot be written: {existing} refuses new files "
                              f"({exc.strerror or exc}); choose a writable location") from None
     return path
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
-
-
-def atomic_write_json(path: Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def atomic_torch_save(path: Path, payload: Any) -> Path:
-    """``torch.save`` to a temporary name, then an atomic rename: a kill never leaves half a checkpoint."""
-    import torch
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
-
-
-def atomic_write_csv(path: Path, frame: Any) -> Path:
-    """Write a pandas DataFrame atomically."""
-    return atomic_write_text(path, frame.to_csv(index=False))
 
 
 def package_versions() -> dict[str, str]:

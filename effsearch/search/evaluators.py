@@ -13,7 +13,10 @@ Evaluators are shipped to Ray workers, so they must pickle. Two optional hooks: 
 proxy=, on_epoch=)`` runs once in the main process after the run's checks and before the first
 candidate (the ``supernet`` evaluator trains its supernet there), and ``verify``, the evaluator that
 retrains the finalists of ``retrain_top`` (standalone training, whatever scored the search).
-``proxy`` (standalone proxy training) and ``supernet`` (:mod:`effsearch.supernet`) are built in.
+``proxy`` (standalone proxy training) and ``supernet`` are built in. The ``supernet`` entry belongs
+to its own package (:data:`effsearch.supernet.evaluator.SUPERNET`); it is registered here as a lazy
+``"module:attribute"`` entry, so it is listed without importing torch and this module never imports
+the supernet package (which imports this one).
 """
 
 from __future__ import annotations
@@ -104,11 +107,8 @@ def _proxy(arg: str | None, *, data: Any, proxy: Any, out: Path | None, space: A
 register_evaluator("proxy", _proxy, description="standalone proxy training of every candidate")
 
 
-def _supernet(arg: str | None, **context: Any) -> Evaluate:
-    from effsearch.supernet.evaluator import make  # torch and the supernet only when asked for
-
-    return make(arg, **context)
-
-
-register_evaluator("supernet", _supernet, description="weight sharing: scored with a trained supernet's weights "
-                   "(supernet:DIR), or with one trained first into the results folder (supernet)")
+# The description is the entry's own (effsearch.supernet.evaluator), repeated for listing it unimported;
+# tests/test_plugins.py checks that the two agree.
+EVALUATORS.register_lazy("supernet", "effsearch.supernet.evaluator:SUPERNET", description=(
+    "weight sharing: scored with a trained supernet's weights (supernet:DIR), "
+    "or with one trained first into the results folder (supernet)"))

@@ -84,12 +84,14 @@ def run_config_dict(*, search: SearchConfig, reward: RewardConfig, proxy: Any, r
                     data: Any, retrain_epochs: float, evaluator: dict[str, Any],
                     placement: Any = None) -> dict[str, Any]:
     """``run.json``'s ``config``: every setting of the run (the runtime as resolved)."""
+    from effsearch.data.record import data_record
+
     config = {
         "objective": reward.objective, "target": reward.target, "space": space.name,
         "space_file": _space_file(space), "space_size": space.size, "sampler": search.sampler_name,
         "objectives": search.objectives, "evaluator": evaluator, "storage": storage_label(run), "study": run.study_name,
         "reward": reward.to_dict(), "epochs": getattr(proxy, "epochs", None),
-        "dataset": getattr(data, "name", None), "trials": search.trials, "timeout": search.timeout,
+        "dataset": getattr(data, "name", None), "data": data_record(data), "trials": search.trials, "timeout": search.timeout,
         "seed": search.seed, "workers": run.workers, "ray_address": run.ray_address,
         "retrain_top": search.retrain_top, "retrain_epochs": retrain_epochs if search.retrain_top else None,
         "latency": search.latency, "proxy": proxy_fingerprint(proxy), "runtime": runtime(proxy),

@@ -1,4 +1,7 @@
-"""Search space files: find a built-in space or a user's YAML file, and validate it into a SearchSpace.
+"""Search space files: find a built-in space or a user's YAML file, and validate it field by field.
+
+:func:`space_fields` returns the keyword arguments of a :class:`~effsearch.search.space.SearchSpace`;
+``effsearch.search.space.load_space`` builds the space from them and checks every network it holds.
 
 The format is described in :mod:`effsearch.search.space` (and ``search_spaces/mnasnet.yaml``).
 Every error is one line naming the file, where in it, and what was expected.
@@ -13,8 +16,7 @@ from typing import Any
 import yaml
 
 from effsearch.arch.spec import ACTS
-from effsearch.errors import EffsearchError
-from effsearch.search.space import _PARSERS, FIELDS, SearchSpace, SpaceBlock, SpaceError, _delta, _fail, _positive
+from effsearch.search.choices import _PARSERS, FIELDS, SpaceBlock, SpaceError, _delta, _fail, _positive
 
 _TOP_KEYS = ("name", "description", "network", "choices", "blocks")
 
@@ -56,8 +58,8 @@ def _locate(name_or_path: str | Path) -> Path:
     return Path(str(builtin))
 
 
-def load_space(name_or_path: str | Path) -> SearchSpace:
-    """A built-in space by name (``mnasnet``, ``small``) or a user's YAML file by path, validated."""
+def read_space_file(name_or_path: str | Path) -> tuple[Path, Any]:
+    """The file a space name or path stands for, and its parsed YAML (not validated yet)."""
     path = _locate(name_or_path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -68,11 +70,11 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         raise SpaceError(f"search space {path}: {where}: corrupt YAML ({problem}); fix the file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpaceError(f"search space {path}: cannot be read ({exc})") from None
-    return parse_space(data, source=str(path), default_name=path.stem)
+    return path, data
 
 
-def parse_space(data: Any, *, source: str = "<dict>", default_name: str = "custom") -> SearchSpace:
-    """Validate a space given as a mapping (the parsed YAML); raises :class:`SpaceError`."""
+def space_fields(data: Any, *, source: str = "<dict>", default_name: str = "custom") -> dict[str, Any]:
+    """The validated fields of a space given as a mapping (the parsed YAML); raises :class:`SpaceError`."""
     if not isinstance(data, dict):
         _fail(source, "top level", f"expected a mapping with {', '.join(_TOP_KEYS[2:])}, got {type(data).__name__}")
     _unknown(source, "top level", data, _TOP_KEYS)
@@ -86,9 +88,7 @@ def parse_space(data: Any, *, source: str = "<dict>", default_name: str = "custo
     if not isinstance(name, str) or not name:
         _fail(source, "name", f"{name!r} is invalid (expected a non-empty string)")
     description = data.get("description") or ""
-    space = SearchSpace(name=name, source=source, blocks=blocks, description=str(description).strip(), **network)
-    _validate_specs(space, source)
-    return space
+    return {"name": name, "source": source, "blocks": blocks, "description": str(description).strip(), **network}
 
 
 def _unknown(source: str, where: str, data: dict, allowed: tuple[str, ...]) -> None:
@@ -179,15 +179,3 @@ def _parse_blocks(data: Any, defaults: dict[str, tuple[Any, ...]], source: str) 
         ))
     return tuple(blocks)
 
-
-def _validate_specs(space: SearchSpace, source: str) -> None:
-    """Build every stage variant once, so a space that loads can only produce valid specs."""
-    for block in space.blocks:
-        try:
-            block.variants(space.act)
-        except EffsearchError as exc:
-            _fail(source, f"blocks[{block.index - 1}]", str(exc))
-    try:
-        space.to_spec({name: values[0] for name, values in space._decisions})
-    except EffsearchError as exc:
-        _fail(source, "network", str(exc))

@@ -4,7 +4,7 @@
 supernet module and the extraction of a sub-network), ``train`` (sandwich-rule training with
 in-place distillation, checkpoints, resume), ``folder`` (the supernet's results folder and its
 checks), ``score`` (inherited weights, recalibrated batch norm, validation top-1) and
-``evaluator`` (the ``supernet`` evaluator of the search).
+``evaluator`` (the ``supernet`` evaluator of the search and its registry entry, ``SUPERNET``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from effsearch.proxy.device import default_threads, resolve_device, thread_scope
-from effsearch.search.evaluators import ProxyEvaluator
+from effsearch.search.evaluators import EvaluatorEntry, ProxyEvaluator
 from effsearch.supernet import folder as files
 from effsearch.supernet.layout import SupernetError, layout_for
 from effsearch.supernet.model import Supernet
@@ -113,10 +113,16 @@ class SupernetEvaluator:
 
 
 def make(arg: str | None, *, data: Any, proxy: Any, out: Path | None, space: Any) -> SupernetEvaluator:
-    """``supernet:DIR`` or ``supernet`` (registered in :mod:`effsearch.search.evaluators`)."""
+    """``supernet:DIR`` or ``supernet``: the factory of :data:`SUPERNET`."""
     if arg:
         return SupernetEvaluator(Path(arg).expanduser(), space=space, data=data, proxy=proxy)
     if out is None:
         raise SupernetError("the supernet evaluator without a folder trains one into the results folder; give one")
     return SupernetEvaluator(Path(out) / AUTO_FOLDER, space=space, data=data, proxy=proxy, train=SupernetConfig())
 
+
+# The registry entry: effsearch.search.evaluators lists it lazily ("effsearch.supernet.evaluator:SUPERNET")
+# and imports this module on the first lookup of "supernet", so that module never imports this package.
+SUPERNET = EvaluatorEntry("supernet", make, description=(
+    "weight sharing: scored with a trained supernet's weights (supernet:DIR), "
+    "or with one trained first into the results folder (supernet)"))

@@ -9,13 +9,12 @@ using it with anything else is refused with one line naming the first difference
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from effsearch.runtime.results import atomic_torch_save
+from effsearch.runtime.files import atomic_torch_save, atomic_write_json
 from effsearch.supernet.layout import SupernetError
 
 META = "supernet.json"
@@ -40,13 +39,11 @@ def read_meta(folder: Path) -> dict[str, Any] | None:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    atomic_write_json(path, payload)
 
 
 def save_tensors(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary name, then an atomic rename: a kill never leaves half a file."""
+    """``torch.save``, atomically: a kill never leaves half a file."""
     atomic_torch_save(path, payload)
 
 

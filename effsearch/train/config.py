@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from effsearch.data.formats import TrainAugments, train_augment
 from effsearch.proxy.config import ConfigError, ProxyConfig
 
-# Augmentation per data set where the loader's default (chosen for the proxy) is not the one to train
-# with: clothing survives a mirror and a small shift; handwritten digits survive a shift only.
-TRAIN_AUGMENT = {"fashion-mnist": "crop-flip", "mnist": "crop"}
+# What each data set trains with is its format's choice (DataFormat.train_augment), so a plugin's
+# format chooses its own; this read-only view of the registry keeps the old table's name.
+TRAIN_AUGMENT = TrainAugments()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,5 +48,5 @@ class TrainConfig(ProxyConfig):
             raise ConfigError(f"train config: ema_decay {self.ema_decay!r} is invalid (a number in (0, 1), or None for no EMA)")
 
     def augment_for(self, data: Any) -> str:
-        """The augmentation to train ``data`` with: the config's, else :data:`TRAIN_AUGMENT`, else the data set's."""
-        return self.augment if self.augment is not None else TRAIN_AUGMENT.get(data.name, data.augment)
+        """The augmentation to train ``data`` with: the config's, else its format's, else the data set's."""
+        return self.augment if self.augment is not None else train_augment(data.name, data.augment)

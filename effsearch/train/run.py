@@ -32,9 +32,10 @@ from effsearch.arch.timmcompat import TimmExportWarning
 from effsearch.proxy.device import default_threads, resolve_device, thread_scope
 from effsearch.proxy.kernels import resolve_kernels
 from effsearch.proxy.loop import Progress, Trainer, TrainingFailed, evaluate
-from effsearch.proxy.trainer import prepare_model
+from effsearch.proxy.model import prepare_model
+from effsearch.runtime.files import atomic_path, atomic_torch_save, atomic_write_json
 from effsearch.runtime.fingerprint import check_same
-from effsearch.runtime.results import atomic_torch_save, atomic_write_json, check_writable
+from effsearch.runtime.results import check_writable
 from effsearch.train import folder as files
 from effsearch.train.config import TrainConfig
 from effsearch.train.ema import ModelEma
@@ -221,7 +222,8 @@ class Training:
         test_x, test_y = self.data.test_at(self.spec.resolution)
         test = dataclasses.replace(data, val_x=test_x, val_y=test_y, _cache={})
         test_accuracy, test_loss = evaluate(model, test, self.config, self.device)
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(self.out / files.WEIGHTS))
+        with atomic_path(self.out / files.WEIGHTS) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
         metrics = self._metrics(trainer, history, use_ema, test_accuracy, test_loss, len(test_y))
         atomic_write_json(self.out / files.METRICS, metrics)
         self._write_meta(status="done", epochs_done=len(history))

@@ -19,54 +19,7 @@ CPU (CUDA) every path is ``torch``.
 
 from __future__ import annotations
 
-import torch
-
-from effsearch.arch.blocks import Layers
-from effsearch.proxy.config import ConfigError
-
-PATHS = ("fused", "fast", "torch")
-
-
-def kernel_layers(path: str) -> Layers:
-    """The layers of one path (``fused``, ``fast`` or ``torch``)."""
-    if path == "torch":
-        return Layers(name="torch", act_inplace=False)
-    from effsearch.proxy.kernels.conv import FastDepthwiseConv2d, FastPointwiseConv2d
-    from effsearch.proxy.kernels.se import FastSqueezeExcite
-
-    fast = Layers(name="fast", squeeze_excite=FastSqueezeExcite, depthwise_conv=FastDepthwiseConv2d,
-                  pointwise_conv=FastPointwiseConv2d, act_inplace=False)
-    if path == "fast":
-        return fast
-    if path == "fused":
-        from effsearch.proxy.kernels.bn_act import FusedConvBnAct
-
-        return Layers(name="fused", conv_bn_act=FusedConvBnAct, squeeze_excite=fast.squeeze_excite,
-                      depthwise_conv=fast.depthwise_conv, pointwise_conv=fast.pointwise_conv, act_inplace=False)
-    raise ConfigError(f"kernel path {path!r} is unknown; use one of auto, {', '.join(PATHS)}")
-
-
-def available_paths() -> list[str]:
-    """The paths this machine can run (``fused`` needs the compiled kernel)."""
-    from effsearch.proxy.kernels.bn_act import library
-
-    return [p for p in PATHS if p != "fused" or library() is not None]
-
-
-def resolve_kernels(kernels: str, device: torch.device | str, threads: int) -> str:
-    """The concrete path for a ``ProxyConfig.kernels`` setting on ``device`` with ``threads`` threads."""
-    if torch.device(device).type != "cpu":
-        return "torch"  # the rewrites are CPU kernels; CUDA has its own fast paths
-    if kernels == "auto":
-        from effsearch.proxy.kernels.choice import choose
-
-        return choose(threads)
-    if kernels not in PATHS:
-        raise ConfigError(f"kernel path {kernels!r} is unknown; use one of auto, {', '.join(PATHS)}")
-    if kernels not in available_paths():
-        raise ConfigError("kernel path 'fused' needs the compiled batch-norm kernel, which cannot be built here "
-                          "(no C compiler 'cc'); use kernels fast or auto")
-    return kernels
-
+from effsearch.proxy.kernels.choice import resolve_kernels
+from effsearch.proxy.kernels.paths import PATHS, available_paths, kernel_layers
 
 __all__ = ["PATHS", "available_paths", "kernel_layers", "resolve_kernels"]

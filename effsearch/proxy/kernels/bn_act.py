@@ -26,13 +26,14 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from effsearch.arch.blocks import ConvBnAct
+from effsearch.proxy.memo import cache_dir, cpu_flags
+from effsearch.runtime.files import atomic_path
 
 _SOURCE = Path(__file__).with_name("bn_act.c")
 _FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC")
@@ -40,27 +41,10 @@ _F = ctypes.POINTER(ctypes.c_float)
 _I = ctypes.c_int64
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("EFFSEARCH_CACHE") or Path.home() / ".cache" / "effsearch"
-    return Path(root) / "kernels"
-
-
-def _cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def _compile(cc: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:  # unique name, then an atomic rename
-        out = Path(tmp) / target.name
+    # A name of its own, then an atomic rename: processes that build at once never load half a library.
+    with atomic_path(target) as out:
         subprocess.run([cc, *_FLAGS, "-o", str(out), str(_SOURCE)], check=True, capture_output=True, timeout=120)
-        os.replace(out, target)
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,7 +57,7 @@ def library() -> ctypes.CDLL | None:
         return None
     try:
         version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-        key = hashlib.sha256("\n".join([_SOURCE.read_text(), " ".join(_FLAGS), version, _cpu_flags(),
+        key = hashlib.sha256("\n".join([_SOURCE.read_text(), " ".join(_FLAGS), version, cpu_flags(),
                                         platform.machine()]).encode()).hexdigest()[:16]
         target = cache_dir() / f"bn_act-{key}.so"
         if not target.exists():

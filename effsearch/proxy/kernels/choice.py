@@ -8,6 +8,7 @@ count the trainer will use. The fastest median wins; a path must beat ``torch`` 
 over it (ties go to the simplest). The decision is stored in ``<cache>/kernels/choice.json``, keyed
 by processor, instruction sets, torch version, thread count and this file's measurement version,
 with the timings behind it, so every later run on the machine uses the same path.
+:func:`resolve_kernels` turns any ``ProxyConfig.kernels`` setting into the path a run uses.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import time
 
 import torch
 
+from effsearch.proxy.config import ConfigError
+from effsearch.proxy.kernels.paths import PATHS, available_paths
+from effsearch.proxy.memo import machine_key, recall, remember
+
 VERSION = 1
 MARGIN = 0.03
 _ROUNDS, _WARMUP, _STEPS, _BATCH, _RESOLUTION = 2, 1, 3, 32, 16
 
 
 def _key(threads: int) -> str:
-    from effsearch.proxy.memo import machine_key
-
     return f"v{VERSION}|" + machine_key(f"{threads} threads")
 
 
@@ -35,8 +38,8 @@ def step_seconds(path: str, threads: int, *, resolution: int = _RESOLUTION, batc
     from effsearch.arch.presets import get_preset
     from effsearch.proxy.adapt import adapt_for_proxy
     from effsearch.proxy.config import ProxyConfig
-    from effsearch.proxy.device import thread_scope
-    from effsearch.proxy.trainer import prepare_model
+    from effsearch.proxy.model import prepare_model
+    from effsearch.proxy.threads import thread_scope
 
     dev = torch.device(device)
     spec = adapt_for_proxy(get_preset("efficientnet-b0"), resolution, num_classes=10, in_chans=1)
@@ -65,8 +68,6 @@ def step_seconds(path: str, threads: int, *, resolution: int = _RESOLUTION, batc
 
 def measure(threads: int, paths: list[str] | None = None) -> dict[str, float]:
     """Median seconds per step of each path (interleaved rounds)."""
-    from effsearch.proxy.kernels import available_paths
-
     paths = paths or available_paths()
     samples: dict[str, list[float]] = {p: [] for p in paths}
     for _ in range(_ROUNDS):
@@ -86,9 +87,6 @@ def pick(seconds: dict[str, float]) -> str:
 
 def choose(threads: int) -> str:
     """The remembered choice for this machine and thread count, measured now if there is none."""
-    from effsearch.proxy.kernels import available_paths
-    from effsearch.proxy.memo import recall, remember
-
     key = _key(threads)
     record = recall("choice", key)
     if record is not None and record.get("path") in available_paths():
@@ -98,3 +96,17 @@ def choose(threads: int) -> str:
     remember("choice", key, {"path": path, "seconds_per_step": {p: round(s, 5) for p, s in seconds.items()},
                  "measured": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return path
+
+
+def resolve_kernels(kernels: str, device: torch.device | str, threads: int) -> str:
+    """The concrete path for a ``ProxyConfig.kernels`` setting on ``device`` with ``threads`` threads."""
+    if torch.device(device).type != "cpu":
+        return "torch"  # the rewrites are CPU kernels; CUDA has its own fast paths
+    if kernels == "auto":
+        return choose(threads)
+    if kernels not in PATHS:
+        raise ConfigError(f"kernel path {kernels!r} is unknown; use one of auto, {', '.join(PATHS)}")
+    if kernels not in available_paths():
+        raise ConfigError("kernel path 'fused' needs the compiled batch-norm kernel, which cannot be built here "
+                          "(no C compiler 'cc'); use kernels fast or auto")
+    return kernels

@@ -1,8 +1,10 @@
 """Review runs: the Dash page (``create_app``) and the static HTML report (``write_report``).
 
-``data`` loads results folders into frames, ``summary`` computes what the views show with
-:mod:`effsearch.review.analysis`, ``figures`` and ``tables`` only draw it, ``app`` serves it and ``report``
-writes it to one offline file. ``trained`` and ``trained_figures`` do the same for ``effsearch train``'s folders. Dash is imported on first use, so ``import effsearch`` stays light.
+``data`` loads results folders into frames (``frames`` holds the frames and their readers),
+``summary`` computes what the views show with :mod:`effsearch.review.analysis`, ``figures`` and
+``tables`` only draw it, ``app`` serves it and ``report`` writes it to one offline file. ``trained``
+and ``trained_figures`` do the same for ``effsearch train``'s folders. Dash is imported on first use,
+so ``import effsearch`` stays light.
 """
 
 from __future__ import annotations

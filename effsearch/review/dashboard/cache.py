@@ -7,15 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from effsearch.errors import EffsearchError
-from effsearch.review.dashboard.data import (
-    DEFAULT_ROOT,
-    RESULT_FILES,
-    RunData,
-    check_folder,
-    load_run,
-    normalize_trials,
-)
-from effsearch.review.dashboard.trained import TRAIN_FILES, is_train_folder
+from effsearch.review.dashboard.data import check_folder, load_run
+from effsearch.review.dashboard.frames import RESULT_FILES, RunData, normalize_trials
+from effsearch.review.dashboard.trained import TRAIN_FILES
+from effsearch.runtime.results import DEFAULT_ROOT
 
 
 def discover(root: str | Path = DEFAULT_ROOT) -> list[Path]:
@@ -36,7 +31,10 @@ def results_below(root: Path) -> list[Path]:
 
 
 def _has_results(path: Path) -> bool:
-    return any((path / name).is_file() for name in RESULT_FILES) or is_train_folder(path)
+    from effsearch.runs import SupernetRun, run_kind
+
+    kind = run_kind(path)
+    return kind is not None and kind is not SupernetRun  # a supernet has no page of its own
 
 
 def expand(folders: list[str | Path]) -> list[Path]:

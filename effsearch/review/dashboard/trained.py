@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from effsearch.review.dashboard.data import RunData, _read_csv, _read_mapping
+from effsearch.review.dashboard.frames import RunData, _read_csv, _read_mapping, normalize_trials
 
 TRAIN_FILES = ("train.json", "history.csv", "metrics.json")
 HISTORY_COLUMNS = ("epoch", "steps", "lr", "train_loss", "val_accuracy", "val_loss", "ema_val_accuracy", "ema_val_loss",
@@ -76,8 +76,6 @@ def normalize_history(frame: pd.DataFrame) -> pd.DataFrame:
 
 def load_trained(path: Path, name: str, notes: list[str]) -> RunData:
     """A trained-model folder as a RunData with ``kind == 'train'``, no trials and its :class:`Trained`."""
-    from effsearch.review.dashboard.data import normalize_trials
-
     info = _read_mapping(path / "train.json", notes) or {}
     raw = _read_csv(path / "history.csv", notes)
     if raw is not None and len(raw) and "epoch" not in raw.columns:
