@@ -7,7 +7,7 @@ layer path ``auto`` picks). Measured on the GPU, each with the proxy trainer its
 * the default (data resident on the GPU, channels_last, bf16 autocast where supported);
 * without autocast, and without channels_last, so each switch's share is visible (the defaults
   stay on only where they are faster);
-* 1, 2 and 4 worker processes sharing the GPU (:func:`effsearch.proxy.parallel.measure_layout`:
+* 1, 2 and 4 worker processes sharing the GPU (:func:`effsearch.engine.parallel.measure_layout`:
   reference steps per second of all workers together), which is what ``--workers auto`` chooses from.
 
     python benchmarks/bench_gpu.py                      # Fashion-MNIST at 28 px, batch 256
@@ -29,8 +29,8 @@ import torch
 
 from effsearch import load_spec
 from effsearch.data import load_dataset
+from effsearch.engine.parallel import measure_layout
 from effsearch.proxy import ProxyConfig, train_and_evaluate
-from effsearch.proxy.parallel import measure_layout
 
 
 def images_per_s(data, config: ProxyConfig) -> float:

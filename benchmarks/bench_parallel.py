@@ -2,7 +2,7 @@
 
 The reference is what ``effsearch baseline`` did before: one candidate at a time in the driver
 process, with as many intra-op threads as there are cores (``--workers 1 --threads N``). The other
-side is the default, ``workers="auto"``: the layout :mod:`effsearch.proxy.parallel` measured for
+side is the default, ``workers="auto"``: the layout :mod:`effsearch.engine.parallel` measured for
 this machine and input size (on two cores: two worker processes of one thread each). Optionally a
 local Ray cluster of one single-thread worker per core shows what Ray's start-up costs on one machine.
 
@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 
 from effsearch.data import load_dataset
+from effsearch.engine.device import usable_cores
+from effsearch.engine.latency import processor_name
 from effsearch.proxy import ProxyConfig
-from effsearch.proxy.device import usable_cores
-from effsearch.proxy.latency import processor_name
 from effsearch.search import RunConfig, SearchConfig, run_baseline_search
 from effsearch.search.reward import RewardConfig
 

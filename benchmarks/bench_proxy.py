@@ -42,8 +42,8 @@ from effsearch.arch.builder import build_model
 from effsearch.arch.spec import NetSpec
 from effsearch.data import Dataset, load_dataset
 from effsearch.data.split import normalise
+from effsearch.engine.latency import processor_name
 from effsearch.proxy import ProxyConfig, adapt_for_proxy, default_threads, train_and_evaluate
-from effsearch.proxy.latency import processor_name
 
 VARIANTS = {
     "effsearch trainer (kernels fused)": {"kernels": "fused"},
@@ -158,7 +158,7 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]], proxy_spec: 
     print(f"# {args.model} at {proxy_spec.resolution}px proxy ({macs / 1e6:.1f}M MACs forward), {args.dataset}, "
           f"batch {config.batch_size}, {args.steps} steps x {args.rounds} rounds, {threads} thread(s), "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    from effsearch.proxy.kernels import resolve_kernels
+    from effsearch.engine.kernels import resolve_kernels
 
     print(f"# processor: {processor_name()}; torch {torch.__version__}; "
           f"kernels auto resolves to {resolve_kernels('auto', 'cpu', threads)} here")

@@ -280,7 +280,7 @@ class TableEvaluator:
         return {"name": "supernet", "supernet": self.identity, "score": ScoreConfig().to_dict(), "table": True}
 
     def __call__(self, spec, data, proxy, *, seed: int = 0, on_epoch=None) -> dict:
-        from effsearch.proxy.adapt import adapt_for_proxy
+        from effsearch.engine.adapt import adapt_for_proxy
         from effsearch.proxy.trainer import base_metrics
         from effsearch.search.loop import blocks_key
 

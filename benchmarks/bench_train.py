@@ -20,7 +20,7 @@ from pathlib import Path
 
 from effsearch.arch.cost import count
 from effsearch.arch.specio import load_spec
-from effsearch.proxy.latency import measure_latency
+from effsearch.engine.latency import measure_latency
 from effsearch.units import format_count
 
 

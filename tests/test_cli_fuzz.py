@@ -333,8 +333,8 @@ def guard(monkeypatch):
     import ray
 
     import effsearch.proxy
+    from effsearch.engine import latency, parallel
     from effsearch.export import files as export_files
-    from effsearch.proxy import latency, parallel
     from effsearch.review.dashboard.app import Server
     from effsearch.runtime.pool import ProcessPool
     from effsearch.supernet.train import SupernetTrainer

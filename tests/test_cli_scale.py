@@ -197,7 +197,7 @@ def test_workers_mean_the_same_as_in_baseline():
 
     parser = build_parser()
     base = ["scale", "--baseline", "efficientnet-b0", "--coefficients", "1.2,1.1,1.15"]
-    assert configs(parser.parse_args(base))[1].workers == "auto"  # measured here (effsearch.proxy.parallel)
+    assert configs(parser.parse_args(base))[1].workers == "auto"  # measured here (effsearch.engine.parallel)
     assert configs(parser.parse_args([*base, "--workers", "3"]))[1].workers == 3
     assert parser.parse_args(["baseline", "--flops-target", "1M"]).workers == "auto"
 

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from effsearch.arch.blocks import ConvBnAct, SqueezeExcite
-from effsearch.proxy.config import ConfigError
-from effsearch.proxy.kernels import available_paths, resolve_kernels
-from effsearch.proxy.kernels import bn_act as fastbn
-from effsearch.proxy.kernels.bn_act import FusedConvBnAct, kernel_threads
-from effsearch.proxy.kernels.se import FastSqueezeExcite, _SqueezeExciteFn
+from effsearch.engine.config import ConfigError
+from effsearch.engine.kernels import available_paths, resolve_kernels
+from effsearch.engine.kernels import bn_act as fastbn
+from effsearch.engine.kernels.bn_act import FusedConvBnAct, kernel_threads
+from effsearch.engine.kernels.se import FastSqueezeExcite, _SqueezeExciteFn
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="the fused batch norm is compiled with the system C compiler")
 

@@ -7,7 +7,7 @@ import torch
 
 from effsearch import parse_block
 from effsearch.arch.spec import NetSpec
-from effsearch.proxy.latency import measure_latency, processor_name
+from effsearch.engine.latency import measure_latency, processor_name
 
 
 def tiny(resolution: int = 32) -> NetSpec:

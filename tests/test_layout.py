@@ -35,7 +35,7 @@ def _is_warn(call: ast.Call) -> bool:
 
 
 def test_the_stages_are_packages():
-    for stage in ("arch", "data", "proxy", "controller", "search", "compound", "review", "runtime", "cli"):
+    for stage in ("arch", "data", "engine", "proxy", "controller", "search", "compound", "review", "runtime", "cli"):
         assert (PACKAGE / stage / "__init__.py").is_file(), stage
     flat = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert flat == ["__init__.py", "__main__.py", "errors.py", "units.py"], flat
@@ -84,6 +84,7 @@ LAYERS = (  # lowest first; docs/internals.md ("Layers") lists the same, with th
     ("effsearch.runtime",),
     ("effsearch.arch",),
     ("effsearch.data",),
+    ("effsearch.engine",),
     ("effsearch.proxy",),
     ("effsearch.controller",),
     ("effsearch.train",),

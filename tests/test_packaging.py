@@ -106,7 +106,7 @@ def test_the_installed_dashboard_serves_its_stylesheet(installed, tmp_path):
 
 def test_the_installed_fused_kernel_builds_where_there_is_a_compiler(installed, tmp_path):
     _, target, _ = installed
-    code = "from effsearch.proxy.kernels import available_paths; print(' '.join(available_paths()))"
+    code = "from effsearch.engine.kernels import available_paths; print(' '.join(available_paths()))"
     out = _run(target, tmp_path, "-c", code)
     assert out.returncode == 0, out.stderr
     paths = out.stdout.split()

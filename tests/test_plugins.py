@@ -21,20 +21,50 @@ import pytest
 from effsearch.errors import EffsearchError
 from effsearch.runtime import plugins
 from effsearch.runtime.registry import Registry
-from tests.search_helpers import TINY_SPACE, write_space
+from tests.search_helpers import write_space
 
 REPO = Path(__file__).resolve().parent.parent
 
 PLUGIN = '''
-"""A plugin of the shape a user would publish: one sampler, data format, evaluator and objective."""
+"""A plugin of the shape a user would publish: one op, sampler, data format, evaluator and objective."""
 
 from __future__ import annotations
 
 import optuna
 import torch
+from torch import nn
 
 import effsearch
+from effsearch.arch.blocks import TORCH_LAYERS
 from effsearch.data import RawData
+
+
+class ToyFused(nn.Module):
+    """A fused block: a kxk expansion conv (+BN+act), then a linear 1x1 projection (+BN); no shortcut."""
+
+    def __init__(self, layer, *, drop_path=0.0, layers=None):
+        super().__init__()
+        layers = layers or TORCH_LAYERS
+        mid = max(1, round(layer.in_chs * layer.exp_ratio))
+        self.conv_exp = layers.conv_bn_act(layer.in_chs, mid, layer.kernel_size, layer.stride, act=layer.act, layers=layers)
+        self.conv_pwl = layers.conv_bn_act(mid, layer.out_chs, 1, layers=layers)
+        self.has_residual = False
+
+    def forward(self, x):
+        return self.conv_pwl(self.conv_exp(x))
+
+
+def _toy_cost(in_chs, out_chs, kernel, stride, exp_ratio, se_ratio, in_size):
+    size = -(-in_size // stride)
+    mid = max(1, round(in_chs * exp_ratio))
+    params = mid * in_chs * kernel * kernel + 2 * mid + out_chs * mid + 2 * out_chs
+    return params, params * size * size
+
+
+effsearch.register_op(effsearch.Op(
+    name="toyfused", token="toyfused", expands=True, mid_channels=lambda i, o, e: max(1, round(i * e)), cost=_toy_cost,
+    module=ToyFused, timm=lambda block, act: None, label=lambda b: f"t{b.exp_ratio:g}",
+    description="toy plugin: a fused conv block"))
 
 
 class ToySampler(optuna.samplers.RandomSampler):
@@ -115,6 +145,7 @@ def test_an_installed_plugin_extends_every_registry_and_a_broken_one_is_one_line
     assert found["samplers"]["toy-random"] == "toy plugin: random sampling"
     assert found["datasets"]["toy-quadrants"].startswith("toy plugin: 160 synthetic") and "toyq" in found["datasets"]["toy-quadrants"]
     assert "toy-constant" in found["evaluators"] and found["objectives"]["toy_layers"] == "toy layers"
+    assert found["ops"]["toyfused"] == "toy plugin: a fused conv block"
     assert found["plugins"]["toy"] == "toyplug.plugin (from toyplug): loaded"
     assert found["plugins"]["toy-objective"] == "toyplug.plugin:register_objective (from toyplug): loaded"
     assert found["plugins"]["broken"].startswith("brokenplug.plugin (from brokenplug): failed: ModuleNotFoundError")
@@ -132,16 +163,30 @@ def test_a_broken_plugin_does_not_stop_a_command(sites):
     assert disabled.returncode == 0 and "none installed" in disabled.stdout and not disabled.stderr.strip()
 
 
-def test_a_baseline_search_uses_the_plugin_sampler_and_data_set(sites, tmp_path):
-    space, out = write_space(tmp_path, TINY_SPACE, "tiny"), tmp_path / "run"
+TOY_SPACE = """
+name: toyspace
+network: {stem: 8, head: 32, resolution: 32, act: relu}
+choices: {op: [toyfused_e2, ds], kernel: [3], se: [0], skip: [identity], filters: [1.0], layers: [0]}
+blocks:
+  - {filters: 8, layers: 1, stride: 1}
+  - {filters: 16, layers: 1, stride: 2, choices: {op: [toyfused_e2]}}
+"""
+
+
+def test_a_baseline_search_uses_the_plugin_op_sampler_and_data_set(sites, tmp_path):
+    """Every kind from the plugin in one search from the command line, candidates trained in worker processes
+    (which load the plugin themselves on their first unknown name)."""
+    space, out = write_space(tmp_path, TOY_SPACE, "toy"), tmp_path / "run"
     result = _effsearch(["baseline", "--flops-target", "5M", "--space", space, "--sampler", "toy-random", "--dataset",
                          "toyq", "--trials", "3", "--steps", "4", "--batch-size", "32", "--threads", "1", "--workers",
-                         "1", "--quiet", "--out", str(out)], sites["toy"], cwd=tmp_path)
+                         "2", "--quiet", "--out", str(out)], sites["toy"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     config = json.loads((out / "run.json").read_text())["config"]
     assert config["sampler"] == "toy-random" and config["dataset"] == "toy-quadrants"
     trials = (out / "trials.csv").read_text().splitlines()
-    assert len(trials) == 4 and all(",toy-random," in row and ",ok," in row for row in trials[1:])
+    assert len(trials) == 4 and all(",toy-random," in row for row in trials[1:])
+    assert all(",ok,," in row or ",cached,same architecture" in row for row in trials[1:]), trials  # two networks
+    assert all("toyfused_" in row for row in trials[1:])  # the plugin op is in every candidate's blocks
 
 
 def test_the_library_loads_plugins_on_its_first_unknown_name(sites):

@@ -13,6 +13,11 @@ from torch import nn
 from effsearch import count, get_preset, parse_block
 from effsearch.arch.spec import NetSpec
 from effsearch.data import load_dataset
+from effsearch.engine.kernels.conv import (
+    FastDepthwiseConv2d,
+    FastPointwiseConv2d,
+    cropped_kernel,
+)
 from effsearch.errors import EffsearchError
 from effsearch.proxy import (
     ConfigError,
@@ -22,11 +27,6 @@ from effsearch.proxy import (
     strides_for_proxy,
     thread_scope,
     train_and_evaluate,
-)
-from effsearch.proxy.kernels.conv import (
-    FastDepthwiseConv2d,
-    FastPointwiseConv2d,
-    cropped_kernel,
 )
 
 CONTRACT_KEYS = {
@@ -219,7 +219,7 @@ def test_fast_depthwise_is_exact(size, kernel, stride):
 
 
 def test_the_fast_layers_take_only_depthwise_and_pointwise_convs():
-    from effsearch.proxy.kernels import kernel_layers
+    from effsearch.engine.kernels import kernel_layers
 
     layers = kernel_layers("fast")
     assert layers.conv_class(8, 8, 3, 1, 8) is FastDepthwiseConv2d

@@ -82,7 +82,7 @@ def test_latency_target_is_met_on_measured_latency(tmp_path, tiny_spec):
     times = []
 
     def latency(s):  # a real measurement, kept short; the solver measures each distinct network once
-        from effsearch.proxy.latency import measure_latency
+        from effsearch.engine.latency import measure_latency
 
         ms = measure_latency(s, threads=1, min_run_time=0.05, max_run_time=0.2)["latency_ms"]
         times.append(ms)

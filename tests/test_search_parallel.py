@@ -75,7 +75,7 @@ def test_given_workers_and_threads_share_the_cores(tmp_path, monkeypatch, worker
 
 
 def test_auto_measures_once_then_remembers(tmp_path, monkeypatch):
-    import effsearch.proxy.parallel as parallel
+    import effsearch.engine.parallel as parallel
     from effsearch.proxy import ProxyConfig
     from effsearch.search.placement import resolve_runtime
 
@@ -99,7 +99,7 @@ def test_auto_measures_once_then_remembers(tmp_path, monkeypatch):
 
 
 def test_layout_candidates_and_the_pick():
-    from effsearch.proxy.parallel import candidates, pick
+    from effsearch.engine.parallel import candidates, pick
 
     assert candidates(2) == [(1, 2), (2, 1)]
     assert candidates(6) == [(1, 6), (2, 3), (4, 1), (6, 1)]

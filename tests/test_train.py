@@ -285,7 +285,7 @@ def test_the_network_modes():
 
 
 def test_the_config_takes_whole_epochs_only():
-    from effsearch.proxy.config import ConfigError
+    from effsearch.engine.config import ConfigError
 
     for bad in ({"epochs": 1.5}, {"steps": 10}, {"seconds": 5.0}, {"ema_decay": 1.0}):
         with pytest.raises(ConfigError):

@@ -7,7 +7,7 @@ same output size as TensorFlow's "SAME" (``ceil(n / stride)``) while staying a p
 Every module receives a :class:`Layers`: the implementations of its convolutions, batch norm +
 activation and squeeze-excitation, as timm's blocks receive their norm and activation layers. The
 default is PyTorch's own; the proxy trainer passes its fast CPU layers
-(:mod:`effsearch.proxy.kernels`) at build time instead of patching a built model.
+(:mod:`effsearch.engine.kernels`) at build time instead of patching a built model.
 """
 
 from __future__ import annotations

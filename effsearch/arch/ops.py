@@ -83,8 +83,13 @@ op_names = OPS.names
 
 
 def op_for_token(token: str) -> Op | None:
-    """The op a bare block-string token names, if any."""
-    return next((op for op in OPS.values() if op.token == token), None)
+    """The op a bare block-string token names, if any (a plugin's op too: a miss loads the plugins once)."""
+    from effsearch.runtime.plugins import load_plugins_once
+
+    found = next((op for op in OPS.values() if op.token == token), None)
+    if found is None and load_plugins_once():
+        return op_for_token(token)
+    return found
 
 
 # --------------------------------------------------------------------------- the built-in ops

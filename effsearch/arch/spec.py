@@ -53,7 +53,7 @@ class BlockSpec:
 
     def __post_init__(self) -> None:
         what = "block"
-        if self.op not in ops.op_names():
+        if self.op not in ops.OPS:
             _fail(what, "op", self.op, f"expected one of {', '.join(ops.op_names())}")
         _check_int(what, "repeats", self.repeats, 1)
         _check_int(what, "kernel_size", self.kernel_size, 1)

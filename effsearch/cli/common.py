@@ -152,7 +152,7 @@ def apply_spec_overrides(spec, args: argparse.Namespace):
 
 if TYPE_CHECKING:  # torch-heavy types, imported only for annotations
     from effsearch.data import Dataset
-    from effsearch.proxy import ProxyConfig
+    from effsearch.engine import ProxyConfig
 
 
 def add_proxy_args(parser: argparse.ArgumentParser, *, budgets: tuple[str, ...] = ("epochs", "steps", "seconds")) -> None:
@@ -202,7 +202,7 @@ def proxy_config_from_args(args: argparse.Namespace, **overrides: object) -> Pro
     A step or time budget given without ``--epochs`` replaces the default epoch budget instead of
     adding to it. ``overrides`` (keyword fields of ProxyConfig) win over the options.
     """
-    from effsearch.proxy import ProxyConfig
+    from effsearch.engine import ProxyConfig
 
     values = {field: getattr(args, arg) for arg, field in _PROXY_FIELDS.items() if getattr(args, arg, None) is not None}
     if "epochs" not in values and ("steps" in values or "seconds" in values):

@@ -46,8 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from effsearch.arch.specio import load_spec
+    from effsearch.engine.device import resolve_device
     from effsearch.proxy import train_and_evaluate
-    from effsearch.proxy.device import resolve_device
 
     spec = apply_spec_overrides(load_spec(args.spec), args)
     config = proxy_config_from_args(args)
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     data = dataset_from_args(args)
     result: dict[str, Any] = {"name": spec.name, **train_and_evaluate(spec, data, config, seed=args.seed)}
     if args.latency and result["status"] == "ok":
-        from effsearch.proxy.latency import measure_latency
+        from effsearch.engine.latency import measure_latency
 
         lat = measure_latency(spec, threads=config.threads)
         result.update(latency_ms=lat["latency_ms"], latency=lat)

@@ -82,7 +82,7 @@ class ScaleRunConfig:
     """Where and how the grid runs: the results folder and the Ray Tune resources."""
 
     out: Path | None = None  # None: effsearch.runs picks the default folder (it resumes on re-run)
-    # Grid points trained at once: "auto" measures the layout here (effsearch.proxy.parallel), None
+    # Grid points trained at once: "auto" measures the layout here (effsearch.engine.parallel), None
     # is one per CPU of the cluster; cpus_per_trial None: the layout's threads, or the cores shared out.
     workers: int | str | None = "auto"
     ray_address: str | None = None
@@ -106,9 +106,9 @@ class ScaleRunConfig:
 
     def placed(self, proxy: Any, data: Any) -> ScaleRunConfig:
         """Workers and CPUs per point made concrete for training ``proxy`` on ``data`` here (see the fields)."""
-        from effsearch.proxy import ProxyConfig
-        from effsearch.proxy.device import usable_cores
-        from effsearch.proxy.parallel import layout_for
+        from effsearch.engine import ProxyConfig
+        from effsearch.engine.device import usable_cores
+        from effsearch.engine.parallel import layout_for
 
         workers, cpus = self.workers, self.cpus_per_trial
         if workers == "auto" and self.ray_address is None and cpus is None and isinstance(proxy, ProxyConfig):
@@ -160,7 +160,7 @@ def _baseline(baseline: NetSpec | str | Path) -> tuple[NetSpec, str]:
 
 
 def _latency_fn(threads: int) -> Callable[[NetSpec], float]:
-    from effsearch.proxy.latency import measure_latency
+    from effsearch.engine.latency import measure_latency
 
     return lambda spec: float(measure_latency(spec, threads=threads)["latency_ms"])
 
@@ -229,7 +229,7 @@ def _run_grid(spec: NetSpec, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any
 def _grid_inputs(proxy: Any, data: Any) -> tuple[Any, Any]:
     """The grid's proxy config and data set: ``ProxyConfig()`` and the bundled digits unless given."""
     if proxy is None:
-        from effsearch.proxy import ProxyConfig
+        from effsearch.engine import ProxyConfig
 
         proxy = ProxyConfig()
     if data is None:

@@ -148,8 +148,8 @@ def _quiet(verbose: bool) -> Iterator[None]:
 
 def _resolved(proxy: Any, settings: TuneSettings) -> Any:
     """The proxy config each point trains with, made concrete (and recorded in the fingerprint)."""
-    from effsearch.proxy import ProxyConfig
-    from effsearch.proxy.device import concrete_runtime
+    from effsearch.engine import ProxyConfig
+    from effsearch.engine.device import concrete_runtime
 
     if not isinstance(proxy, ProxyConfig):
         return proxy

@@ -6,13 +6,13 @@ loss, an exception or running out of memory gives ``status: "failed"`` with a on
 A requested stop (:mod:`effsearch.runtime.stop`) is not a failure: it raises, between two steps.
 
 Networks are adapted to the proxy's small images in exactly one place,
-:func:`~effsearch.proxy.adapt.adapt_for_proxy`. Costs used for search rewards are never taken here:
+:func:`~effsearch.engine.adapt.adapt_for_proxy`. Costs used for search rewards are never taken here:
 they are ``effsearch.count(spec)`` at the deployment resolution; the ``proxy_*`` numbers only
 describe the network that was trained.
 
 Speed on CPU comes from channels_last tensors (oneDNN's fast depthwise kernels), in-memory uint8
 batches normalised per batch (no DataLoader, no per-sample collation), the right intra-op thread
-count, the fast layers of :mod:`effsearch.proxy.kernels` (built in, chosen by ``ProxyConfig.kernels``)
+count, the fast layers of :mod:`effsearch.engine.kernels` (built in, chosen by ``ProxyConfig.kernels``)
 and multi-tensor optimizer updates; on CUDA, autocast. The layer path that trained a candidate is
 in its metrics (``kernels``). Measurements are in ``benchmarks/README.md``.
 """
@@ -28,13 +28,13 @@ import torch
 from effsearch.arch.cost import count
 from effsearch.arch.spec import NetSpec
 from effsearch.data import Dataset
-from effsearch.proxy.adapt import adapt_for_proxy
-from effsearch.proxy.config import OnEpoch, ProxyConfig
-from effsearch.proxy.device import resolve_device
-from effsearch.proxy.kernels import resolve_kernels
-from effsearch.proxy.loop import Progress, Trainer, TrainingFailed, evaluate
-from effsearch.proxy.model import prepare_model
-from effsearch.proxy.threads import default_threads, thread_scope
+from effsearch.engine.adapt import adapt_for_proxy
+from effsearch.engine.config import OnEpoch, ProxyConfig
+from effsearch.engine.device import resolve_device
+from effsearch.engine.kernels import resolve_kernels
+from effsearch.engine.loop import Progress, Trainer, TrainingFailed, evaluate
+from effsearch.engine.model import prepare_model
+from effsearch.engine.threads import default_threads, thread_scope
 
 __all__ = ["base_metrics", "prepare_model", "train_and_evaluate"]
 

@@ -42,7 +42,7 @@ def inherited_proxy(recipe: dict[str, Any], given: Any = None) -> tuple[Any, dic
     budget is inherited only from a search budgeted in epochs alone (the grid is budgeted in epochs).
     Returns the config and, per field that did not keep ProxyConfig's default, where it came from.
     """
-    from effsearch.proxy import ProxyConfig
+    from effsearch.engine import ProxyConfig
 
     if isinstance(given, ProxyConfig):
         return given, {"proxy": "given"}

@@ -108,7 +108,9 @@ class Registry(Generic[T]):
                 for name, entry in self._entries.items()]
 
     def __contains__(self, name: object) -> bool:
-        return self.canonical(name) is not None
+        # A miss loads the plugins first, as find() does: a plugin's op in a spec read anywhere (a worker
+        # process unpickling a candidate, a block string) is known without the CLI having run.
+        return self.canonical(name) is not None or (_load_plugins() and self.canonical(name) is not None)
 
     def _find(self, name: object) -> T | None:
         key = self.canonical(name)

@@ -59,7 +59,7 @@ objective_names = OBJECTIVES.names
 # --------------------------------------------------------------------------- the built-in objectives
 
 def _latency(spec: NetSpec, context: MeasureContext) -> float:
-    from effsearch.proxy.latency import measure_latency
+    from effsearch.engine.latency import measure_latency
 
     result = measure_latency(spec, threads=context.latency_threads, device=context.latency_device)
     return float(result["latency_ms"])

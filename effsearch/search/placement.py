@@ -7,7 +7,7 @@
 * workers given, threads not: the usable cores shared out (``cores // workers``, at least 1); one
   thread per Ray task, since a cluster's tasks each hold one CPU;
 * ``"auto"`` with threads given: as many workers as that leaves cores for;
-* ``"auto"`` alone: the layout of :mod:`effsearch.proxy.parallel` (measured once per machine and
+* ``"auto"`` alone: the layout of :mod:`effsearch.engine.parallel` (measured once per machine and
   input size), or, when the results folder already holds a search, the workers and threads that
   search recorded, so a resumed run carries on as it started; one worker on every core when the
   search times candidates on this CPU (``exclusive``: latency measured while other candidates train
@@ -77,9 +77,9 @@ def _recorded(run: RunConfig) -> tuple[int, int | None] | None:
 
 def _auto(proxy: Any, run: RunConfig, data: Any, on_measure: Any,
           exclusive: bool) -> tuple[int, int | None, str, dict[str, float]]:
-    from effsearch.proxy import ProxyConfig
-    from effsearch.proxy.device import usable_cores
-    from effsearch.proxy.parallel import layout_for
+    from effsearch.engine import ProxyConfig
+    from effsearch.engine.device import usable_cores
+    from effsearch.engine.parallel import layout_for
 
     cores = usable_cores()
     threads = getattr(proxy, "threads", None)
@@ -99,7 +99,7 @@ def _auto(proxy: Any, run: RunConfig, data: Any, on_measure: Any,
 
 def _share(workers: int, run: RunConfig) -> int:
     """Threads per worker when only the workers are given: the cores shared out (one per Ray task)."""
-    from effsearch.proxy.device import default_threads, usable_cores
+    from effsearch.engine.device import default_threads, usable_cores
 
     if _on_ray(run):
         return 1
@@ -113,8 +113,8 @@ def resolve_runtime(proxy: Any, run: RunConfig, *, data: Any = None, on_measure:
     Other config types (a custom evaluator's) pass unchanged, and ``"auto"`` gives them one worker.
     ``on_measure()`` is called before a layout is measured (a few seconds, once per machine).
     """
-    from effsearch.proxy import ProxyConfig
-    from effsearch.proxy.device import concrete_runtime
+    from effsearch.engine import ProxyConfig
+    from effsearch.engine.device import concrete_runtime
 
     figures: dict[str, float] = {}
     if run.workers == AUTO:

@@ -43,7 +43,7 @@ def runtime(proxy: Any) -> dict[str, Any]:
 
 
 def latency_machine(search: SearchConfig) -> dict[str, Any]:
-    from effsearch.proxy.latency import processor_name
+    from effsearch.engine.latency import processor_name
 
     return {"device": search.latency_device, "threads": search.latency_threads, "processor": processor_name()}
 

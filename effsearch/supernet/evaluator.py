@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from effsearch.proxy.device import default_threads, resolve_device, thread_scope
+from effsearch.engine.device import default_threads, resolve_device, thread_scope
 from effsearch.search.evaluators import EvaluatorEntry, ProxyEvaluator
 from effsearch.supernet import folder as files
 from effsearch.supernet.layout import SupernetError, layout_for

@@ -19,8 +19,8 @@ import torch
 from effsearch.arch.spec import NetSpec
 from effsearch.data import Dataset
 from effsearch.data.batches import to_input
-from effsearch.proxy.adapt import adapt_for_proxy
-from effsearch.proxy.loop import evaluate
+from effsearch.engine.adapt import adapt_for_proxy
+from effsearch.engine.loop import evaluate
 from effsearch.proxy.trainer import base_metrics
 from effsearch.supernet.model import Supernet
 

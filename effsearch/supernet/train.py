@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 
 from effsearch.data.batches import augment, epoch_indices, to_input
+from effsearch.engine.adapt import adapt_for_proxy
+from effsearch.engine.device import default_threads, resolve_device, thread_scope
+from effsearch.engine.loop import autocast_for, lr_factor, make_optimizer, optimizer_step
 from effsearch.errors import EffsearchError
-from effsearch.proxy.adapt import adapt_for_proxy
-from effsearch.proxy.device import default_threads, resolve_device, thread_scope
-from effsearch.proxy.loop import autocast_for, lr_factor, make_optimizer, optimizer_step
 from effsearch.runtime import stop
 from effsearch.runtime.results import check_writable
 from effsearch.search.space import extreme_params

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from effsearch.data.formats import TrainAugments, train_augment
-from effsearch.proxy.config import ConfigError, ProxyConfig
+from effsearch.engine.config import ConfigError, ProxyConfig
 
 # What each data set trains with is its format's choice (DataFormat.train_augment), so a plugin's
 # format chooses its own; this read-only view of the registry keeps the old table's name.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from effsearch.arch.spec import NetSpec
-from effsearch.proxy.adapt import adapt_for_proxy
+from effsearch.engine.adapt import adapt_for_proxy
 from effsearch.train.folder import TrainError
 
 MODES = ("as-is", "fit", "adapt")
@@ -20,7 +20,7 @@ def network_for(spec: NetSpec, data: Any, *, resolution: int | None = None, mode
     * ``as-is``: ``spec`` itself at ``resolution`` (default its deployment resolution); its classes and
       input channels must be the data's;
     * ``fit``: the same with a classifier for the data's classes and a stem for its channels;
-    * ``adapt``: what the search's proxy trains, :func:`~effsearch.proxy.adapt.adapt_for_proxy` at
+    * ``adapt``: what the search's proxy trains, :func:`~effsearch.engine.adapt.adapt_for_proxy` at
       ``resolution`` (default the data set's proxy resolution): fitted, and the earliest strides
       dropped so small images keep a feature map to the end.
     """

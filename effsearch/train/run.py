@@ -1,7 +1,7 @@
 """Training one network to keep: the full recipe, a checkpoint every epoch, resume after a kill, a test score.
 
 :func:`train_model` trains ``spec`` on ``data`` into a folder (see :mod:`effsearch.train.folder`).
-The loop is the proxy's (:class:`~effsearch.proxy.loop.Trainer`: schedule, optimizer, AMP on CUDA,
+The loop is the proxy's (:class:`~effsearch.engine.loop.Trainer`: schedule, optimizer, AMP on CUDA,
 channels_last, the fast CPU layers, divergence checks) with an EMA of the weights updated after
 every step. After each epoch both the live weights and the EMA are validated, and everything needed
 to continue (weights, EMA, optimizer, loss scaler, data-order generator, the global random state
@@ -29,10 +29,10 @@ from effsearch.arch.cost import count
 from effsearch.arch.spec import NetSpec
 from effsearch.arch.specio import save_spec, spec_to_dict
 from effsearch.arch.timmcompat import TimmExportWarning
-from effsearch.proxy.device import default_threads, resolve_device, thread_scope
-from effsearch.proxy.kernels import resolve_kernels
-from effsearch.proxy.loop import Progress, Trainer, TrainingFailed, evaluate
-from effsearch.proxy.model import prepare_model
+from effsearch.engine.device import default_threads, resolve_device, thread_scope
+from effsearch.engine.kernels import resolve_kernels
+from effsearch.engine.loop import Progress, Trainer, TrainingFailed, evaluate
+from effsearch.engine.model import prepare_model
 from effsearch.runtime.files import atomic_path, atomic_torch_save, atomic_write_json
 from effsearch.runtime.fingerprint import check_same
 from effsearch.runtime.results import check_writable
@@ -231,7 +231,7 @@ class Training:
 
     def _metrics(self, trainer: _EmaTrainer, history: list[dict[str, Any]], use_ema: bool, test_accuracy: float,
                  test_loss: float, test_images: int) -> dict[str, Any]:
-        from effsearch.proxy.latency import measure_latency
+        from effsearch.engine.latency import measure_latency
 
         cost, last, d = count(self.spec), history[-1], self.data
         latency = measure_latency(self.spec, threads=self.threads, min_run_time=0.2, max_run_time=2.0)

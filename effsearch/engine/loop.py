@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from effsearch.data import Dataset
 from effsearch.data.batches import augment, epoch_indices, to_input
-from effsearch.proxy.config import DIVERGED_FACTOR, ProxyConfig
+from effsearch.engine.config import DIVERGED_FACTOR, ProxyConfig
 from effsearch.runtime import stop
 
 

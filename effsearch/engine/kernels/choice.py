@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from effsearch.proxy.config import ConfigError
-from effsearch.proxy.kernels.paths import PATHS, available_paths
-from effsearch.proxy.memo import machine_key, recall, remember
+from effsearch.engine.config import ConfigError
+from effsearch.engine.kernels.paths import PATHS, available_paths
+from effsearch.engine.memo import machine_key, recall, remember
 
 VERSION = 1
 MARGIN = 0.03
@@ -36,10 +36,10 @@ def step_seconds(path: str, threads: int, *, resolution: int = _RESOLUTION, batc
     """Seconds per training step of the reference proxy (EfficientNet-B0 adapted to ``resolution``,
     one input channel, random data) on ``path``, one sample per timed step."""
     from effsearch.arch.presets import get_preset
-    from effsearch.proxy.adapt import adapt_for_proxy
-    from effsearch.proxy.config import ProxyConfig
-    from effsearch.proxy.model import prepare_model
-    from effsearch.proxy.threads import thread_scope
+    from effsearch.engine.adapt import adapt_for_proxy
+    from effsearch.engine.config import ProxyConfig
+    from effsearch.engine.model import prepare_model
+    from effsearch.engine.threads import thread_scope
 
     dev = torch.device(device)
     spec = adapt_for_proxy(get_preset("efficientnet-b0"), resolution, num_classes=10, in_chans=1)

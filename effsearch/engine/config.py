@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from effsearch.data import AUGMENTS
+from effsearch.engine.adapt import MIN_FEATURE
 from effsearch.errors import EffsearchError
-from effsearch.proxy.adapt import MIN_FEATURE
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -20,7 +20,7 @@ DIVERGED_FACTOR = 10.0
 has diverged even if the loss stayed finite: at a learning rate 10^4 too high it sits at 10^3-10^4."""
 OnEpoch = Callable[[int, dict[str, Any]], None]
 KERNELS = ("auto", "fused", "fast", "torch")
-"""Layer paths for CPU training; see :mod:`effsearch.proxy.kernels`."""
+"""Layer paths for CPU training; see :mod:`effsearch.engine.kernels`."""
 
 
 class ConfigError(EffsearchError, ValueError):
@@ -65,7 +65,7 @@ class ProxyConfig:
     threads: int | None = None  # CPU intra-op threads; None: OMP_NUM_THREADS or the usable cores
     amp: bool = True  # autocast on CUDA (bf16 where supported, else fp16 with loss scaling)
     channels_last: bool = True
-    kernels: str = "auto"  # CPU layer path: auto (the fastest here, measured once), fused, fast or torch (proxy.kernels)
+    kernels: str = "auto"  # CPU layer path: auto (the fastest here, measured once), fused, fast or torch (engine.kernels)
 
     def __post_init__(self) -> None:
         if self.epochs is None and self.steps is None and self.seconds is None:

@@ -59,8 +59,8 @@ def candidates(cores: int, device: str = "cpu") -> list[tuple[int, int]]:
 def reference_steps(threads: int, *, kernels: str, resolution: int, batch: int, device: str,
                     steps: int = _STEPS, warmup: int = _WARMUP) -> float:
     """Reference proxy steps per second on ``threads`` threads, on the layer path ``kernels`` resolves to here."""
-    from effsearch.proxy.kernels import resolve_kernels
-    from effsearch.proxy.kernels.choice import step_seconds
+    from effsearch.engine.kernels import resolve_kernels
+    from effsearch.engine.kernels.choice import step_seconds
 
     path = resolve_kernels(kernels, device, threads)
     times = step_seconds(path, threads, resolution=resolution, batch=batch, steps=steps, warmup=warmup, device=device)
@@ -69,7 +69,7 @@ def reference_steps(threads: int, *, kernels: str, resolution: int, batch: int, 
 
 def _warm(kernels: str, device: str, threads: int) -> None:
     """Load torch and settle the layer path in a worker before the timed steps start together."""
-    from effsearch.proxy.kernels import resolve_kernels
+    from effsearch.engine.kernels import resolve_kernels
 
     resolve_kernels(kernels, device, threads)
 
@@ -102,7 +102,7 @@ def pick(rates: dict[tuple[int, int], float]) -> tuple[int, int]:
 
 
 def _key(cores: int, device: str, resolution: int, batch: int, kernels: str) -> str:
-    from effsearch.proxy.memo import machine_key
+    from effsearch.engine.memo import machine_key
 
     return f"v{VERSION}|" + machine_key(device, f"{cores} cores", f"{resolution} px", f"batch {batch}", f"kernels {kernels}")
 
@@ -113,7 +113,7 @@ def choose_layout(*, cores: int, device: str, resolution: int, batch: int, kerne
 
     ``on_measure()`` is called before a measurement (a few seconds), so a caller can say why it waits.
     """
-    from effsearch.proxy.memo import recall, remember
+    from effsearch.engine.memo import recall, remember
 
     kind = "cpu" if device == "cpu" else "cuda"
     options = candidates(cores, kind)
@@ -137,7 +137,7 @@ def choose_layout(*, cores: int, device: str, resolution: int, batch: int, kerne
 
 def layout_for(proxy: Any, data: Any, *, cores: int, on_measure: Any = None) -> Layout:
     """:func:`choose_layout` for training ``proxy`` (a ProxyConfig) on ``data`` with ``cores`` cores."""
-    from effsearch.proxy.device import resolve_device
+    from effsearch.engine.device import resolve_device
 
     device = resolve_device(proxy.device)
     resolution = proxy.resolution or getattr(data, "default_resolution", 32)

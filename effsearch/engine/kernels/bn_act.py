@@ -3,7 +3,7 @@
 In an EfficientNet-B0 proxy step at 16 px, batch norm and SiLU were a third of the time, nearly
 all of it spent streaming the large expanded feature maps through memory (benchmarks/README.md).
 :class:`FusedConvBnAct` runs a ``ConvBnAct``'s batch norm and activation as one small C kernel
-(``effsearch/proxy/kernels/bn_act.c``) over the channels_last layout: two passes over the map forward
+(``effsearch/engine/kernels/bn_act.c``) over the channels_last layout: two passes over the map forward
 instead of five, and four instead of eight backward. It is the same computation - batch statistics,
 biased variance to normalise, unbiased variance for the running estimate, PyTorch's momentum
 convention - with float rounding in other places, so results match PyTorch's to about 1e-6, not
@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from effsearch.arch.blocks import ConvBnAct
-from effsearch.proxy.memo import cache_dir, cpu_flags
+from effsearch.engine.memo import cache_dir, cpu_flags
 from effsearch.runtime.files import atomic_path
 
 _SOURCE = Path(__file__).with_name("bn_act.c")

@@ -1,15 +1,15 @@
 """Where a proxy trains: the device, and the runtime (device, threads, layer path) a run records.
 
-The thread count lives in :mod:`effsearch.proxy.threads`; its helpers are importable from here too.
+The thread count lives in :mod:`effsearch.engine.threads`; its helpers are importable from here too.
 """
 
 from __future__ import annotations
 
 import torch
 
-from effsearch.proxy.config import ConfigError, ProxyConfig
-from effsearch.proxy.kernels import resolve_kernels
-from effsearch.proxy.threads import default_threads, thread_scope, usable_cores
+from effsearch.engine.config import ConfigError, ProxyConfig
+from effsearch.engine.kernels import resolve_kernels
+from effsearch.engine.threads import default_threads, thread_scope, usable_cores
 
 __all__ = ["concrete_runtime", "default_threads", "resolve_device", "thread_scope", "usable_cores"]
 

@@ -6,8 +6,8 @@ import torch
 
 from effsearch.arch.builder import build_model
 from effsearch.arch.spec import NetSpec
-from effsearch.proxy.config import ProxyConfig
-from effsearch.proxy.kernels.paths import kernel_layers
+from effsearch.engine.config import ProxyConfig
+from effsearch.engine.kernels.paths import kernel_layers
 
 
 def prepare_model(spec: NetSpec, config: ProxyConfig, device: torch.device, kernels: str = "torch") -> torch.nn.Module:

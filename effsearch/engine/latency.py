@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from effsearch.arch.spec import NetSpec
+from effsearch.engine.memo import processor_name
+from effsearch.engine.threads import default_threads
 from effsearch.errors import EffsearchError
-from effsearch.proxy.memo import processor_name
-from effsearch.proxy.threads import default_threads
 
 MIN_RUN_S = 0.1
 MAX_RUN_S = 2.0
