@@ -141,6 +141,8 @@ def test_scale_inherits_the_baseline_runs_data_and_recipe_and_train_takes_a_memb
     trained = open_run(metrics["folder"])
     assert isinstance(trained, TrainRun) and trained.finished and metrics["dataset"] == "npz"
     assert trained.record["source"].endswith("(phi 1)") and metrics["name"] == scale_run[1].name
+    # Trained at the side scale --train gives it: the data's proxy side grown as its resolution grew.
+    assert metrics["resolution"] == round(16 * scale_run[1].resolution / scale_run.family.baseline.resolution)
     assert "choose a member by its phi (0, 1)" in _error(capsys, ["train", str(out), "--epochs", "1"])
     assert "no member with phi=7" in _error(capsys, ["train", str(out), "--phi", "7", "--epochs", "1"])
     kinds = {r.kind for r in find_runs(tmp_path / "results")}
@@ -226,3 +228,19 @@ def test_the_three_stage_pipeline_in_python_passes_run_objects(tmp_path, monkeyp
     assert isinstance(trained, TrainRun) and trained.finished and trained.metrics["dataset"] == "npz"
     assert trained.folder == Path("results/trained") / f"{family[1].name}-npz"
     assert runs.train(family, phi=1, config=TrainConfig(epochs=1, threads=1)).metrics == trained.metrics  # found finished
+
+
+def test_a_member_trains_at_the_side_scale_train_gives_it(tmp_path, tiny_spec):
+    from effsearch.data import load_dataset
+    from effsearch.runs import prepare_training
+
+    spec_file = save_spec(tiny_spec, tmp_path / "tiny.yaml")
+    assert main(["scale", "--baseline", str(spec_file), "--coefficients", "1.2,1.1,1.15", "--phi", "0..3",
+                 "--out", str(tmp_path / "fam"), "--quiet"]) == 0
+    family = open_run(tmp_path / "fam")
+    data = load_dataset("digits")
+    for phi in (0, 3):
+        training = prepare_training(family, phi=phi, data=data, mode="adapt", out=tmp_path / f"t{phi}")
+        grown = family[phi].resolution / family.family.baseline.resolution
+        assert training.spec.resolution == round(data.default_resolution * grown)
+    assert training.spec.resolution > data.default_resolution and not (tmp_path / "t3").exists()  # nothing written yet

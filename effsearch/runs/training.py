@@ -67,10 +67,21 @@ def prepare_training(source: Any, *, phi: float | None = None, data: Any = None,
     picked, found = network(source, phi=phi)
     data = training_data(found, data, load=load, train_images=train_images)
     how = network_mode(picked, data, mode=mode, searched=isinstance(found, (BaselineRun, ScaleRun)), resolution=resolution)
+    if how == "adapt" and resolution is None and isinstance(found, ScaleRun):
+        resolution = _member_side(found, phi, data)
     spec = network_for(picked, data, resolution=resolution, mode=how)
     folder = Path(out) if out is not None else DEFAULT_ROOT / "trained" / f"{spec.name or 'net'}-{data.name}"
     label = str(source) if phi is None else f"{source} (phi {phi:g})"
     return Training(spec, data, config, folder, seed=seed, source=label)
+
+
+def _member_side(run: ScaleRun, phi: float | None, data: Any) -> int:
+    """A member's training input side: the data's proxy side grown as its resolution grew from the baseline's
+    (the rule of ``scale --train`` and ``--compare``, so the same member trains the same way everywhere)."""
+    from effsearch.compound.trained import member_variant
+
+    family = run.family
+    return member_variant(family, family.member(phi)).train_resolution(data.default_resolution)
 
 
 def train(source: Any, **options: Any) -> TrainRun:
