@@ -184,10 +184,16 @@ def test_sigkill_mid_search_then_the_same_command_finishes_it(tmp_path):
     trials = {t.number: t for t in study.trials}
     for number, (params, values) in done_before.items():  # nothing completed was lost or redone
         assert trials[number].state.name == "COMPLETE" and (trials[number].params, trials[number].values) == (params, values)
+    # A trial killed while training is queued again with its architecture; one killed between being asked
+    # and having all its decisions (two workers keep up to four in flight) has none to repeat.
+    assert any("blocks" in t.user_attrs for t in in_flight)
     for trial in in_flight:
         killed = trials[trial.number]
         assert killed.state.name == "FAIL" and killed.user_attrs["status"] == "interrupted"
         requeued = [t for t in trials.values() if t.user_attrs.get("requeued_from") == killed.number]
+        if "blocks" not in trial.user_attrs:
+            assert requeued == []
+            continue
         assert len(requeued) == 1 and requeued[0].params == killed.params and requeued[0].state.name == "COMPLETE"
     csv = pd.read_csv(out / "trials.csv")
     counted = csv[csv["status"] != "interrupted"]
@@ -265,7 +271,7 @@ def test_json_summary_old_reward_flags_and_workers_auto(tmp_path, capsys):
 
 
 def test_the_summary_explains_a_baseline_far_below_the_target():
-    from effsearch.cli.baseline import distance_note
+    from effsearch.cli.baseline_summary import distance_note
     from effsearch.search.reward import RewardConfig, distance
 
     reward = RewardConfig(target=4e8)

@@ -279,3 +279,12 @@ def test_the_layers_are_documented():
                   for line in section.splitlines() if re.match(r"\d+\. `", line)]
     listed = [tuple("effsearch" if n == "effsearch" else n.removeprefix("effsearch.") for n in names) for names in LAYERS]
     assert documented == listed
+
+
+CLI_MAX_LINES = 250
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "cli").glob("*.py")), ids=lambda p: p.name)
+def test_command_modules_only_parse_call_and_print(path):
+    """A command module that grows past ~250 lines has started orchestrating: that belongs in the library."""
+    assert len(path.read_text().splitlines()) <= CLI_MAX_LINES

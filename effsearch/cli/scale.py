@@ -147,46 +147,40 @@ def run(args: argparse.Namespace) -> int:
     result = result_run.result
     trained = train_members(args, result_run, result, train, data) if train is not None else None
     if args.json:
-        print(json.dumps(summary_dict(result, trained), default=str))
+        print(json.dumps(summary_dict(result_run, trained), default=str))
     else:
-        _print(result, trained)
+        _print(result_run, trained)
     return 0
 
 
-def summary_dict(result: Any, trained: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def summary_dict(run: Any, trained: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The grid and the family as one JSON-ready object (``--json``): family.json's document plus the grid.
 
     With ``--train`` the family is family.json as rewritten with each member's ``trained`` entry, and
     ``trained`` lists every training.
     """
-    from effsearch.compound.family import family_to_dict
-
+    result = run.result
     grid = None
     if result.grid is not None:
         grid = {"rows": result.grid.rows, "selected": next((r for r in result.grid.rows if r.get("selected")), None)}
-    family = family_to_dict(result.family) if trained is None else json.loads((Path(result.out) / "family.json").read_text())
     out = {"out": str(result.out), "coefficients": list(result.coefficients), "coefficients_from": result.coefficients_from,
-           "baseline": result.baseline_source, "grid": grid, "family": family}
+           "baseline": result.baseline_source, "grid": grid, "family": run.document}
     if trained is not None:
         out["trained"] = trained
     return out
 
 
-def _print(result: Any, trained: list[dict[str, Any]] | None = None) -> None:
-    from effsearch.arch.timmcompat import timm_export
-
-    out = console()
+def _print(run: Any, trained: list[dict[str, Any]] | None = None) -> None:
+    result, out = run.result, console()
     if result.grid is not None:
         out.print(grid_table(result.grid))
     out.print(family_table(result.family, trained))
     for warning in result.family.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}")
-    lossy = [m.name for m in result.family.members if timm_export(m.spec).differs]
+    lossy = [m["name"] for m in run.document.get("members", []) if not m.get("timm_faithful", True)]
     if lossy:
         out.print(f"[yellow]note:[/yellow] timm's builder does not rebuild {', '.join(lossy)} exactly from the exported "
                   "arch_def; family.json says where (timm_faithful, timm_differs)")
     wrote = "family.yaml, family.json, members/" + (", grid.csv" if result.grid is not None else "")
     wrote += ", members-trained/" if trained is not None else ""
     out.print(f"wrote {wrote} and run.json to {result.out}")
-
-

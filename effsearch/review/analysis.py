@@ -262,11 +262,13 @@ def official_table() -> pd.DataFrame:
 
 def family_vs_official(members: pd.DataFrame) -> pd.DataFrame:
     """A family's members next to the official model of the same phi, with cost ratios (ours / paper)."""
-    cols = ["phi", "name", "resolution", "width", "depth", "params", "macs"]
+    cols = ["phi", "name", "resolution", "width", "depth", "params", "macs", "budget"]
     ours = members[[c for c in cols if c in members.columns]].copy()
     official = official_table().rename(columns={
         "name": "official", "resolution": "official_resolution", "width": "official_width", "depth": "official_depth",
     })
+    # A member solved for a budget has a real phi: it matches no official model, and the merge keys must agree.
+    ours["phi"], official["phi"] = ours["phi"].astype(float), official["phi"].astype(float)
     table = ours.merge(official, on="phi", how="left")
     table["params_ratio"] = pd.to_numeric(table["params"], errors="coerce") / table["params_paper"]
     table["macs_ratio"] = pd.to_numeric(table["macs"], errors="coerce") / table["macs_paper"]

@@ -152,6 +152,11 @@ class ScaleRun(Run):
 
         return load_family(self.folder)
 
+    @property
+    def document(self) -> dict[str, Any]:
+        """family.json as written: members with their timm verdicts, budgets and (after training) accuracy."""
+        return _read_json(self.folder / "family.json")
+
     def member(self, phi: float) -> Any:
         """The family member at ``phi`` (its spec is ``.spec``)."""
         return self.family.member(phi)

@@ -208,8 +208,21 @@ def family_members(run: RunData) -> pd.DataFrame:
     """The family's members (phi, name, resolution, width, depth, params, macs) as a frame."""
     members = (run.family or {}).get("members") or []
     keep = ("phi", "name", "depth", "width", "resolution", "params", "macs", "latency_ms")
-    frame = pd.DataFrame([{k: m.get(k) for k in keep} for m in members if isinstance(m, dict)])
+    frame = pd.DataFrame([{**{k: m.get(k) for k in keep}, "budget": _budget(m.get("target"))}
+                          for m in members if isinstance(m, dict)])
     for col in keep:
         if col != "name":
             frame[col] = pd.to_numeric(frame[col], errors="coerce") if col in frame else np.nan
     return frame.sort_values("phi", kind="stable").reset_index(drop=True) if len(frame) else frame
+
+
+def _budget(target: Any) -> str:
+    """``1.8G MACs (0.99x)``: the budget a member was solved for and how much of it the rounding used."""
+    if not isinstance(target, dict) or not isinstance(target.get("value"), (int, float)):
+        return ""
+    from effsearch.units import format_count
+
+    unit = {"macs": "MACs", "params": "params", "latency_ms": "ms"}.get(str(target.get("objective")), "")
+    value = f"{target['value']:g}" if unit == "ms" else format_count(target["value"])
+    ratio = target.get("ratio")
+    return f"{value} {unit}" + (f" ({ratio:.2f}x)" if isinstance(ratio, (int, float)) else "")

@@ -69,8 +69,9 @@ def family_frame(run: RunData) -> pd.DataFrame:
     table = summary.family_table(run)
     if not len(table):
         return table
+    budget = {"budget": table["budget"].fillna("")} if "budget" in table and table["budget"].fillna("").any() else {}
     return pd.DataFrame({
-        "φ": table["phi"].astype(int), "name": table["name"], "resolution": table["resolution"].map(lambda v: _fixed(v, 0)),
+        "φ": table["phi"].map(lambda v: f"{v:g}"), "name": table["name"], **budget, "resolution": table["resolution"].map(lambda v: _fixed(v, 0)),
         "width": table["width"].map(lambda v: _fixed(v, 3)), "depth": table["depth"].map(lambda v: _fixed(v, 3)),
         "params": table["params"].map(_count), "MACs": table["macs"].map(_count), "official": table["official"].fillna(""),
         "official params": table["params_paper"].map(_count), "official MACs": table["macs_paper"].map(_count),
