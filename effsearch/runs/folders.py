@@ -63,6 +63,9 @@ class Run:
 
     @classmethod
     def detect(cls, folder: Path) -> bool:
+        if cls.RECORD != RUN_RECORD:
+            # A record of its own marks the kind, even while it is being replaced; another tool's does not.
+            return (folder / cls.RECORD).is_file() and _recorded_kind(folder / cls.RECORD) in (None, "", cls.kind)
         kind = _recorded_kind(folder / RUN_RECORD)
         if kind:
             return kind == cls.kind
@@ -186,11 +189,6 @@ class TrainRun(Run):
     MARKERS: ClassVar[tuple[str, ...]] = ("train.json",)
     RECORD: ClassVar[str] = "train.json"
 
-    @classmethod
-    def detect(cls, folder: Path) -> bool:
-        # A train.json that is being replaced still marks a training; one of another tool's does not.
-        return (folder / cls.RECORD).is_file() and _recorded_kind(folder / cls.RECORD) in (None, "train")
-
     @property
     def spec(self) -> Any:
         from effsearch.arch.specio import load_spec
@@ -214,19 +212,16 @@ class SupernetRun(Run):
     MARKERS: ClassVar[tuple[str, ...]] = ("supernet.json",)
     RECORD: ClassVar[str] = "supernet.json"
 
-    @classmethod
-    def detect(cls, folder: Path) -> bool:
-        return (folder / cls.RECORD).is_file()
-
     @property
     def finished(self) -> bool:
         return (self.folder / "supernet.pt").is_file()
 
 
 KINDS: tuple[type[Run], ...] = (TrainRun, SupernetRun, ScaleRun, BaselineRun)  # most specific marker first
-RUN_FILES = {"run.json", "trials.csv", "pareto.csv", "retrain.csv", "grid.csv", "grid.jsonl", "study.db",
-                   "supernet.json", "checkpoint.pt", "supernet.pt", "train.json", "metrics.json", "history.csv",
-                   "compare.json", "compare.csv", "family.json", "family.yaml"}
+RUN_FILES = {"run.json", "trials.csv", "pareto.csv", "retrain.csv", "grid.csv", "grid.jsonl", "study.db", "supernet.json",
+             "checkpoint.pt", "supernet.pt", "train.json", "metrics.json", "history.csv", "compare.json", "compare.csv",
+             "family.json", "family.yaml"}
+"""Files of a run that are not specs: a path to one of them stands for its folder."""
 
 
 def run_kind(folder: str | Path) -> type[Run] | None:

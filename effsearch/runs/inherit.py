@@ -50,7 +50,8 @@ def inherited_proxy(recipe: dict[str, Any], given: Any = None) -> tuple[Any, dic
     values = {k: v for k, v in recipe.items() if k in names and k not in _BUDGET}
     if recipe.get("epochs") and not recipe.get("steps") and not recipe.get("seconds"):
         values["epochs"] = recipe["epochs"]
-    origin = {k: "baseline" for k, v in values.items() if v != getattr(ProxyConfig(), k)}
+    defaults = ProxyConfig()
+    origin = {k: "baseline" for k, v in values.items() if v != getattr(defaults, k)}
     overrides = dict(given or {})
     origin.update({k: "given" for k in overrides})
     return ProxyConfig(**{**values, **overrides}), origin
