@@ -116,6 +116,36 @@ def test_trials_of_a_dead_run_are_failed_and_queued_again_but_live_ones_are_left
     assert studies.recover_stale(study) == []  # nothing twice
 
 
+def test_a_trial_killed_before_its_owner_was_recorded_is_recovered_after_the_grace(tmp_path, monkeypatch):
+    """The instant between study.ask() and the owner record: the trial has no owner, and would stay RUNNING
+    (uncounted, never requeued) for ever if only owners were checked."""
+    monkeypatch.setattr(studies, "UNOWNED_GRACE_S", 0.2)
+    storage = storages.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    orphan = study.ask().number
+    partial = study.ask()
+    partial.set_user_attr("owner.host", studies.owner_record()["host"])  # killed between two of the owner's fields
+    alive = _running_trial(study, studies.owner_record())
+    assert sorted(studies.recover_stale(study)) == sorted([orphan, partial.number])
+    trials = {t.number: t for t in study.get_trials()}
+    assert trials[orphan].state == TrialState.FAIL and trials[orphan].user_attrs["status"] == "interrupted"
+    assert trials[alive].state == TrialState.RUNNING
+    assert not [t for t in trials.values() if t.state == TrialState.WAITING]  # no architecture to queue again
+
+
+def test_an_owner_recorded_during_the_grace_keeps_its_trial(tmp_path, monkeypatch):
+    storage = storages.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    trial = study.ask()
+
+    def owner_arrives(seconds):  # the live run records its owner while recovery waits
+        trial.set_user_attr("owner", studies.owner_record())
+
+    monkeypatch.setattr(studies.time, "sleep", owner_arrives)
+    assert studies.recover_stale(study) == []
+    assert study.get_trials()[0].state == TrialState.RUNNING
+
+
 def test_counting_ignores_interrupted_trials_only():
     def frozen(state, status=None):
         attrs = {} if status is None else {"status": status}

@@ -11,13 +11,17 @@ The study is the single source of truth. Everything else in a results folder (``
 * *stale trial recovery*: a trial left RUNNING by a run that was killed is failed (state FAIL,
   status ``interrupted``) and its architecture queued again, so a resumed run trains it once more
   instead of losing it. A trial's owner is recorded when it is asked for (host, pid, process start
-  time); on this host a dead owner is detected at once, elsewhere by Optuna's RDB heartbeat.
+  time); on this host a dead owner is detected at once, elsewhere by Optuna's RDB heartbeat. A run
+  killed in the instant between asking for a trial and recording its owner leaves a RUNNING trial
+  with no owner: a live run records one within milliseconds, so one still missing after
+  :data:`UNOWNED_GRACE_S` is an orphan and is recovered the same way.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -124,7 +128,7 @@ def _owner_alive(owner: dict[str, Any]) -> bool | None:
     """True or False for an owner on this host; None when it runs elsewhere (ask the heartbeat)."""
     if owner.get("host") != socket.gethostname():
         return None
-    pid = int(owner.get("pid", -1))
+    pid = int(owner["pid"])
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -152,14 +156,33 @@ def requeue_stale(study: optuna.Study, trial: FrozenTrial) -> None:
     requeue(study, trial)
 
 
+UNOWNED_GRACE_S = 3.0
+"""How long a RUNNING trial may lack an owner record before it counts as orphaned (a live run
+records its owner milliseconds after asking; waited for only when such a trial exists)."""
+
+
+def _has_owner(trial: FrozenTrial) -> bool:
+    owner = nested_attrs(trial.user_attrs, "owner")
+    return "host" in owner and "pid" in owner
+
+
+def _orphans(study: optuna.Study) -> list[FrozenTrial]:
+    """RUNNING trials whose owner is dead, or that still have no owner after the grace period."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    dead = [t for t in running if _has_owner(t) and _owner_alive(nested_attrs(t.user_attrs, "owner")) is False]
+    unowned = {t.number for t in running if not _has_owner(t)}
+    if unowned:
+        time.sleep(UNOWNED_GRACE_S)
+        again = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        dead += [t for t in again if t.number in unowned and not _has_owner(t)]
+    return dead
+
+
 def recover_stale(study: optuna.Study) -> list[int]:
     """Fail the RUNNING trials whose owner is dead and queue their architectures again; their numbers."""
     recovered = []
     storage = study._storage  # a finished-by-others trial has no Trial object to go through
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = nested_attrs(trial.user_attrs, "owner")
-        if not owner or _owner_alive(owner) is not False:
-            continue
+    for trial in _orphans(study):
         try:
             storage.set_trial_user_attr(trial._trial_id, "status", "interrupted")
             storage.set_trial_user_attr(trial._trial_id, "reason", "its run stopped before the trial finished; queued again")
