@@ -198,3 +198,95 @@ def fake_train_folder(path: Path, name: str = "b0-fashion", epochs: int = 3, don
             "train_seconds": seconds, "seed": seed, "device": "cpu", "adapt": True,
         })
     return folder
+
+
+# --- multi-fidelity (rungs) -----------------------------------------------------------------------
+
+
+def _promoted(value: float, competing: list[float], factor: int) -> bool:
+    # ASHA as the search applies it (effsearch.search.rungs.promotable): top 1/factor of the rung so far.
+    values = sorted([*competing, value], reverse=True)
+    return value >= values[max(1, len(values) // factor) - 1]
+
+
+def _climb(row: dict[str, object], *, rungs: int, factor: int, seeds: int, seen: list[list[float]],
+           rng: np.random.Generator) -> dict[str, object]:
+    """One trained candidate through the rungs: longer budgets add accuracy, the top rung trains ``seeds`` times."""
+    quality, scale = float(row["accuracy"]), float(row["reward"]) / float(row["accuracy"])
+    out: dict[str, object] = {}
+    for k in range(rungs):
+        gain = 0.2 * (1 - 0.5**k)  # what a longer budget adds, shrinking as it grows
+        if k == rungs - 1 and seeds > 1:
+            runs = [float(np.clip(quality - 0.2 + gain + rng.normal(0, 0.01), 0.01, 0.999)) for _ in range(seeds)]
+            acc = float(np.mean(runs))
+            out["seed_accuracies"] = " ".join(f"{a:.6f}" for a in runs)
+        else:
+            acc = float(np.clip(quality - 0.2 + gain + rng.normal(0, 0.01), 0.01, 0.999))
+        reward = acc * scale
+        out.update({f"rung{k}_accuracy": acc, f"rung{k}_reward": reward, "accuracy": acc, "reward": reward, "rung": k})
+        if k == rungs - 1:
+            break
+        up = _promoted(reward, seen[k], factor)
+        seen[k].append(reward)
+        out[f"rung{k}_promoted"] = up
+        if not up:
+            out["state"] = "PRUNED"  # its status stays ok: it trained, at a shorter budget
+            break
+    return out
+
+
+def multifidelity_trials(n: int, *, rungs: int = 3, factor: int = 3, seeds: int = 2, seed: int = 0,
+                         target: float = 4e8, cached: int = 0) -> pd.DataFrame:
+    """``n`` trials of a search with rungs, in the trials.csv schema of ``effsearch baseline --rungs``.
+
+    The last ``cached`` of them re-sample earlier trained architectures: as the search does, they copy
+    that trial's state and rung columns with status ``cached`` and train nothing.
+    """
+    rng = np.random.default_rng(seed)
+    seen: list[list[float]] = [[] for _ in range(rungs)]
+    rows: list[dict[str, object]] = []
+    for i in range(n - cached):
+        row = _trial_row(i, *sample_spec(rng), target=target, sampler="mnas", rng=rng, hard=False)
+        row.update({"rung": np.nan, "seed_accuracies": ""})
+        if row["status"] == "ok":
+            row.update(_climb(row, rungs=rungs, factor=factor, seeds=seeds, seen=seen, rng=rng))
+        rows.append(row)
+    trained = [r for r in rows if r["status"] == "ok"]
+    for i in range(n - cached, n):
+        source = trained[i % len(trained)]
+        rows.append({**source, "number": i, "status": "cached", "reason": f"same architecture as trial {source['number']}"})
+    frame = pd.DataFrame(rows)
+    per_rung = [f"rung{k}_{what}" for k in range(rungs) for what in ("accuracy", "reward", "promoted")]
+    for col in per_rung:
+        if col not in frame:
+            frame[col] = np.nan
+    at = TRIAL_COLUMNS.index("reward") + 1  # the search writes them right after the reward
+    columns = [*TRIAL_COLUMNS[:at], "rung", "seed_accuracies", *TRIAL_COLUMNS[at:]]
+    return frame[columns + per_rung + sorted(c for c in frame.columns if c.startswith("d_"))]
+
+
+def write_multifidelity_run(folder: Path, n: int = 40, *, rungs: int = 3, factor: int = 3, seeds: int = 2, seed: int = 0,
+                            target: float = 4e8, cached: int = 0) -> Path:
+    """A baseline-search folder with rungs: PRUNED candidates, per-rung columns, config.rungs and results.pick."""
+    from effsearch.search.pick import pick_summary
+
+    folder = Path(folder)
+    trials = multifidelity_trials(n, rungs=rungs, factor=factor, seeds=seeds, seed=seed, target=target, cached=cached)
+    final = trials[(trials["state"] == "COMPLETE") & (trials["rung"] == rungs - 1) & (trials["status"] == "ok")]
+    pick = pick_summary([{"number": int(r.number), "reward": float(r.reward), "accuracy": float(r.accuracy),
+                          "seed_accuracies": r.seed_accuracies} for r in final.itertuples()]) if seeds > 1 else None
+    atomic_write_json(folder / "run.json", {
+        "kind": "baseline", "command": f"effsearch baseline --flops-target {target:.0f} --rungs {rungs} --out {folder}",
+        "seed": seed, "versions": {"effsearch": "0.1.0"},
+        "config": {"objective": "macs", "target": target, "space": "mnasnet", "sampler": "mnas", "study": folder.name,
+                   "reward": {"alpha": -0.07, "beta": -0.07}, "dataset": "digits",
+                   "rungs": {"count": rungs, "factor": factor, "seeds": seeds}},
+        "results": {"pick": pick} if pick else {},
+    })
+    atomic_write_csv(folder / "trials.csv", trials)
+    atomic_write_csv(folder / "pareto.csv", _front(final))
+    if len(final):
+        best = final.sort_values("reward").iloc[-1]
+        spec = efficientnet_b0().replace(blocks=tuple(parse_block(b) for b in best["blocks"].split()), name="baseline")
+        save_spec(spec, folder / "baseline.yaml")
+    return folder

@@ -231,3 +231,28 @@ def test_runs_view_draws_the_fidelity_of_the_retrained(browser: Any, tmp_path: P
         assert "Kendall τ = 0.67, n = 4" in p.inner_text("#fidelity-graph-0")
         p.close()
     assert watched.errors == []
+
+
+def test_learning_view_draws_the_rungs_of_a_multi_fidelity_run(browser: Any, tmp_path: Path) -> None:
+    from effsearch.review.dashboard import rung_figures, rungs
+    from tests.fakeruns import write_multifidelity_run
+
+    folder = write_multifidelity_run(tmp_path / "asha", 30, seed=3)
+    expected = {t.meta["role"]: t.meta["trials"] for t in rung_figures.rungs_figure(load_run(folder)).data}
+    watched = Watched(browser)
+    p = watched.page
+    with Server(create_app([folder], poll_seconds=5), port=0) as srv:
+        p.goto(srv.url)
+        wait_for_front(p)
+        p.get_by_text("Learning", exact=True).click()
+        sel = "#rungs-graph-0 .js-plotly-plot"
+        p.wait_for_function(f"() => document.querySelector('{sel}')?._fullData?.length > 0", timeout=60_000)
+        drawn = p.evaluate(f"() => Object.fromEntries(document.querySelector('{sel}')._fullData"
+                           ".map(t => [t.meta.role, t.meta.trials]))")
+        assert drawn == expected and set(drawn) == {"stopped", "finalist", "chosen"}
+        ticks = p.locator(f"{sel} .xtick text").all_text_contents()  # SVG text has no innerText
+        assert ticks == ["rung 0 (1x)", "rung 1 (3x)", "rung 2 (9x, 2 seeds)"]
+        assert p.inner_text("#rungs-pick-0") == f"Pick: {rungs.pick_line(load_run(folder))}"
+        assert "rung 2 (9x, 2 seeds)" in p.inner_text("#rungs-table-0")
+        p.close()
+    assert watched.errors == []

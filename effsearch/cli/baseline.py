@@ -16,7 +16,7 @@ from typing import Any
 
 from effsearch.cli.baseline_summary import jsonable, print_summary, summary_dict
 from effsearch.cli.common import COUNT, POSITIVE, WORKERS, add_command, add_output_args, float_range, int_range
-from effsearch.errors import EffsearchError
+from effsearch.cli.reward_options import beta_option, reward_config
 from effsearch.runtime.console import console
 
 DEFAULT_SPACE = "mnasnet"
@@ -63,6 +63,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                            "into OUT/supernet first); the --retrain-top finalists are always trained standalone")
     what.add_argument("--trials", type=COUNT, default=DEFAULT_TRIALS, help=f"finished trials the study should hold (default {DEFAULT_TRIALS})")
     what.add_argument("--timeout", type=POSITIVE, default=None, metavar="SECONDS", help="stop starting new trials after this long")
+    what.add_argument("--rungs", type=int_range(1, 6), default=1, metavar="N",
+                      help="multi-fidelity: rung k trains the promoted candidates for F^k x the proxy budget (default 1: off)")
+    what.add_argument("--rung-factor", type=int_range(2, 10), default=3, metavar="F", help="budget factor between rungs; the top 1/F is promoted (default 3)")
+    what.add_argument("--final-seeds", type=int_range(1, 10), default=None, metavar="S",
+                      help="seeds each top-rung candidate trains with; the pick is on their mean (default 2 with --rungs > 1, else 1)")
     what.add_argument("--retrain-top", type=int_range(0), default=0, metavar="K", help="retrain the K best for --retrain-epochs and pick the baseline among them")
     what.add_argument("--retrain-epochs", type=POSITIVE, default=None, metavar="E", help="epochs of the retraining (default 3 x --epochs)")
     what.add_argument("--latency", action="store_true", help="also measure each candidate's latency (recorded, not rewarded)")
@@ -72,8 +77,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     score.add_argument("--reward", default="soft", help="soft (alpha = beta = -0.07, default) or hard (alpha 0, beta -1)")
     score.add_argument("--reward-alpha", type=float_range(-math.inf), default=None, metavar="A",
                        help="reward exponent when the cost is <= T (overrides --reward)")
-    score.add_argument("--reward-beta", type=float_range(-math.inf), default=None, metavar="B",
-                       help="reward exponent when the cost is > T (overrides --reward)")
+    score.add_argument("--reward-beta", type=beta_option, default=None, metavar="B",
+                       help="reward exponent when the cost is > T (overrides --reward); auto: measured on the data "
+                            "by MnasNet's rule (soft: both exponents; see docs/search.md)")
     # The old names, kept working: alpha, beta and gamma elsewhere mean the scaling coefficients.
     score.add_argument("--alpha", dest="legacy_alpha", type=float_range(-math.inf), default=None, help=argparse.SUPPRESS)
     score.add_argument("--beta", dest="legacy_beta", type=float_range(-math.inf), default=None, help=argparse.SUPPRESS)
@@ -107,51 +113,6 @@ def _add_proxy(parser: argparse.ArgumentParser) -> None:
 # --- options to configs ---------------------------------------------------------------------------
 
 
-def _reject_above(text: str) -> float | None:
-    if str(text).strip().lower() in ("none", "off", "0", ""):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise EffsearchError(f"--reject-above {text!r} is invalid; give a factor of the target such as 2, or none") from None
-
-
-_TARGETS = {"flops_target": "macs", "latency_target": "latency_ms", "params_target": "params"}
-
-
-def objective_target(args: argparse.Namespace) -> tuple[str, str, str]:
-    """The one objective the options name: (objective, its flag, the target text)."""
-    given = [(dest, value) for dest in _TARGETS if (value := getattr(args, dest, None)) is not None]
-    if not given:
-        raise EffsearchError("give a budget: --flops-target 400M (or --latency-target 15ms, or --params-target 5M)")
-    if len(given) > 1:
-        flags = " and ".join("--" + d.replace("_", "-") for d, _ in given)
-        raise EffsearchError(f"{flags} name two objectives; a search optimises one, so give only one target")
-    dest, text = given[0]
-    return _TARGETS[dest], "--" + dest.replace("_", "-"), str(text)
-
-
-def reward_config(args: argparse.Namespace):  # -> RewardConfig (imported lazily)
-    from effsearch.search.objectives import get_objective
-    from effsearch.search.reward import RewardConfig
-
-    objective, flag, text = objective_target(args)
-    target = get_objective(objective).parse(text, what=flag)
-    preset = RewardConfig.preset(args.reward, target=target, reject_above=_reject_above(args.reject_above), objective=objective)
-    alpha = _exponent(args, "alpha", preset.alpha)
-    beta = _exponent(args, "beta", preset.beta)
-    return RewardConfig(target=target, alpha=alpha, beta=beta, reject_above=preset.reject_above, objective=objective)
-
-
-def _exponent(args: argparse.Namespace, name: str, default: float) -> float:
-    """--reward-alpha / --reward-beta, or their old names --alpha / --beta."""
-    new, old = getattr(args, f"reward_{name}", None), getattr(args, f"legacy_{name}", None)
-    if new is not None and old is not None and new != old:
-        raise EffsearchError(f"--reward-{name} {new:g} and --{name} {old:g} disagree; give only --reward-{name}")
-    value = new if new is not None else old
-    return default if value is None else value
-
-
 def default_out(args: argparse.Namespace, reward: Any) -> Path:
     """A folder named after what makes a run, so the same command finds (and resumes) it again."""
     from effsearch.runtime.results import DEFAULT_ROOT
@@ -166,12 +127,15 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
     """Every config of the run, validated; raises :class:`EffsearchError` on the first mistake."""
     from effsearch.cli.common import proxy_config_from_args
     from effsearch.search import RunConfig, SearchConfig
+    from effsearch.search.rungs import Rungs
 
     reward = reward_config(args)
+    seeds = args.final_seeds if args.final_seeds is not None else (2 if args.rungs > 1 else 1)
+    rungs = Rungs(count=args.rungs, factor=args.rung_factor, seeds=seeds)
     search = SearchConfig(space=args.space, sampler=args.sampler, evaluator=args.evaluator, trials=args.trials,
                           timeout=args.timeout, seed=args.seed, retrain_top=args.retrain_top,
                           retrain_epochs=args.retrain_epochs, latency=args.latency, latency_threads=args.latency_threads,
-                          latency_device=args.latency_device, mix_runtime=args.mix_runtime)
+                          latency_device=args.latency_device, mix_runtime=args.mix_runtime, rungs=rungs)
     run = RunConfig(out=args.out or default_out(args, reward), storage=args.storage, study=args.study,
                     workers=args.workers, ray_address=args.ray_address, gpus_per_trial=args.gpus_per_trial,
                     progress=not args.quiet, verbose=args.verbose)
@@ -219,9 +183,9 @@ def run(args: argparse.Namespace) -> int:
     out = console(stderr=args.json)  # with --json, stdout carries the JSON object only
     result = run_baseline_search(**cfg, data=data, argv=command_argv(args), console=out)
     if args.json:
-        print(json.dumps(summary_dict(result, cfg["reward"]), default=jsonable))
+        print(json.dumps(summary_dict(result, result.reward or cfg["reward"]), default=jsonable))
     else:
-        print_summary(result, cfg["reward"], out)
+        print_summary(result, result.reward or cfg["reward"], out)
     for name in ("alpha", "beta"):  # at the end: a refused run prints one error line and nothing else
         if getattr(args, f"legacy_{name}", None) is not None:
             print(f"effsearch: note: --{name} is now --reward-{name} (alpha, beta and gamma in 'effsearch scale' "

@@ -22,15 +22,24 @@ def summary_dict(result: Any, reward: Any) -> dict[str, Any]:
     return {
         "out": str(result.out),
         "objective": reward.objective, "target": reward.target, "alpha": reward.alpha, "beta": reward.beta,
-        "trials": {str(s): int(n) for s, n in trials["status"].value_counts().items()},
+        "trials": {str(s): int(n) for s, n in outcomes(trials).value_counts().items()},
         "baseline": None if base is None else {
             **{k: base.get(k) for k in ("number", "params", "macs", "accuracy", "reward", "retrained_epochs")},
             "target_ratio": None if not cost else cost / reward.target,
             "spec": str(result.out / "baseline.yaml"),
         },
         "fidelity": result.exported.fidelity,
+        "pick": result.exported.pick,
         "far_from_target": None if base is None else distance(base, trials, reward),
     }
+
+
+def outcomes(trials: Any) -> Any:
+    """Each trial's status, with candidates stopped at a lower rung counted as ``pruned``."""
+    status = trials["status"].astype(object).copy()
+    if "state" in trials:
+        status[(trials["state"] == "PRUNED") & (status == "ok")] = "pruned"
+    return status
 
 
 def print_summary(result: Any, reward: Any, out: Any) -> None:
@@ -44,7 +53,7 @@ def print_summary(result: Any, reward: Any, out: Any) -> None:
     base = result.baseline
     out.print(top_table(result.exported.trials, baseline=None if base is None else base["number"]))
     trials = result.exported.trials
-    counts = trials["status"].value_counts().to_dict()
+    counts = outcomes(trials).value_counts().to_dict()
     out.print("trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), highlight=False)
     if base is None:
         out.print(f"no candidate finished yet; results so far in {result.out}", highlight=False)
@@ -54,6 +63,8 @@ def print_summary(result: Any, reward: Any, out: Any) -> None:
         tau = "n/a (fewer than 2 usable pairs)" if fid["kendall_tau"] is None else f"{fid['kendall_tau']:.3f}"
         out.print(f"fidelity: Kendall tau between search score and standalone accuracy of the {fid['n']} retrained "
                   f"candidates: {tau}", highlight=False)
+    from effsearch.search.pick import describe
+
     how = f", retrained {base['retrained_epochs']:g} epochs" if base.get("retrained_epochs") else ""
     out.print(f"baseline: trial {base['number']}{how}", highlight=False)
     cost = base.get(reward.objective) if reward.objective != "macs" else base["macs"]
@@ -61,6 +72,8 @@ def print_summary(result: Any, reward: Any, out: Any) -> None:
     shown = "" if reward.objective in ("macs", "params") or not cost else f"  {obj.label} {obj.format(cost)}"
     out.print(f"  params {format_count(base['params'])}  MACs {format_count(base['macs'])}{shown}{where}  "
               f"accuracy {base['accuracy']:.4f}  reward {base['reward']:.4f}", highlight=False)
+    if (line := describe(result.exported.pick)) is not None:
+        out.print(f"  {line}", highlight=False)
     out.print(f"  saved {result.out / 'baseline.yaml'}; see it with: effsearch show {result.out}", highlight=False)
     note = distance_note(base, trials, reward)
     if note:

@@ -9,6 +9,7 @@ from typing import Any
 from effsearch.errors import EffsearchError
 
 ALGORITHMS = ("ppo", "reinforce")
+FIDELITIES = ("auto", "final", "first")
 
 
 DEFAULT_LR = {"ppo": 0.002, "reinforce": 0.005}
@@ -33,8 +34,11 @@ class ControllerConfig:
     hidden_size: int = 64
     embed_size: int = 32
     failed_reward: float | None = None
+    fidelity: str = "auto"  # which value of a trial is its reward: see MnasSampler
 
     def __post_init__(self) -> None:
+        if self.fidelity not in FIDELITIES:
+            raise ControllerError(f"controller fidelity {self.fidelity!r} is unknown; use one of {', '.join(FIDELITIES)}")
         if self.algorithm not in ALGORITHMS:
             raise ControllerError(f"controller algorithm {self.algorithm!r} is unknown; use one of {', '.join(ALGORITHMS)}")
         for name in ("batch_size", "epochs", "hidden_size", "embed_size"):

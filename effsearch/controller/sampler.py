@@ -9,7 +9,9 @@ How it plugs into Optuna:
   and so is every parameter of the first trial when the space is not given.
 * **Reward.** A complete trial's value (negated for ``minimize`` studies). Failed and pruned trials
   are skipped unless ``failed_reward`` is set, in which case they count as that reward: use 0 for
-  an accuracy-times-cost reward, where "it did not train" is the worst outcome. Multi-objective
+  an accuracy-times-cost reward, where "it did not train" is the worst outcome.
+  Under a successive-halving or Hyperband pruner the reward is each trial's first rung instead,
+  taken as soon as it is reported (:mod:`effsearch.controller.rewards` says why). Multi-objective
   studies are rejected; combine the objectives into one reward (as ``effsearch baseline`` does) or
   use NSGA-II.
 * **Learning.** Every ``batch_size`` finished trials, in trial-number order, make one policy update
@@ -44,7 +46,6 @@ import numpy as np
 import torch
 from optuna.distributions import CategoricalDistribution
 from optuna.samplers import BaseSampler, RandomSampler
-from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from effsearch.controller import state
@@ -59,6 +60,7 @@ from effsearch.controller.learner import (
     trial_generator,
 )
 from effsearch.controller.ppo import Batch, policy_update
+from effsearch.controller.rewards import first_rung, trial_reward
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -89,6 +91,7 @@ class MnasSampler(BaseSampler):
         baseline_decay: decay of the moving-average reward baseline and of its RMS.
         hidden_size, embed_size: LSTM width and decision-embedding width.
         failed_reward: reward of failed or pruned trials; ``None`` (default) skips them.
+        fidelity: which value is a trial's reward: ``"final"``, ``"first"`` or ``"auto"`` (controller.rewards).
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
             order (e.g. ``effsearch.search.space.load_space("mnasnet").distributions()``); default: inferred.
 
@@ -117,11 +120,12 @@ class MnasSampler(BaseSampler):
         embed_size: int = ControllerConfig.embed_size,
         failed_reward: float | None = None,
         search_space: dict[str, BaseDistribution] | None = None,
+        fidelity: str = ControllerConfig.fidelity,
     ) -> None:
         self.config = ControllerConfig(
             algorithm=algorithm, lr=lr, batch_size=batch_size, epochs=epochs, clip=clip,
             entropy_weight=entropy_weight, baseline_decay=baseline_decay, hidden_size=hidden_size,
-            embed_size=embed_size, failed_reward=failed_reward,
+            embed_size=embed_size, failed_reward=failed_reward, fidelity=fidelity,
         )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ControllerError(f"controller seed {seed!r} must be an integer or None")
@@ -258,17 +262,22 @@ class MnasSampler(BaseSampler):
         return self._learner
 
     def _scan(self, study: Study, told: tuple | None) -> None:
-        """Take in the trials that finished since the last look, each exactly once."""
-        finished = study._get_trials(deepcopy=False, states=_FINISHED, use_cache=True)
-        new = [(t, t.state, t.values) for t in finished if t.number not in self._seen]
+        """Take in the trials that finished (or, learning from the first rung, reported it) since the last look, once each."""
+        first = first_rung(study, self.config.fidelity)
+        states = (*_FINISHED, TrialState.RUNNING) if first else _FINISHED
+        finished = study._get_trials(deepcopy=False, states=states, use_cache=True)
+        new = [(t, t.state, t.values) for t in finished if t.number not in self._seen
+               and (t.state != TrialState.RUNNING or t.intermediate_values)]
         if told is not None and told[0].number not in self._seen:
-            new.append(told)
+            new = [n for n in new if n[0].number != told[0].number] + [told]
         for trial, state_, values in new:
-            self._seen.add(trial.number)
+            running = state_ == TrialState.RUNNING  # its first rung is in; it is looked at again once finished
+            if not running:
+                self._seen.add(trial.number)
             if state_ == TrialState.COMPLETE:
                 self._intersect(trial)
             learner = self._learner
-            if learner is not None and trial.number not in learner.consumed:
+            if learner is not None and trial.number not in learner.consumed and not (running and trial.number in self._pending):
                 row = self._row(study, learner, trial, state_, values)
                 if row is None:
                     learner.consumed.add(trial.number)  # never usable: do not look at it again
@@ -311,19 +320,10 @@ class MnasSampler(BaseSampler):
             if search_space.get(name) == learner.space[name]
         }
 
-    def _reward(self, study: Study, state_: TrialState, values: Sequence[float] | None) -> float | None:
-        if state_ == TrialState.COMPLETE and values:
-            value = float(values[0])
-            if not math.isfinite(value):
-                return None
-            return -value if study.direction == StudyDirection.MINIMIZE else value
-        if state_ in (TrialState.FAIL, TrialState.PRUNED):
-            return self.config.failed_reward
-        return None
-
     def _row(self, study: Study, learner: Learner, trial: FrozenTrial, state_: TrialState,
              values: Sequence[float] | None) -> tuple[list[int], float, list[float]] | None:
-        reward = self._reward(study, state_, values)
+        reward = trial_reward(study, trial, state_, values, fidelity=self.config.fidelity,
+                              failed_reward=self.config.failed_reward)
         actions = learner.actions_of(trial.params, trial.distributions) if reward is not None else None
         if actions is None:
             return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from effsearch.search.placement import Placement, resolve_runtime
 from effsearch.search.progress import SearchProgress, announce
 from effsearch.search.retrain import pending, retrain_epochs, retrain_top
 from effsearch.search.reward import RewardConfig
+from effsearch.search.rungs import check_budget
 from effsearch.search.samplers import make_sampler
 from effsearch.search.settings import fingerprint, run_config_dict
 
@@ -47,6 +49,7 @@ class SearchResult:
     ran: int
     retrained: int
     storage: str
+    reward: RewardConfig | None = None  # as used: an ``auto`` reward with its measured exponents
 
     @property
     def baseline(self) -> dict[str, Any] | None:
@@ -76,6 +79,7 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
     created, had_db = _missing_folders(run.out), (run.out / "study.db").exists()
     check_writable(run.out)
     _check_reachable(space, reward)
+    check_budget(search.rungs, proxy)
     long_epochs = retrain_epochs(search.retrain_epochs, proxy) if search.retrain_top else 0.0
     timed_here = (search.latency or reward.objective == "latency_ms") and search.latency_device == "cpu"
     proxy, run, placement = resolve_runtime(proxy, run, data=data, on_measure=_announce_measure(console, run),
@@ -142,7 +146,7 @@ def _search(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunC
             names = ["reward"] if search.objectives == 1 else ["accuracy", reward.objective]
             study, resumed = studies.create_or_load(storage, run.study_name, objectives=search.objectives,
                                                     fingerprint=prints, sampler=sampler, mix_runtime=search.mix_runtime,
-                                                    metric_names=names)
+                                                    metric_names=names, pruner=search.rungs.pruner())
             session = _Session(search=search, reward=reward, proxy=proxy, run=run, data=data, space=space, study=study,
                                long_epochs=long_epochs, argv=argv, evaluator=describe(evaluate), placement=placement)
             return session.execute(resumed=resumed, executor=executor, console=console)
@@ -199,6 +203,16 @@ def _announce_measure(console: Any, run: RunConfig) -> Any:
     return show
 
 
+def _note(console: Any, run: RunConfig) -> Any:
+    """A line of progress outside the progress bar (nothing with progress off)."""
+    if not run.progress:
+        return lambda text: None
+    from effsearch.runtime.console import console as make_console
+
+    out = console or make_console()
+    return lambda text: out.print(text, highlight=False, markup=False)
+
+
 def describe_epoch(record: dict[str, Any]) -> str:
     """One line per supernet epoch: loss and the validation accuracy of the largest and smallest sub-networks."""
     return (f"supernet epoch {record['epoch']}: loss {record['train_loss']:.4f}, val top-1 largest "
@@ -207,7 +221,8 @@ def describe_epoch(record: dict[str, Any]) -> str:
 
 def _best(study: optuna.Study) -> tuple[float, int] | None:
     scored = [(float(t.user_attrs["reward"]), -t.number) for t in study.get_trials(deepcopy=False)
-              if t.user_attrs.get("status") in ("ok", "cached") and isinstance(t.user_attrs.get("reward"), (int, float))
+              if t.user_attrs.get("status") in ("ok", "cached") and t.state == optuna.trial.TrialState.COMPLETE
+              and isinstance(t.user_attrs.get("reward"), (int, float))
               and math.isfinite(t.user_attrs["reward"])]
     if not scored:
         return None
@@ -230,6 +245,7 @@ class _Session:
     argv: list[str] | None
     evaluator: dict[str, Any] = dataclasses.field(default_factory=dict)
     placement: Placement | None = None
+    started: float | None = None
 
     def save(self) -> Export:
         return export(self.study, self.space, self.run.out, target=self.reward.target,
@@ -240,12 +256,18 @@ class _Session:
                                  space=self.space, data=self.data, retrain_epochs=self.long_epochs,
                                  evaluator=self.evaluator, placement=self.placement)
         found = exported.fidelity if exported is not None else None
-        results = {"fidelity": {**found, "evaluator": self.evaluator.get("name")}} if found else None
+        results = {"fidelity": {**found, "evaluator": self.evaluator.get("name")}} if found else {}
+        if exported is not None and exported.pick is not None:
+            results["pick"] = exported.pick
+        results = results or None
         write_run_json(self.run.out, kind="baseline", seed=self.search.seed, config=config, argv=self.argv,
                        results=results)
 
     def execute(self, *, resumed: bool, executor: Any, console: Any) -> SearchResult:
+        self.started = time.monotonic()  # the time limit covers the reward's calibration too
         recovered = studies.recover_stale(self.study)
+        if self.reward.pending:
+            self.reward = self._calibrate(executor, console)
         self.write_run_json()
         done = sum(studies.counts_as_finished(t) for t in self.study.get_trials(deepcopy=False))
         progress = SearchProgress(total=max(self.search.trials, done), done=min(done, self.search.trials),
@@ -260,15 +282,41 @@ class _Session:
         self.write_run_json(exported)
         return SearchResult(out=self.run.out, study=self.study, space=self.space, exported=exported, resumed=resumed,
                             recovered=recovered, ran=ran, retrained=retrained,
-                            storage=storages.display_url(self.run.storage_url))
+                            storage=storages.display_url(self.run.storage_url), reward=self.reward)
+
+    def _calibrate(self, executor: Any, console: Any) -> RewardConfig:
+        """``auto`` exponents: measured once per study (search.calibrate), then read back from it."""
+        from effsearch.search.calibrate import STUDY_ATTR, calibrate, calibrated
+        from effsearch.search.worker import Candidate
+
+        record = self.study.user_attrs.get(STUDY_ATTR)
+        if not isinstance(record, dict):
+            def run(jobs: list[tuple[Any, Any, int]]) -> list[dict[str, Any]]:
+                tickets = [executor.submit(Candidate(number=-1 - i, spec=spec, proxy=proxy, seed=seed))
+                           for i, (spec, proxy, seed) in enumerate(jobs)]
+                done: dict[int, dict[str, Any]] = {}
+                while len(done) < len(tickets):
+                    done.update(executor.wait())
+                return [done[t] for t in tickets]
+
+            note = _note(console, self.run)
+            record = calibrate(space=self.space, reward=self.reward, proxy=self.proxy, rungs=self.search.rungs,
+                               seed=self.search.seed, run=run, note=note)
+            self.study.set_user_attr(STUDY_ATTR, record)
+        return calibrated(self.reward, record)
 
     def _search(self, executor: Any, progress: SearchProgress) -> int:
         def on_trial(trial: optuna.trial.FrozenTrial) -> None:
             self.save()
             progress.trial(trial, counted=studies.counts_as_finished(trial))
 
+        def on_rung(trial: optuna.Trial, record: dict[str, Any]) -> None:
+            self.save()  # trials.csv shows a promotion while the candidate trains its next rung
+            progress.rung(trial, record)
+
         loop = SearchLoop(self.study, self.space, search=self.search, reward_config=self.reward, proxy=self.proxy,
-                          executor=executor, sampler_name=self.search.sampler_name, on_trial=on_trial)
+                          executor=executor, sampler_name=self.search.sampler_name, on_trial=on_trial,
+                          on_rung=on_rung, started=self.started)
         return loop.run()
 
     def _retrain(self, executor: Any, progress: SearchProgress) -> int:

@@ -1,8 +1,8 @@
 """The baseline search's configuration, split by concern as Ray Tune splits it.
 
 * :class:`SearchConfig` - *what* to search and for how long: the space, the sampler, the evaluator,
-  the number of trials, the time limit, the seed, the retraining of the best candidates, latency
-  measurement;
+  the number of trials, the time limit, the seed, the rungs of a multi-fidelity search, the
+  retraining of the best candidates, latency measurement;
 * :class:`~effsearch.search.reward.RewardConfig` - *how a candidate is scored*: the objective, its
   target and the exponents (lives with the reward);
 * :class:`~effsearch.proxy.ProxyConfig` - *how a candidate is trained* (lives with the proxy);
@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from effsearch.errors import EffsearchError
+from effsearch.search.rungs import Rungs
 
 DEFAULT_STUDY = "baseline"
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,99}$")
@@ -53,6 +54,7 @@ class SearchConfig:
     latency_threads: int = 1
     latency_device: str = "cpu"
     mix_runtime: bool = False  # allow trials trained on another device, thread count or kernel path in
+    rungs: Rungs = field(default_factory=Rungs)  # multi-fidelity: successive-halving rungs, seeds at the top
 
     def __post_init__(self) -> None:
         import optuna
@@ -75,6 +77,8 @@ class SearchConfig:
                                                 or not math.isfinite(self.retrain_epochs) or self.retrain_epochs <= 0):
             raise EffsearchError(f"retraining epochs {self.retrain_epochs!r} is invalid; give a positive number of epochs")
         _positive_int("latency threads", self.latency_threads)
+        if not isinstance(self.rungs, Rungs):
+            raise EffsearchError(f"rungs {self.rungs!r} is invalid; give an effsearch.search.rungs.Rungs")
         if self.latency_device != "cpu" and not str(self.latency_device).startswith("cuda"):
             raise EffsearchError(f"latency device {self.latency_device!r} is invalid; use cpu or cuda[:N]")
 

@@ -1,39 +1,30 @@
-"""The ask/tell loop: keep up to ``capacity`` candidates in flight and feed every result to the study.
+"""The ask/tell loop: keep up to ``capacity`` trainings in flight and feed every result to the study.
 
 The main process owns the study and the sampler. For each free worker it asks the study for a
-trial, turns the sampler's decisions into a spec, counts its MACs and then either
+trial, turns the sampler's decisions into a spec, counts its cost (the objective's, measured once
+per architecture) and then either *rejects* it untrained when it is far over budget (reward 0,
+``rejected``), *reuses* the result of the same architecture (``cached``; or waits while that one
+trains, so nothing is trained twice), or trains it: once per seed of its rung, rung after rung
+while it is promoted (:mod:`effsearch.search.rungs`), telling the study when it completes the top
+rung or stops below it. A failed evaluation is told as FAIL with its reason and the loop goes on.
 
-* *rejects* it untrained when it is far over budget (reward 0, status ``rejected``),
-* *reuses* the result of the same architecture evaluated before (status ``cached``), or waits for
-  it when that architecture is still training, so no architecture is ever trained twice, or
-* hands it to the executor, and tells the study the reward when the metrics come back.
+**Reproducible with many workers.** Results are landed in the order their trainings were submitted,
+and new trials are asked for only between two landings (at most ``L`` trainings in flight: one per
+worker plus one queued per worker). Every sampler and every promotion therefore sees the same
+history whatever order the workers finish in: the same settings and worker count give the same search.
 
-The cost the reward is computed over comes from the objective (:mod:`effsearch.search.objectives`),
-measured before training and cached per architecture. A failed evaluation is told as FAIL with its
-reason and the loop goes on.
-
-**Reproducible with many workers.** Results are told to the study in the order their trials were
-asked for, and trial ``j`` is asked for right after trial ``j - L`` is told (``L`` trials in flight:
-one per worker plus one queued per worker, so a worker rarely waits for a slow predecessor). Every
-sampler therefore sees the same history at every ask whatever order the workers finish in: a
-search with the same settings and worker count proposes the same architectures.
-
-A requested stop (:mod:`effsearch.runtime.stop`, checked before every trial and while waiting) or
-Ctrl-C fails the trials in flight (finished ones waiting for their turn too) as ``interrupted`` and
-queues their architectures again, so nothing is lost; after a SIGKILL the next run does the same on
-start-up.
+A requested stop (:mod:`effsearch.runtime.stop`) or Ctrl-C fails the trials in flight as
+``interrupted`` and queues their architectures again; after a SIGKILL the next run does the same on
+start-up, and finished rungs are replayed from their records.
 """
-
 from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -44,90 +35,13 @@ from effsearch.arch.spec import NetSpec
 from effsearch.errors import EffsearchError
 from effsearch.runtime import stop
 from effsearch.search.config import SearchConfig
+from effsearch.search.flight import Flight, blocks_key, in_flight_limit, proxy_summary
+from effsearch.search.heartbeat import Heartbeat
 from effsearch.search.objectives import MeasureContext, get_objective
 from effsearch.search.reward import RewardConfig, over_budget, rejection, reward
+from effsearch.search.rungs import RUNG_ATTRS, SEED_ATTR, RungMemo, Rungs, mean, promotable
 from effsearch.search.study import ArchCache, counts_as_finished, flat_attrs, nested_attrs, owner_record, requeue
 from effsearch.search.worker import Candidate
-
-_PROXY_KEYS = ("train_seconds", "eval_seconds", "wall_seconds", "images_per_s", "loss", "train_loss",
-               "epochs", "steps", "proxy_resolution", "proxy_params", "proxy_macs", "device", "threads", "kernels",
-               "evaluator")
-
-
-def blocks_key(spec: NetSpec) -> str:
-    """The architecture's identity for the cache: its official block strings."""
-    from effsearch.arch.blockstring import format_block
-
-    return " ".join(format_block(b) for b in spec.blocks)
-
-
-def proxy_summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The JSON-safe scalars of a metrics dict worth keeping with the trial."""
-    out = {}
-    for key in _PROXY_KEYS:
-        value = metrics.get(key)
-        if isinstance(value, (int, float, str)) and not (isinstance(value, float) and not math.isfinite(value)):
-            out[key] = value
-    return out
-
-
-@dataclass
-class Flight:
-    """A trial whose candidate is training (or waiting for an identical one that is)."""
-
-    trial: optuna.Trial
-    spec: NetSpec
-    key: str
-    params: int
-    macs: int
-    cost: float  # the objective's value: what the reward is computed over
-    started: float = field(default_factory=time.monotonic)
-
-
-class Heartbeat:
-    """Records Optuna heartbeats for the trials in flight, on storages that use them (shared RDBs)."""
-
-    def __init__(self, storage: Any) -> None:
-        self._storage = storage
-        getter = getattr(storage, "get_heartbeat_interval", None)  # Optuna's BaseHeartbeat interface
-        self._interval = getter() if callable(getter) else None
-        self._ids: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if self._interval:
-            self._thread = threading.Thread(target=self._beat, name="effsearch-heartbeat", daemon=True)
-            self._thread.start()
-
-    def track(self, trial: optuna.Trial) -> None:
-        if self._interval:
-            with self._lock:
-                self._ids.add(trial._trial_id)  # the storage API speaks trial ids
-            self._storage.record_heartbeat(trial._trial_id)
-
-    def untrack(self, trial: optuna.Trial) -> None:
-        with self._lock:
-            self._ids.discard(trial._trial_id)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._interval):
-            with self._lock:
-                ids = list(self._ids)
-            for trial_id in ids:
-                try:
-                    self._storage.record_heartbeat(trial_id)
-                except Exception:  # a missed beat is retried on the next tick
-                    continue
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
-def in_flight_limit(capacity: int) -> int:
-    """Trials asked for and not yet told: one per worker, and one queued per worker when there are several."""
-    return 1 if capacity <= 1 else 2 * capacity
 
 
 class SearchLoop:
@@ -135,21 +49,28 @@ class SearchLoop:
 
     def __init__(self, study: optuna.Study, space: Any, *, search: SearchConfig, reward_config: RewardConfig,
                  proxy: Any, executor: Any, sampler_name: str,
-                 on_trial: Callable[[FrozenTrial], None] | None = None) -> None:
+                 on_trial: Callable[[FrozenTrial], None] | None = None,
+                 on_rung: Callable[[optuna.Trial, dict[str, Any]], None] | None = None,
+                 started: float | None = None) -> None:
         self.study, self.space, self.search, self.reward = study, space, search, reward_config
         self.proxy, self.executor, self.sampler_name = proxy, executor, sampler_name
+        self.rungs: Rungs = search.rungs
         self.on_trial = on_trial or (lambda trial: None)
+        self.on_rung = on_rung or (lambda trial, record: None)
+        self.started = time.monotonic() if started is None else started  # --timeout counts from here
         self.cache = ArchCache()
+        self.memo = RungMemo()
+        self.memo.update(study.get_trials(deepcopy=False))
         self.objective = get_objective(reward_config.objective)
         self.measure = MeasureContext(latency_device=search.latency_device, latency_threads=search.latency_threads)
         self._seed_latency_cache()
         self.finished_here = 0
-        self._flights: dict[int, Flight] = {}
-        self._order: deque[int] = deque()  # tickets in the order their trials were asked for
-        self._results: dict[int, dict[str, Any]] = {}  # finished, waiting for their turn to be told
+        self._tickets: dict[int, tuple[Flight, int]] = {}  # ticket -> (flight, seed) training now
+        self._order: deque[int] = deque()  # tickets in the order they were submitted
+        self._results: dict[int, dict[str, Any]] = {}  # finished, waiting for their turn to be landed
         self._limit = in_flight_limit(executor.capacity)
         self._deadline: float | None = None
-        self._ticket_of: dict[str, int] = {}
+        self._active: dict[str, Flight] = {}  # architectures being evaluated, by key
         self._waiting: dict[str, list[Flight]] = {}
         self._heartbeat = Heartbeat(study._storage)
         self._owner = owner_record()
@@ -166,16 +87,16 @@ class SearchLoop:
 
     def run(self) -> int:
         """Search until done; returns how many trials finished in this call."""
-        self._deadline = None if self.search.timeout is None else time.monotonic() + self.search.timeout
+        self._deadline = None if self.search.timeout is None else self.started + self.search.timeout
         try:
             while True:
                 stop.check()
                 self._fill()
-                if not self._flights:
+                if not self._tickets:
                     break
                 for ticket, metrics in self.executor.wait():
                     self._results[ticket] = metrics
-                while self._order and self._order[0] in self._results:  # in asking order, each followed by its ask
+                while self._order and self._order[0] in self._results:  # in submitting order, each followed by its ask
                     ticket = self._order.popleft()
                     self._land(ticket, self._results.pop(ticket))
                     self._fill()
@@ -196,8 +117,8 @@ class SearchLoop:
 
     def _fill(self) -> None:
         if self._deadline is not None and time.monotonic() >= self._deadline:
-            return
-        while len(self._flights) < self._limit and self.budget_left() > 0:
+            return  # no new candidate; promotions of those in flight go on (see docs/search.md)
+        while len(self._tickets) < self._limit and self.budget_left() > 0:
             stop.check()
             with warnings.catch_warnings():
                 # Optuna warns that heartbeats are meant for Study.optimize; this loop records them itself.
@@ -251,42 +172,118 @@ class SearchLoop:
             return self.measure.cache[key]
         return objective.measure(spec, self.measure)
 
-
     def _dispatch(self, flight: Flight) -> None:
         reason = rejection(flight.cost, self.reward)
         if reason is not None:
             self._tell(flight, "rejected", reason, accuracy=None, proxy={})
         elif (done := self.cache.get(flight.key)) is not None:
             self._tell_cached(flight, done)
-        elif flight.key in self._ticket_of:
+        elif flight.key in self._active:
             self._waiting.setdefault(flight.key, []).append(flight)
             self._heartbeat.track(flight.trial)
         else:
-            candidate = Candidate(number=flight.trial.number, spec=flight.spec, proxy=self.proxy, seed=self.search.seed)
-            ticket = self.executor.submit(candidate)
-            self._flights[ticket] = flight
-            self._order.append(ticket)
-            self._ticket_of[flight.key] = ticket
+            self._active[flight.key] = flight
             self._heartbeat.track(flight.trial)
+            self._train(flight)
+
+    def _train(self, flight: Flight) -> None:
+        """Train ``flight`` at its rung: every seed of the rung not already recorded (a replay after a kill)."""
+        k = flight.rung
+        flight.want, flight.results = self.rungs.seeds_at(k, self.search.seed), {}
+        for seed in flight.want:
+            if (record := self.memo.get(flight.key, k, seed)) is not None:
+                flight.results[seed] = record
+        missing = [s for s in flight.want if s not in flight.results]
+        if not missing:
+            self._rung_done(flight)
+            return
+        proxy = self.rungs.budget(self.proxy, k)
+        for seed in missing:
+            ticket = self.executor.submit(Candidate(number=flight.trial.number, spec=flight.spec, proxy=proxy, seed=seed))
+            self._tickets[ticket] = (flight, seed)
+            self._order.append(ticket)
 
     def _land(self, ticket: int, metrics: dict[str, Any]) -> None:
-        flight = self._flights.pop(ticket)
-        del self._ticket_of[flight.key]
-        if metrics.get("status") == "ok":
-            self._report_curve(flight.trial, metrics)
-            done = self._tell(flight, "ok", None, accuracy=float(metrics["accuracy"]), proxy=proxy_summary(metrics))
-            self.cache.update([done])
-        else:
+        flight, seed = self._tickets.pop(ticket)
+        if flight.dead:
+            return  # another seed of its rung failed and the trial was told as failed
+        if metrics.get("status") != "ok":
+            flight.dead = True
             self._tell_failed(flight.trial, str(metrics.get("reason") or "unknown failure"), proxy_summary(metrics))
+            self._release(flight)
+            return
+        flight.results[seed] = metrics
+        if self.rungs.multi or self.rungs.seeds > 1:  # kept at once: a killed run replays it
+            record = {"accuracy": float(metrics["accuracy"]), "proxy": proxy_summary(metrics)}
+            flight.trial.set_user_attr(SEED_ATTR.format(rung=flight.rung, seed=seed), record)
+            self.memo.put(flight.key, flight.rung, seed, record)
+        if all(s in flight.results for s in flight.want):
+            self._rung_done(flight)
+
+    def _rung_done(self, flight: Flight) -> None:
+        """Every seed of the flight's rung is in: promote it, prune it, or (top rung) complete it."""
+        k, trial = flight.rung, flight.trial
+        accuracies = [float(flight.results[s]["accuracy"]) for s in flight.want]
+        accuracy = mean(accuracies)
+        score = reward(accuracy, flight.cost, self.reward)
+        first = flight.results[flight.want[0]]
+        proxy = first.get("proxy") if "proxy" in first else proxy_summary(first)
+        if self.rungs.multi:
+            trial.set_user_attr(f"rung{k}_accuracy", accuracy)
+            trial.set_user_attr(f"rung{k}_reward", score)
+            trial.set_user_attr("rung", k)
+        if len(accuracies) > 1:
+            trial.set_user_attr("seed_accuracies", accuracies)
+        if k == self.rungs.top:
+            if not self.rungs.multi:
+                self._report_curve(trial, flight.results[flight.want[0]])
+            done = self._tell(flight, "ok", None, accuracy=accuracy, proxy=proxy)
+            self.cache.update([done])
+            self._release(flight)
+            return
+        late = self._deadline is not None and time.monotonic() >= self._deadline
+        promoted = self._promote(trial, k, score, decide=not late)
+        trial.set_user_attr(f"rung{k}_promoted", promoted)
+        if promoted:  # a candidate that stops here gets its trial line when it is told
+            self.on_rung(trial, {"rung": k, "accuracy": accuracy, "reward": score, "promoted": promoted})
+            flight.rung += 1
+            self._train(flight)
+            return
+        # Past --timeout nothing is promoted, so the run ends within one rung's training of it; such a
+        # candidate was not judged, so a later run that meets it again trains it (not cached).
+        reason = f"the time limit ran out before rung {k + 1}" if late else None
+        done = self._tell(flight, "ok", reason, accuracy=accuracy, proxy=proxy, state=TrialState.PRUNED)
+        if not late:
+            self.cache.update([done])
+        self._release(flight)
+
+    def _promote(self, trial: optuna.Trial, rung: int, score: float, *, decide: bool = True) -> bool:
+        """Optuna's successive-halving pruner decides (single reward); NSGA-II's studies use its rule on the reward."""
+        if self.search.objectives == 1:
+            trial.report(score, self.rungs.step(rung))
+            return decide and not trial.should_prune()
+        if not decide:
+            return False
+        name = f"rung{rung}_reward"
+        competing = [t.user_attrs[name] for t in self.study.get_trials(deepcopy=False)
+                     if t.number != trial.number and isinstance(t.user_attrs.get(name), (int, float))
+                     and t.user_attrs.get("cached_from") is None]
+        return promotable(score, competing, self.rungs.factor)
+
+    def _release(self, flight: Flight) -> None:
+        """The flight is told: identical architectures waiting for it reuse its result (or train, if it failed)."""
+        if self._active.get(flight.key) is flight:
+            del self._active[flight.key]
         for waiter in self._waiting.pop(flight.key, []):
             self._heartbeat.untrack(waiter.trial)
-            self._dispatch(waiter)  # reuses the result, or trains it now if the first one failed
+            self._dispatch(waiter)
 
     def _report_curve(self, trial: optuna.Trial, metrics: dict[str, Any]) -> None:
         """Validation accuracy per epoch as Optuna intermediate values, so its pruners and dashboards see curves.
 
         Where the evaluator computed no curve, the final accuracy is reported at the epoch it was
-        reached. Multi-objective studies have no intermediate values in Optuna.
+        reached. Multi-objective studies have no intermediate values in Optuna. With several rungs
+        the intermediate values are the rungs' rewards instead (reported as each rung ends).
         """
         if self.search.objectives != 1:
             return
@@ -300,7 +297,8 @@ class SearchLoop:
     # --- telling the study ------------------------------------------------------------------------
 
     def _tell(self, flight: Flight, status: str, reason: str | None, *, accuracy: float | None,
-              proxy: dict[str, Any], cached_from: int | None = None) -> FrozenTrial:
+              proxy: dict[str, Any], cached_from: int | None = None,
+              state: TrialState = TrialState.COMPLETE) -> FrozenTrial:
         acc = 0.0 if accuracy is None else accuracy  # rejected: never trained, scored as worthless
         score = reward(acc, flight.cost, self.reward)
         attrs = {"status": status, "reason": reason, "accuracy": accuracy, "reward": score, **flat_attrs("proxy", proxy)}
@@ -308,15 +306,20 @@ class SearchLoop:
             attrs["cached_from"] = cached_from
         for key, value in attrs.items():
             flight.trial.set_user_attr(key, value)
+        if state == TrialState.PRUNED:  # Optuna takes a pruned trial's value from its last report
+            return self._finish(flight.trial, values=None, state=state)
         values = [score] if self.search.objectives == 1 else [acc, float(flight.cost)]
-        return self._finish(flight.trial, values=values, state=TrialState.COMPLETE)
+        return self._finish(flight.trial, values=values, state=state)
 
     def _tell_cached(self, flight: Flight, done: FrozenTrial) -> None:
         if self.search.objectives == 1:
-            for step, value in sorted(done.intermediate_values.items()):  # the curve it would have had
+            for step, value in sorted(done.intermediate_values.items()):  # the curve (or rungs) it would have had
                 flight.trial.report(value, step)
+        for key, value in done.user_attrs.items():
+            if key in RUNG_ATTRS or key.startswith("rung"):
+                flight.trial.set_user_attr(key, value)
         self._tell(flight, "cached", f"same architecture as trial {done.number}", accuracy=done.user_attrs["accuracy"],
-                   proxy=nested_attrs(done.user_attrs, "proxy"), cached_from=done.number)
+                   proxy=nested_attrs(done.user_attrs, "proxy"), cached_from=done.number, state=done.state)
 
     def _tell_failed(self, trial: optuna.Trial, reason: str, proxy: dict[str, Any] | None = None) -> None:
         trial.set_user_attr("status", "failed")
@@ -334,14 +337,15 @@ class SearchLoop:
 
     def abort(self, reason: str) -> None:
         """Fail every trial in flight as ``interrupted`` and queue its architecture again."""
-        trials = [f.trial for f in self._flights.values()] + [w.trial for ws in self._waiting.values() for w in ws]
+        trials = [f.trial for f in self._active.values() if not f.dead] + \
+                 [w.trial for ws in self._waiting.values() for w in ws]
         if self._starting is not None and self._starting not in trials:
             trials.append(self._starting)  # stopped while its decisions were being made
-        self._flights.clear()
+        self._tickets.clear()
         self._order.clear()
         self._results.clear()
         self._waiting.clear()
-        self._ticket_of.clear()
+        self._active.clear()
         self._starting = None
         for trial in trials:
             try:

@@ -25,7 +25,7 @@ from effsearch.units import format_count
 
 TRIAL_COLUMNS = (
     "number", "state", "status", "reason", "sampler", "blocks", "params", "macs", "accuracy", "reward",
-    "over_budget", "train_seconds", "images_per_s", "latency_ms", "evaluator", "kernels", "datetime_start",
+    "rung", "seed_accuracies", "over_budget", "train_seconds", "images_per_s", "latency_ms", "evaluator", "kernels", "datetime_start",
     "datetime_complete", "duration_s",
 )
 RETRAIN_COLUMNS = (
@@ -68,6 +68,12 @@ def trial_row(trial: FrozenTrial, decisions: list[str]) -> dict[str, Any]:
         "datetime_complete": trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else None,
         "duration_s": _seconds(trial),
     }
+    seeds = attrs.get("seed_accuracies")
+    row["rung"] = attrs.get("rung")
+    row["seed_accuracies"] = " ".join(f"{a:.6g}" for a in seeds) if isinstance(seeds, list) else None
+    for name, value in attrs.items():  # rung<k>_accuracy, rung<k>_reward, rung<k>_promoted
+        if name.startswith("rung") and name[4:5].isdigit() and "_" in name:
+            row[name] = value
     row.update({f"d_{name}": trial.params.get(name) for name in decisions})
     return row
 
@@ -76,16 +82,25 @@ def trials_frame(trials: list[FrozenTrial], decisions: list[str]) -> pd.DataFram
     """``trials.csv`` as a frame: one row per trial, in trial order, with one column per decision."""
     extra = sorted({p for t in trials for p in t.params} - set(decisions))
     names = list(decisions) + extra
-    columns = list(TRIAL_COLUMNS) + [f"d_{n}" for n in names]
+    rungs = sorted({int(a[4:].split("_")[0]) for t in trials for a in t.user_attrs if a.startswith("rung") and a[4:5].isdigit()})
+    per_rung = [f"rung{k}_{what}" for k in rungs for what in ("accuracy", "reward", "promoted")]
+    columns = list(TRIAL_COLUMNS) + per_rung + [f"d_{n}" for n in names]
     rows = [trial_row(t, names) for t in sorted(trials, key=lambda t: t.number)]
     return pd.DataFrame(rows, columns=columns)
+
+
+def not_pruned(trials: pd.DataFrame) -> pd.Series:
+    """Rows of candidates that were not stopped at a lower rung (all rows of a single-fidelity search)."""
+    if "state" not in trials:
+        return pd.Series(True, index=trials.index)
+    return trials["state"].astype(str).str.upper() != "PRUNED"
 
 
 def pareto_frame(trials: pd.DataFrame) -> pd.DataFrame:
     """The evaluated trials on the accuracy-vs-MACs front (repeats of an architecture left out)."""
     from effsearch.review.analysis import pareto_front
 
-    evaluated = trials[trials["status"] == "ok"]
+    evaluated = trials[(trials["status"] == "ok") & not_pruned(trials)]  # one fidelity: the top rung's
     return pareto_front(evaluated, x="macs", y="accuracy").reset_index(drop=True)
 
 
@@ -93,8 +108,11 @@ def pareto_frame(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def top_candidates(trials: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The ``k`` best evaluated architectures by reward (earliest first among equals)."""
-    ok = trials[(trials["status"] == "ok") & trials["reward"].notna()]
+    """The ``k`` best evaluated architectures by reward (earliest first among equals).
+
+    Candidates pruned at a lower rung are left out: their reward is a shorter training's.
+    """
+    ok = trials[(trials["status"] == "ok") & trials["reward"].notna() & not_pruned(trials)]
     ranked = ok.sort_values(["reward", "number"], ascending=[False, True], kind="stable")
     return ranked.drop_duplicates("blocks").head(k)
 
@@ -162,6 +180,7 @@ class Export:
     baseline: dict[str, Any] | None
     spec: NetSpec | None
     fidelity: dict[str, Any] | None = None
+    pick: dict[str, Any] | None = None  # the noise-aware pick (search.pick), with several seeds at the top rung
 
 
 def baseline_name(target: float) -> str:
@@ -207,4 +226,19 @@ def export(study: optuna.Study, space: Any, folder: Path, *, target: float, retr
             atomic_write_csv(folder / "retrain.csv", retrain)
         if spec is not None:
             save_spec(spec, folder / "baseline.yaml")
-    return Export(trials=trials, pareto=pareto, retrain=retrain, baseline=baseline, spec=spec, fidelity=fidelity(retrain))
+    return Export(trials=trials, pareto=pareto, retrain=retrain, baseline=baseline, spec=spec, fidelity=fidelity(retrain),
+                  pick=_pick(trials, retrain))
+
+
+def _pick(trials: pd.DataFrame, retrain: pd.DataFrame) -> dict[str, Any] | None:
+    """The pick's noise check among the finalists (top rung, several seeds); ``None`` after retraining decides."""
+    from effsearch.search.pick import pick_summary
+
+    if len(retrain) and retrain["selected"].any():
+        return None
+    final = top_candidates(trials, len(trials))
+    if "seed_accuracies" not in final or not final["seed_accuracies"].notna().any():
+        return None
+    rows = [{k: _plain(v) for k, v in row.items()} for row in
+            final[["number", "reward", "accuracy", "seed_accuracies"]].to_dict("records")]
+    return pick_summary(rows)

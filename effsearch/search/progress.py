@@ -48,10 +48,15 @@ def trial_line(trial: FrozenTrial, best: tuple[float, int] | None) -> str:
     """One line per finished trial: what it was, what it scored, the best so far."""
     a = trial.user_attrs
     status = a.get("status") or trial.state.name.lower()
-    head = f"trial {trial.number:>4} {status:<8}"
+    pruned = trial.state.name == "PRUNED"
+    head = f"trial {trial.number:>4} {'pruned' if pruned and status == 'ok' else status:<8}"
     cost = f"MACs {format_count(a['macs']):>6} params {format_count(a['params']):>6}" if a.get("macs") else ""
     if status in ("ok", "cached"):
         tail = f"acc {_num(a.get('accuracy'))} reward {_num(a.get('reward'))}"
+        if pruned:
+            tail += f" at rung {a.get('rung', 0)}"
+        elif isinstance(a.get("seed_accuracies"), list):
+            tail += f" (mean of {len(a['seed_accuracies'])} seeds)"
         if status == "cached":
             tail += f" (= trial {a.get('cached_from')})"
         secs = nested_attrs(a, "proxy").get("train_seconds")
@@ -93,10 +98,16 @@ class SearchProgress:
     def trial(self, trial: FrozenTrial, *, counted: bool = True) -> None:
         """Report a finished trial (``counted``: whether it counts towards ``--trials``)."""
         value = trial.user_attrs.get("reward")
-        if trial.user_attrs.get("status") in ("ok", "cached") and value is not None and (self.best is None or value > self.best[0]):
+        final = trial.state.name == "COMPLETE"  # a pruned trial's reward is a lower rung's: not comparable
+        if final and trial.user_attrs.get("status") in ("ok", "cached") and value is not None and (self.best is None or value > self.best[0]):
             self.best = (float(value), trial.number)
         self._progress.update(self._task, advance=1 if counted else 0, best=self._best_text())
         self.note(trial_line(trial, self.best))
+
+    def rung(self, trial: Any, record: dict[str, Any]) -> None:
+        """A candidate finished a rung below the top and goes on to the next one."""
+        self.note(f"trial {trial.number:>4} rung {record['rung']}  acc {_num(record['accuracy'])} "
+                  f"reward {_num(record['reward'])}  promoted to rung {record['rung'] + 1}" + (f"   best {self.best[0]:.4f} (#{self.best[1]})" if self.best else ""))
 
     def phase(self, description: str, *, total: int, done: int = 0) -> None:
         self._progress.update(self._task, description=description, total=total, completed=done)
@@ -145,6 +156,9 @@ def announce(progress: SearchProgress, *, search: Any, reward: Any, run: Any, sp
          + (f" or {search.timeout:g}s" if search.timeout else "")
          + f", seed {search.seed}; proxy: {getattr(data, 'name', 'data')}, {_budget(proxy)}, trained {where}"
          + (f", {runtime}" if runtime else ""))
+    rungs = getattr(search, "rungs", None)
+    if rungs is not None and (rungs.multi or rungs.seeds > 1):
+        note(f"multi-fidelity: {rungs.describe(proxy)}; the baseline is picked among the top rung's candidates")
     note(f"study {run.study_name!r} in {storage_label(run)}; results in {run.out}")
     if resumed:
         note(f"resuming: {done} of {search.trials} trials already done"

@@ -20,6 +20,7 @@ Everything here is arithmetic on numbers; nothing imports torch, Optuna or Ray.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +44,12 @@ class RewardConfig:
     beta: float = SOFT[1]
     reject_above: float | None = DEFAULT_REJECT_ABOVE
     objective: str = "macs"
+    auto: str | None = None  # "beta" or "both": measured on the data (search.calibrate); until then a placeholder
+    calibration: dict[str, Any] | None = dataclasses.field(default=None, compare=False)  # what was measured
 
     def __post_init__(self) -> None:
+        if self.auto not in (None, "beta", "both"):
+            raise EffsearchError(f"reward auto {self.auto!r} is invalid; use beta, both or none")
         from effsearch.search.objectives import get_objective
 
         get_objective(self.objective)
@@ -69,15 +74,31 @@ class RewardConfig:
 
     @property
     def name(self) -> str:
-        """``soft``, ``hard`` or ``custom``: how the exponents were chosen."""
+        """``soft``, ``hard``, ``auto`` (measured) or ``custom``: how the exponents were chosen."""
+        if self.auto:
+            return "auto"
         for name, pair in PRESETS.items():
             if (self.alpha, self.beta) == pair:
                 return name
         return "custom"
 
-    def to_dict(self) -> dict[str, float | str | None]:
-        return {"name": self.name, "objective": self.objective, "target": self.target, "alpha": self.alpha,
-                "beta": self.beta, "reject_above": self.reject_above}
+    @property
+    def pending(self) -> bool:
+        """Its exponents are still to be measured (``auto`` without a calibration)."""
+        return self.auto is not None and self.calibration is None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The rule, not a measured number: a resumed ``auto`` search reuses its study's measurement."""
+        alpha = "auto" if self.auto == "both" else self.alpha
+        beta = "auto" if self.auto else self.beta
+        return {"alpha": alpha, "beta": beta, "reject_above": self.reject_above}
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "objective": self.objective, "target": self.target, "alpha": self.alpha,
+                               "beta": self.beta, "reject_above": self.reject_above}
+        if self.auto:
+            out.update(auto=self.auto, calibration=self.calibration)
+        return out
 
 
 def exponent(cost: float, config: RewardConfig) -> float:

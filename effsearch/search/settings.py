@@ -56,12 +56,14 @@ def fingerprint(*, search: SearchConfig, reward: RewardConfig, proxy: Any, space
     prints: dict[str, Any] = {
         "objective": reward.objective, "target": reward.target, "space": space.name,
         "space_definition": space_digest(space),
-        "reward": {"alpha": reward.alpha, "beta": reward.beta, "reject_above": reward.reject_above},
+        "reward": reward.fingerprint(),
         "evaluator": evaluator, "proxy": proxy_fingerprint(proxy), "runtime": runtime(proxy),
         "dataset": getattr(data, "name", type(data).__name__), "seed": search.seed, "objectives": search.objectives,
     }
     if get_objective(reward.objective).machine_dependent:
         prints["measured_on"] = latency_machine(search)
+    if search.rungs.multi or search.rungs.seeds > 1:  # absent for single fidelity: older studies resume
+        prints["rungs"] = search.rungs.to_dict()
     return prints
 
 
@@ -95,7 +97,7 @@ def run_config_dict(*, search: SearchConfig, reward: RewardConfig, proxy: Any, r
         "seed": search.seed, "workers": run.workers, "ray_address": run.ray_address,
         "retrain_top": search.retrain_top, "retrain_epochs": retrain_epochs if search.retrain_top else None,
         "latency": search.latency, "proxy": proxy_fingerprint(proxy), "runtime": runtime(proxy),
-        "mix_runtime": search.mix_runtime,
+        "mix_runtime": search.mix_runtime, "rungs": search.rungs.to_dict(),
         "placement": placement.as_dict() if placement is not None else None,
     }
     if search.latency or reward.objective == "latency_ms":

@@ -69,7 +69,7 @@ def check_study(study: optuna.Study, *, objectives: int, fingerprint: dict[str, 
 
 def create_or_load(storage: BaseStorage, name: str, *, objectives: int, fingerprint: dict[str, Any],
                    sampler: optuna.samplers.BaseSampler, mix_runtime: bool = False,
-                   metric_names: list[str] | None = None) -> tuple[optuna.Study, bool]:
+                   metric_names: list[str] | None = None, pruner: Any = None) -> tuple[optuna.Study, bool]:
     """The study ``name`` with ``sampler`` attached, and whether it already existed.
 
     ``metric_names`` name the objectives for Optuna's own tools (optuna-dashboard shows them).
@@ -77,7 +77,7 @@ def create_or_load(storage: BaseStorage, name: str, *, objectives: int, fingerpr
     existing = find_study(storage, name)
     if existing is not None:
         check_study(existing, objectives=objectives, fingerprint=fingerprint, mix_runtime=mix_runtime)
-    study = optuna.create_study(storage=storage, study_name=name, sampler=sampler,
+    study = optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
                                 directions=directions(objectives), load_if_exists=True)
     if FINGERPRINT_KEY not in study.user_attrs:
         study.set_user_attr(FINGERPRINT_KEY, normal(fingerprint))
@@ -206,15 +206,17 @@ def is_interrupted(trial: FrozenTrial) -> bool:
 
 
 def counts_as_finished(trial: FrozenTrial) -> bool:
-    """Towards ``--trials``: completed, rejected, repeated or failed, but not interrupted."""
-    return trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL and not is_interrupted(trial))
+    """Towards ``--trials``: completed, pruned at a rung, rejected, repeated or failed, but not interrupted."""
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (trial.state == TrialState.FAIL and not is_interrupted(trial))
+
 
 
 class ArchCache:
     """Results of architectures already evaluated, keyed by their block strings.
 
     Only successful evaluations are reused: a failure may be transient (memory pressure from a
-    neighbour), so an architecture that failed is trained again when proposed again.
+    neighbour), so an architecture that failed is trained again when proposed again. A candidate
+    pruned at a rung is a result too: a repeat of it is pruned at the same rung.
     """
 
     def __init__(self) -> None:
@@ -223,7 +225,9 @@ class ArchCache:
     def update(self, trials: Iterable[FrozenTrial]) -> None:
         for trial in trials:
             key = trial.user_attrs.get("blocks")
-            if key and trial.state == TrialState.COMPLETE and trial.user_attrs.get("status") == "ok":
+            cut = trial.state == TrialState.PRUNED and trial.user_attrs.get("reason")  # stopped by the time limit
+            if key and trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and trial.user_attrs.get("status") == "ok" \
+                    and not cut:
                 self._done.setdefault(key, trial)
 
     def get(self, key: str) -> FrozenTrial | None:

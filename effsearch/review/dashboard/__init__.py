@@ -3,8 +3,8 @@
 ``data`` loads results folders into frames (``frames`` holds the frames and their readers),
 ``summary`` computes what the views show with :mod:`effsearch.review.analysis`, ``figures`` and
 ``tables`` only draw it, ``app`` serves it and ``report`` writes it to one offline file. ``trained``
-and ``trained_figures`` do the same for ``effsearch train``'s folders. Dash is imported on first use,
-so ``import effsearch`` stays light.
+and ``trained_figures`` do the same for ``effsearch train``'s folders, ``rungs`` and ``rung_figures``
+for the rungs of a multi-fidelity search. Dash is imported on first use, so ``import effsearch`` stays light.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def _tab_content(tab: str, cache: RunCache) -> list[Any]:
             dcc.Input(id="learning-window", type="number", min=1, max=500, step=1, value=20, debounce=True,
                       persistence=True, persistence_type="session", className="window"),
             html.Span("trials", className="hint"),
-        ]), _graph("learning-graph")]
+        ]), _graph("learning-graph"), html.Div(id="rungs-view")]
     if tab == "trials":
         return [html.Div("Sort and filter from the column headers; click a row to see its architecture below.", className="hint"),
                 _trials_grid(cache.runs())]
@@ -132,9 +132,10 @@ def _tab_content(tab: str, cache: RunCache) -> list[Any]:
 
 
 def _trials_grid(runs: list[RunData]) -> dag.AgGrid:
-    rows, extra = tables.trial_records(runs, TRIAL_COLUMNS)
+    columns = tables.trial_columns(runs, TRIAL_COLUMNS)
+    rows, extra = tables.trial_records(runs, columns)
     return dag.AgGrid(
-        id="trials-grid", rowData=rows, columnDefs=tables.trial_column_defs(TRIAL_COLUMNS, extra),
+        id="trials-grid", rowData=rows, columnDefs=tables.trial_column_defs(columns, extra),
         defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True, "minWidth": 90},
         getRowId="params.data.id", dashGridOptions={"animateRows": False, "pagination": True, "paginationPageSize": 100,
                                                     "paginationPageSizeSelector": [50, 100, 500, 1000]},
@@ -174,9 +175,16 @@ def _register_views(app: Dash, cache: RunCache) -> None:
         size = int(window) if isinstance(window, (int, float)) and window >= 1 else 20
         return figures.learning_figure(cache.runs(), metric=metric or "reward", window=size)
 
+    @app.callback(Output("rungs-view", "children"), Input("version", "data"), Input("tabs", "value"))
+    def rungs_view(_: str, tab: str) -> Any:
+        if tab != "learning":
+            return no_update
+        return tables.rungs_view(cache.runs())
+
     @app.callback(Output("trials-grid", "rowData"), Input("version", "data"), prevent_initial_call=True)
     def trial_rows(_: str) -> Any:
-        return tables.trial_records(cache.runs(), TRIAL_COLUMNS)[0]
+        runs = cache.runs()
+        return tables.trial_records(runs, tables.trial_columns(runs, TRIAL_COLUMNS))[0]
 
     @app.callback(Output("grid-graph", "figure"), Output("grid-table", "children"), Input("version", "data"),
                   Input("tabs", "value"))

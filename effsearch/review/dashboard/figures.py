@@ -108,14 +108,18 @@ def _pareto_traces(run: RunData, i: int, x: str, n_points: int) -> list[go.BaseT
 
 
 def _failed_trace(run: RunData, i: int, x: str) -> go.Scatter | None:
-    """Failed, rejected and pruned candidates have no accuracy: drawn in a strip below the plot."""
+    """Failed, rejected and pruned candidates: drawn in a strip below the plot.
+
+    The first two have no accuracy; a pruned one's is a shorter rung's, not comparable with the points above.
+    """
     bad = run.trials[run.trials["outcome"].isin(("failed", "rejected", "pruned")) & np.isfinite(run.trials[x])]
     if not len(bad):
         return None
     symbols = bad["outcome"].map({"failed": "x", "rejected": "triangle-up", "pruned": "square"})
     jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(bad))
+    kinds = " / ".join(o for o in ("failed", "rejected", "pruned") if (bad["outcome"] == o).any())
     return _scatter(len(bad))(
-        x=bad[x], y=jitter, mode="markers", name=f"{run.name}: failed / rejected ({len(bad)})", legendgroup=run.name,
+        x=bad[x], y=jitter, mode="markers", name=f"{run.name}: {kinds} ({len(bad)})", legendgroup=run.name,
         marker={"symbol": symbols, "color": colour(i), "size": 7, "opacity": 0.7},
         text=[f"trial {n:.0f}: {o}<br>{r}" for n, o, r in zip(bad["number"], bad["outcome"], bad["reason"], strict=True)],
         customdata=_custom(bad, i), hovertemplate="%{text}<extra>%{meta.run}</extra>",

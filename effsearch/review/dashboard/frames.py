@@ -29,9 +29,9 @@ RESULT_FILES = (
     "family.json", "family.yaml", "compare.csv", "compare.json", "study.db",
 )
 NUMERIC_TRIAL_COLUMNS = (
-    "number", "params", "macs", "accuracy", "reward", "train_seconds", "images_per_s", "latency_ms", "duration_s",
+    "number", "params", "macs", "accuracy", "reward", "rung", "train_seconds", "images_per_s", "latency_ms", "duration_s",
 )
-TEXT_TRIAL_COLUMNS = ("state", "status", "reason", "sampler", "blocks", "datetime_start", "datetime_complete")
+TEXT_TRIAL_COLUMNS = ("state", "status", "reason", "sampler", "blocks", "seed_accuracies", "datetime_start", "datetime_complete")
 OUTCOMES = ("ok", "over budget", "cached", "rejected", "failed", "pruned", "running")
 
 @dataclass(frozen=True)

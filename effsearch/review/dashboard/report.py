@@ -18,7 +18,16 @@ from plotly.offline import get_plotlyjs
 
 from effsearch import __version__
 from effsearch.errors import EffsearchError
-from effsearch.review.dashboard import compound_figures, figures, summary, tables, trained, trained_figures
+from effsearch.review.dashboard import (
+    compound_figures,
+    figures,
+    rung_figures,
+    rungs,
+    summary,
+    tables,
+    trained,
+    trained_figures,
+)
 from effsearch.review.dashboard.cache import expand, run_names
 from effsearch.review.dashboard.data import RunData, load_run
 from effsearch.runtime.results import atomic_write_text, check_writable
@@ -74,6 +83,20 @@ def _pareto_section(runs: Sequence[RunData]) -> str:
     return _section("Pareto front", f'<div class="switch">x axis: {buttons}</div>{panels}', "pareto")
 
 
+def _rungs_section(runs: Sequence[RunData]) -> str:
+    """Per run with rungs: the rungs figure, the pick's noise line and the rungs table (nothing without rungs)."""
+    parts = []
+    for i, run in enumerate(runs):
+        fig = rung_figures.rungs_figure(run, index=i)
+        if fig is None:
+            continue
+        line = rungs.pick_line(run)
+        parts.append(f"<h3>{html.escape(run.name)}: rungs</h3>{_figure(fig, f'rungs-{i}')}"
+                     + (f'<p class="facts">Pick: {html.escape(line)}</p>' if line else "")
+                     + tables.to_html(tables.rungs_frame(run)))
+    return _section("Rungs", "".join(parts), "rungs") if parts else ""
+
+
 def _trials_section(runs: Sequence[RunData]) -> str:
     parts = []
     for i, run in enumerate(runs):
@@ -108,6 +131,7 @@ def render_report(runs: Sequence[RunData], *, title: str = "effsearch report") -
     if any(len(r.trials) for r in runs):
         body += _pareto_section(runs)
         body += _section("Learning", _figure(figures.learning_figure(runs), "learning"), "learning")
+        body += _rungs_section(runs)
         body += _trials_section(runs)
     body += _grid_family_sections(runs)
     if trained.trained_runs(list(runs)):

@@ -113,9 +113,10 @@ def run_summary(run: RunData) -> dict[str, Any]:
         "target_text": f"{format_target(run)} {AXES[cost_axis(run)].split(' ')[0]}" if run.target else "",
         "samplers": ", ".join(sorted(set(trials["sampler"]))) if len(trials) else "",
         "trials": len(trials), "running": counts.get("running", 0),
-        "failed": counts.get("failed", 0) + counts.get("rejected", 0) + counts.get("pruned", 0),
+        "failed": counts.get("failed", 0) + counts.get("rejected", 0), "pruned": counts.get("pruned", 0),
         "over_budget": counts.get("over budget", 0), "best_accuracy_within_budget": _best(within, "accuracy"),
-        "best_reward": _best(trials, "reward"), "front_size": len(front(run)) if len(trials) else 0,
+        "best_reward": _best(trials[trials["outcome"] != "pruned"] if len(trials) else trials, "reward"),  # one fidelity
+        "front_size": len(front(run)) if len(trials) else 0,
         "hypervolume": hypervolume(run) if len(trials) else None,
         "baseline_params": base.params if base else None, "baseline_macs": base.macs if base else None,
         "grid_points": 0 if run.grid is None else len(run.grid), "family_members": len(members),

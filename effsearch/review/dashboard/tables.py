@@ -17,7 +17,7 @@ from dash import dcc, html
 from effsearch.arch.cost import count
 from effsearch.arch.spec import NetSpec
 from effsearch.arch.summary import stage_rows
-from effsearch.review.dashboard import figures, summary, trained
+from effsearch.review.dashboard import figures, rung_figures, rungs, summary, trained
 from effsearch.review.dashboard.data import RunData, decision_columns, normalize_grid
 from effsearch.units import format_count
 
@@ -39,7 +39,8 @@ def runs_frame(runs: Sequence[RunData]) -> pd.DataFrame:
         "kind": lambda s: s["kind"], "folder": lambda s: s["folder"], "command": lambda s: s["command"],
         "target T": lambda s: s["target_text"], "samplers": lambda s: s["samplers"],
         "trials": lambda s: str(s["trials"]), "running": lambda s: str(s["running"]),
-        "failed / rejected": lambda s: str(s["failed"]), "over budget": lambda s: str(s["over_budget"]),
+        "failed / rejected": lambda s: str(s["failed"]), "pruned (stopped at a lower rung)": lambda s: str(s["pruned"]),
+        "over budget": lambda s: str(s["over_budget"]),
         "best accuracy within budget": lambda s: _fixed(s["best_accuracy_within_budget"]),
         "best reward": lambda s: _fixed(s["best_reward"]), "Pareto-front size": lambda s: str(s["front_size"]),
         "hypervolume (ref 2T, acc 0; ÷T)": lambda s: _fixed(s["hypervolume"]),
@@ -111,6 +112,17 @@ def retrain_frame(run: RunData) -> pd.DataFrame:
     })
 
 
+def rungs_frame(run: RunData) -> pd.DataFrame:
+    """Per rung of a multi-fidelity run: candidates trained there, how many went on, the best of it."""
+    table = rungs.rung_table(run)
+    return pd.DataFrame({
+        "rung": table["label"], "trained": table["trained"].map(str),
+        "promoted": table["promoted"].map(lambda v: _fixed(v, 0) if summary.is_number(v) else "(top rung)"),
+        "best accuracy": table["best_accuracy"].map(_fixed), "best reward": table["best_reward"].map(_fixed),
+        "best trial (reward)": table["best_trial"].map(lambda v: _fixed(v, 0)),
+    })
+
+
 def front_frame(run: RunData, limit: int = 200) -> pd.DataFrame:
     """The Pareto-front trials of a run, cheapest first (the report's trials table)."""
     front = summary.front(run).head(limit)
@@ -154,6 +166,22 @@ def _retrained(run: RunData, index: int) -> html.Div:
     fig = figures.fidelity_figure(run)
     graph = [] if fig is None else [dcc.Graph(figure=fig, config=figures_config(), id=f"fidelity-graph-{index}")]
     return html.Div([html.H3(f"{run.name}: top candidates retrained for longer"), to_dash(retrain_frame(run)), *graph])
+
+
+def rungs_view(runs: Sequence[RunData]) -> list[Any]:
+    """Under the learning curves, per run with rungs: the rungs figure, the pick's noise line and the rungs table."""
+    out = []
+    for i, run in enumerate(runs):
+        fig = rung_figures.rungs_figure(run, index=i)
+        if fig is None:
+            continue
+        line = rungs.pick_line(run)
+        out.append(html.Div([
+            html.H3(f"{run.name}: rungs"), dcc.Graph(figure=fig, config=figures_config(), id=f"rungs-graph-{i}"),
+            html.P(f"Pick: {line}", className="facts", id=f"rungs-pick-{i}") if line else None,
+            to_dash(rungs_frame(run), id_=f"rungs-table-{i}"),
+        ]))
+    return out
 
 
 def grid_tables(runs: Sequence[RunData]) -> list[Any]:
@@ -204,6 +232,16 @@ _FORMATS = {
 }
 
 
+def trial_columns(runs: Sequence[RunData], columns: Sequence[str]) -> tuple[str, ...]:
+    """``columns``, plus the rung each candidate reached and the finalists' per-seed accuracies when a run has rungs."""
+    if not any(rungs.rung_count(r) for r in runs):
+        return tuple(columns)
+    out = list(columns)
+    for new, after in (("rung", "outcome"), ("seed_accuracies", "accuracy")):
+        out.insert(out.index(after) + 1 if after in out else len(out), new)
+    return tuple(out)
+
+
 def trial_column_defs(columns: Sequence[str], extra: Sequence[str]) -> list[dict[str, Any]]:
     defs = []
     for col in [*columns, *extra]:
@@ -213,6 +251,10 @@ def trial_column_defs(columns: Sequence[str], extra: Sequence[str]) -> list[dict
                         valueFormatter={"function": f"params.value == null ? '' : {_FORMATS[col]}(params.value)"})
         elif col == "number":
             spec.update(filter="agNumberColumnFilter", pinned="left", width=100)
+        elif col == "rung":
+            spec.update(filter="agNumberColumnFilter", type="numericColumn", width=90)
+        elif col == "seed_accuracies":
+            spec.update(headerName="seed accuracies", tooltipField="seed_accuracies")
         elif col == "blocks":
             spec.update(minWidth=420, tooltipField="blocks")
         defs.append(spec)

@@ -1,0 +1,142 @@
+"""benchmarks/bench_calibration.py without training: the report's math on a synthetic table, and ``archs``."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_calibration.py"
+
+
+@pytest.fixture
+def bench(tmp_path, monkeypatch):
+    """The script as a module, its results folder a fresh tmp dir."""
+    spec = importlib.util.spec_from_file_location("bench_calibration_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "ROOT", tmp_path / "calibration")
+    return module
+
+
+MEANS = [0.80, 0.82, 0.85, 0.86, 0.90]
+OFFSET = {0: 0.01, 1: -0.02}  # a per-seed offset every architecture shares: pairing cancels it
+
+
+def fake_archs(bench, n: int = len(MEANS)) -> list[dict]:
+    archs = [{"id": f"a{i:02d}", "spec_sha": f"sha{i}", "macs": 1e8, "params": 2e6, "decisions": {}, "blocks": []}
+             for i in range(n)]
+    bench.ROOT.mkdir(parents=True, exist_ok=True)
+    (bench.ROOT / "archs.json").write_text(json.dumps({"args": {}, "archs": archs}))
+    return archs
+
+
+def write_rows(bench, accs: dict[tuple[int, int], float], epochs: int = 3) -> None:
+    with (bench.ROOT / "table.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=bench.TABLE_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for (i, seed), acc in accs.items():
+            writer.writerow({"arch": f"a{i:02d}", "seed": seed, "epochs": epochs, "train_images": "all",
+                             "test_top1": acc, "val_top1": acc, "spec_sha": f"sha{i}"})
+
+
+def test_ceiling_and_shared_offset_cancel(bench):
+    fake_archs(bench)
+    # seed 1 swaps the order of a01/a02 only: 9 of 10 pairs concordant, tau = (9 - 1) / 10
+    swapped = {0: MEANS, 1: [MEANS[0], MEANS[2], MEANS[1], MEANS[3], MEANS[4]]}
+    write_rows(bench, {(i, s): swapped[s][i] + OFFSET[s] for i in range(len(MEANS)) for s in (0, 1)} | {(5, 0): 0.5})
+    report = bench.compute_report()
+    assert report["noise_ceiling"]["archs"] == 5  # the seed-0-only row of an unknown arch does not count
+    assert report["noise_ceiling"]["tau"] == pytest.approx(0.8)
+    assert report["per_seed"]["0"]["archs"] == 5
+
+    noise = report["difference_noise"][0]
+    assert noise["archs"] == 5 and noise["pairs"] == 10
+    # paired: d_s = acc_i,s - acc_j,s; the offset cancels, what is left is the a01/a02 swap (0.03)
+    # for the 7 pairs without a01 or a02 the paired difference is the same under both seeds: variance 0
+    acc = {i: {s: swapped[s][i] + OFFSET[s] for s in (0, 1)} for i in range(5)}
+    paired = [statistics.variance([acc[i][s] - acc[j][s] for s in (0, 1)]) for i in range(5) for j in range(i + 1, 5)]
+    assert sum(v > 1e-12 for v in paired) == 7  # pairs with exactly one of a01, a02 (6) and a01-a02 itself
+    assert noise["paired_sd"] == pytest.approx(math.sqrt(statistics.fmean(paired)))
+    # unpaired: Var_i + Var_j; every architecture but a01/a02 varies by the offset alone (0.03)
+    var = {i: statistics.variance(acc[i].values()) for i in range(5)}
+    assert var[0] == pytest.approx(0.03 ** 2 / 2)
+    unpaired = [var[i] + var[j] for i in range(5) for j in range(i + 1, 5)]
+    assert noise["unpaired_sd"] == pytest.approx(math.sqrt(statistics.fmean(unpaired)))
+    assert noise["ratio"] < 1
+
+
+def test_pure_offset_pairing_is_exact(bench):
+    acc = {f"a{i}": {s: m + OFFSET[s] for s in (0, 1)} for i, m in enumerate(MEANS)}
+    noise = bench.difference_noise(acc, [0, 1])
+    assert noise["paired_sd"] == pytest.approx(0.0, abs=1e-12)
+    # Var(acc_i,s - acc_j,t), s != t independent: 2 x the offset's variance = 2 x 0.03^2 / 2
+    assert noise["unpaired_sd"] == pytest.approx(0.03)
+    assert noise["ratio"] == pytest.approx(0.0, abs=1e-9)
+    assert bench.ceiling(acc, [0, 1]) == pytest.approx(1.0)
+
+
+def test_independent_noise_pairing_does_not_help(bench):
+    # no shared offset: e_i,s with opposite signs per architecture; paired variance = Var_i + Var_j - 2 Cov
+    acc = {"a": {0: 0.80, 1: 0.82}, "b": {0: 0.86, 1: 0.84}}
+    noise = bench.difference_noise(acc, [0, 1])
+    # d_0 = -0.06, d_1 = -0.02: variance 0.0008; unpaired: 0.0002 + 0.0002
+    assert noise["paired_sd"] == pytest.approx(math.sqrt(0.0008))
+    assert noise["unpaired_sd"] == pytest.approx(math.sqrt(0.0004))
+    assert noise["ratio"] == pytest.approx(math.sqrt(2))
+
+
+def test_proxy_tau_and_ratio(bench):
+    fake_archs(bench)
+    write_rows(bench, {(i, s): MEANS[i] + OFFSET[s] for i in range(5) for s in (0, 1)})
+    cache = {}
+    for i in range(5):
+        for s in (0, 1):
+            # seed 0 ranks like the table; seed 1 reverses it, by less; a04 misses seed 1 at 150 steps
+            acc = 0.5 + 0.01 * (i if s == 0 else (4 - i) / 2)
+            if not (i == 4 and s == 1):
+                cache[bench.proxy_key(f"a{i:02d}", 150, s, 16)] = {"arch": f"a{i:02d}", "steps": 150, "seed": s,
+                                                                   "resolution": 16, "accuracy": acc,
+                                                                   "spec_sha": f"sha{i}"}
+    (bench.ROOT / "proxy.json").write_text(json.dumps(cache))
+    report = bench.report()
+    (p,) = report["proxy"]
+    assert p["archs"] == 4 and p["seeds"] == [0, 1]
+    assert p["tau_per_seed"] == {"0": pytest.approx(1.0), "1": pytest.approx(-1.0)}
+    assert p["ceiling_same_archs"] == pytest.approx(1.0)
+    assert p["tau_mean"] == pytest.approx(1.0) and p["ratio"] == pytest.approx(1.0)
+    assert json.loads((bench.ROOT / "report.json").read_text())["noise_ceiling"]["archs"] == 5
+
+
+def test_train_refuses_another_budget(bench):
+    fake_archs(bench)
+    write_rows(bench, {(0, 0): 0.8}, epochs=1)
+    with pytest.raises(SystemExit, match="a different budget is a different table"):
+        bench.train([0], epochs=3, train_images=None, threads=1, jobs=1, only=None)
+
+
+def test_archs_is_deterministic_and_refuses_other_arguments(bench):
+    first = bench.archs("100M", 3, 7, "0.8,1.2")
+    text = (bench.ROOT / "archs.json").read_text()
+    assert [a["id"] for a in first["archs"]] == ["a00", "a01", "a02"]
+    assert all(80e6 <= a["macs"] <= 120e6 for a in first["archs"])
+    assert len({a["spec_sha"] for a in first["archs"]}) == 3
+    assert (bench.ROOT / ".gitignore").read_text().strip().endswith("runs/")
+    from effsearch import count, load_spec
+
+    spec = load_spec(bench.ROOT / "specs" / "a01.yaml")
+    assert count(spec).macs == first["archs"][1]["macs"]
+    bench.archs("100M", 3, 7, "0.8,1.2")
+    assert (bench.ROOT / "archs.json").read_text() == text
+    with pytest.raises(SystemExit, match="was made with"):
+        bench.archs("100M", 4, 7, "0.8,1.2")
+    with pytest.raises(SystemExit, match="was made with"):
+        bench.archs("100M", 3, 8, "0.8,1.2")
+    assert (bench.ROOT / "archs.json").read_text() == text
