@@ -74,15 +74,9 @@ def write_json(path: Path, data) -> None:
 
 
 def processor() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
+    from effsearch.engine.memo import processor_name
 
-    return platform.processor() or "unknown"
+    return processor_name()
 
 
 def spec_sha(blocks: list[str]) -> str:
