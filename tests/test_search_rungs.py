@@ -163,6 +163,8 @@ def test_residual_noise_removes_the_shared_seed_effect():
     # Two seeds; seed 1 adds 0.05 to every network: pairing removes it, leaving a known residual.
     rows = [[0.80, 0.85], [0.70, 0.75], [0.60, 0.65]]
     assert residual_noise(rows)["residual_sd"] == pytest.approx(0.0, abs=1e-12)
+    # unpaired, the shared +0.05 counts: each network spreads 0.025 around its mean, var 0.00125 (df 1 each)
+    assert residual_noise(rows)["sd_of_unpaired_difference"] == pytest.approx((2 * 0.00125 / 2) ** 0.5)
     rows = [[0.80 + 0.01, 0.85 - 0.01], [0.70 - 0.01, 0.75 + 0.01], [0.60, 0.65]]
     noise = residual_noise(rows)
     # residuals +-0.01 on two rows, 0 on the third: SS = 4 * 1e-4, df = (3-1)(2-1) = 2

@@ -291,15 +291,19 @@ class _Session:
 
         record = self.study.user_attrs.get(STUDY_ATTR)
         if not isinstance(record, dict):
+            note = _note(console, self.run)
+
             def run(jobs: list[tuple[Any, Any, int]]) -> list[dict[str, Any]]:
                 tickets = [executor.submit(Candidate(number=-1 - i, spec=spec, proxy=proxy, seed=seed))
                            for i, (spec, proxy, seed) in enumerate(jobs)]
                 done: dict[int, dict[str, Any]] = {}
                 while len(done) < len(tickets):
-                    done.update(executor.wait())
+                    for ticket, metrics in executor.wait():
+                        done[ticket] = metrics
+                        note(f"  reference {len(done)} of {len(tickets)}: accuracy {metrics.get('accuracy', 0):.4f} "
+                             f"({metrics.get('wall_seconds', 0):.0f} s)")
                 return [done[t] for t in tickets]
 
-            note = _note(console, self.run)
             record = calibrate(space=self.space, reward=self.reward, proxy=self.proxy, rungs=self.search.rungs,
                                seed=self.search.seed, run=run, note=note)
             self.study.set_user_attr(STUDY_ATTR, record)

@@ -7,7 +7,9 @@ after removing each architecture's mean and each seed's mean: the residual of th
 ``r[i, s] = mu + arch[i] + seed[s] + e``. Its variance, with ``(n - 1)(S - 1)`` degrees of freedom,
 gives the standard deviation of the difference of two finalists' seed means,
 ``sqrt(2 var(e) / S)``. The runner-up is *within the noise* when the gap in reward is below twice
-that (about a 95% two-sided interval for a difference).
+that (about a 95% two-sided interval for a difference). For comparison the record also gives the
+unpaired figure, from each network's spread around its own mean (the seed's shared effect left in):
+how much the common seeds narrowed the comparison.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ def residual_noise(table: list[list[float]]) -> dict[str, Any] | None:
     seed = [math.fsum(r[s] for r in rows) / n for s in range(seeds)]
     ss = math.fsum((rows[i][s] - arch[i] - seed[s] + grand) ** 2 for i in range(n) for s in range(seeds))
     var = ss / ((n - 1) * (seeds - 1))
+    # Without pairing the seed's shared effect stays in: the spread of each network around its own mean.
+    within = math.fsum((rows[i][s] - arch[i]) ** 2 for i in range(n) for s in range(seeds)) / (n * (seeds - 1))
     return {"residual_sd": math.sqrt(var), "sd_of_difference": math.sqrt(2 * var / seeds),
-            "finalists": n, "seeds": seeds}
+            "sd_of_unpaired_difference": math.sqrt(2 * within / seeds), "finalists": n, "seeds": seeds}
 
 
 def pick_summary(finalists: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -83,5 +87,7 @@ def describe(pick: dict[str, Any] | None) -> str | None:
         return head + "; seed noise not measured (one seed at the top rung: train the finalists with two seeds to measure it)"
     bound = Z * noise["sd_of_difference"]
     verdict = "within the noise: either is as good a pick" if pick["within_noise"] else "beyond the noise"
-    return (f"{head}: {verdict} (2 x SD of a paired difference = {bound:.4f}, from {noise['finalists']} finalists "
-            f"x {noise['seeds']} seeds)")
+    unpaired = noise.get("sd_of_unpaired_difference")
+    unpaired_text = f"; {Z * unpaired:.4f} without common seeds" if isinstance(unpaired, float) else ""
+    return (f"{head}: {verdict} (2 x SD of a paired difference = {bound:.4f}{unpaired_text}, from "
+            f"{noise['finalists']} finalists x {noise['seeds']} seeds)")
