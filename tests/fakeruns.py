@@ -290,3 +290,22 @@ def write_multifidelity_run(folder: Path, n: int = 40, *, rungs: int = 3, factor
         spec = efficientnet_b0().replace(blocks=tuple(parse_block(b) for b in best["blocks"].split()), name="baseline")
         save_spec(spec, folder / "baseline.yaml")
     return folder
+
+
+def write_controller_csv(folder: Path, updates: int = 12, *, batch: int = 5, seed: int = 0, floor: float = 0.05) -> Path:
+    """controller.csv of an mnas search (the columns of ``effsearch.search.outputs.controller_frame``): the entropy
+    share decays from 1 towards ``floor`` while the batch reward climbs past its moving baseline."""
+    rng = np.random.default_rng(seed)
+    rows, baseline = [], None
+    for k in range(1, updates + 1):
+        share = floor + (1 - floor) * math.exp(-0.25 * (k - 1))
+        rewards = rng.normal(0.6 + 0.02 * k, 0.05, batch)
+        mean = float(rewards.mean())
+        before = mean if baseline is None else baseline
+        rows.append({"update": k, "last_trial": k * batch - 1, "loss": round(float(rng.normal(0, 0.1)), 6),
+                     "entropy": round(share * math.log(3), 6), "entropy_share": round(share, 6), "reward_mean": round(mean, 6),
+                     "reward_sd": round(float(rewards.std()), 6), "baseline": round(before, 6),
+                     "advantage_scale": round(float(rewards.std()) + 0.01, 6)})
+        baseline = 0.9 * before + 0.1 * mean
+    atomic_write_csv(Path(folder) / "controller.csv", pd.DataFrame(rows))
+    return Path(folder)

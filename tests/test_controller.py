@@ -55,8 +55,21 @@ def test_learns_in_a_plain_optuna_study(seed):
     study.optimize(matches(target), n_trials=160)
     assert torch.get_num_threads() == threads  # the policy runs on one thread, then hands them back
     first, last = first_and_last(study)
-    assert first < 3.5 and last >= 6.0 and last >= first + 3.0, (first, last)
+    # New architectures only: once the target is found the last trials are its neighbours (7 of 8).
+    assert first < 3.5 and last >= 5.0 and study.best_value == PARAMS, (first, last, study.best_value)
     assert sampler.num_updates == 160 // 8
+    assert sampler.most_likely_params() == {f"x{i}": int(target[i]) for i in range(PARAMS)}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_plain_policy_learns_alone(seed):
+    """Without the screen and with repeats allowed, the policy gradient alone concentrates on the target."""
+    target = np.random.default_rng(seed).integers(0, CHOICES, PARAMS)
+    sampler = MnasSampler(seed=seed, unique=False, proposals=1)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(matches(target), n_trials=160)
+    first, last = first_and_last(study)
+    assert first < 3.5 and last >= 6.0 and last >= first + 3.0, (first, last)
     assert sampler.most_likely_params() == {f"x{i}": int(target[i]) for i in range(PARAMS)}
 
 

@@ -35,13 +35,16 @@ class ControllerConfig:
     embed_size: int = 32
     failed_reward: float | None = None
     fidelity: str = "auto"  # which value of a trial is its reward: see MnasSampler
+    scale_decay: float | None = None  # decay of the advantage's RMS (default: baseline_decay)
+    unique: bool = True  # propose only architectures the study has not tried (controller.propose)
+    proposals: int = 8  # policy proposals per trial, screened by the surrogate when > 1
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:
             raise ControllerError(f"controller fidelity {self.fidelity!r} is unknown; use one of {', '.join(FIDELITIES)}")
         if self.algorithm not in ALGORITHMS:
             raise ControllerError(f"controller algorithm {self.algorithm!r} is unknown; use one of {', '.join(ALGORITHMS)}")
-        for name in ("batch_size", "epochs", "hidden_size", "embed_size"):
+        for name in ("batch_size", "epochs", "hidden_size", "embed_size", "proposals"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ControllerError(f"controller {name} {value!r} must be an integer >= 1")
@@ -51,6 +54,10 @@ class ControllerConfig:
         _check_number("clip", self.clip, lo=0, lo_open=True, hi=1)
         _check_number("entropy_weight", self.entropy_weight, lo=0)
         _check_number("baseline_decay", self.baseline_decay, lo=0, hi=1, hi_open=True)
+        if self.scale_decay is not None:
+            _check_number("scale_decay", self.scale_decay, lo=0, hi=1, hi_open=True)
+        if not isinstance(self.unique, bool):
+            raise ControllerError(f"controller unique {self.unique!r} must be True or False")
         if self.failed_reward is not None:
             _check_number("failed_reward", self.failed_reward)
 

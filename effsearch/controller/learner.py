@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from optuna.study import Study
 
 
+TRIAL_ATTR = "effsearch:mnas"
+"""Trial system attribute: ``{"actions": [...], "logp": [...], "update": n}`` as sampled."""
+
+
 @contextmanager
 def one_thread() -> Iterator[None]:
     """Run the policy on one intra-op thread, then give torch its thread count back.
@@ -85,9 +89,10 @@ class Learner:
             self.policy = Policy([len(d.choices) for d in space.values()],
                                  hidden_size=self.hidden_size, embed_size=self.embed_size)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
-        self.baseline = Baseline(decay=config.baseline_decay)
+        self.baseline = Baseline(decay=config.baseline_decay, scale_decay=config.scale_decay)
         self.num_updates = 0
         self.consumed: set[int] = set()
+        self.history: list[dict[str, float]] = []  # one row of diagnostics per update (entropy, baseline, ...)
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -95,7 +100,7 @@ class Learner:
             "hidden_size": self.hidden_size, "embed_size": self.embed_size, "seed": self.seed,
             "policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
             "baseline": [self.baseline.mean, self.baseline.var], "num_updates": self.num_updates,
-            "consumed": _ranges(self.consumed),
+            "consumed": _ranges(self.consumed), "history": _columns(self.history),
         }
 
     @classmethod
@@ -110,6 +115,7 @@ class Learner:
         learner.baseline.mean, learner.baseline.var = payload["baseline"]
         learner.num_updates = int(payload["num_updates"])
         learner.consumed = _from_ranges(payload["consumed"])
+        learner.history = _rows(payload.get("history"))  # states saved before it have none
         return learner
 
     def actions_of(self, params: dict[str, Any], distributions: dict[str, BaseDistribution]) -> list[int] | None:
@@ -120,6 +126,23 @@ class Learner:
                 return None
             actions.append(int(dist.to_internal_repr(params[name])))
         return actions
+
+
+def _columns(rows: list[dict[str, float]]) -> dict[str, list]:
+    """History rows as columns: a third of the size in the stored state, which is rewritten every update."""
+    names = list(rows[0]) if rows else []
+    return {"columns": names, "rows": [[row.get(n) for n in names] for row in rows]}
+
+
+def _rows(stored: dict[str, list] | None) -> list[dict[str, float]]:
+    if not stored:
+        return []
+    return [dict(zip(stored["columns"], row, strict=True)) for row in stored["rows"]]
+
+
+def history_of(payload: dict[str, Any] | None) -> list[dict[str, float]]:
+    """The per-update diagnostics kept in a stored controller state (empty for none, or an older state)."""
+    return _rows((payload or {}).get("history"))
 
 
 def controllable(space: dict[str, BaseDistribution]) -> dict[str, CategoricalDistribution]:

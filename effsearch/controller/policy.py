@@ -60,17 +60,53 @@ class Policy(nn.Module):
         return logp, entropy
 
     @torch.no_grad()
-    def sample(self, generator: torch.Generator, forced: dict[int, int] | None = None) -> tuple[list[int], list[float]]:
-        """One decision sequence and the log-probability of each step.
+    def sample(self, generator: torch.Generator, forced: dict[int, int] | None = None,
+               temperature: float = 1.0) -> tuple[list[int], list[float]]:
+        """One decision sequence and the log-probability of each step under the policy.
 
         ``forced`` pins some steps to given choices (an enqueued trial's fixed params); the later
-        steps are still sampled conditioned on them.
+        steps are still sampled conditioned on them. A ``temperature`` above 1 draws from the
+        flattened distribution (the log-probabilities returned are still the policy's own).
         """
         forced = forced or {}
         uniforms = torch.rand(len(self.sizes), generator=generator).tolist()
         actions, logps = [], []
-        for t, logp in self._walk(lambda t, logp: forced[t] if t in forced else _draw(logp, uniforms[t]), actions):
+
+        def choose(t: int, logp: torch.Tensor) -> int:
+            if t in forced:
+                return forced[t]
+            return _draw(logp if temperature == 1.0 else torch.log_softmax(logp / temperature, dim=-1), uniforms[t])
+
+        for t, logp in self._walk(choose, actions):
             logps.append(float(logp[actions[t]]))
+        return actions, logps
+
+    @torch.no_grad()
+    def sample_batch(self, uniforms: torch.Tensor, temperatures: torch.Tensor,
+                     forced: dict[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``len(uniforms)`` sequences at once: ``uniforms [batch, steps]`` drive inverse-CDF draws at
+        ``temperatures [batch]``; returns actions and the policy's own log-probabilities, both ``[batch, steps]``.
+
+        Row ``i`` is exactly what :meth:`sample` draws from the same uniforms at temperature ``temperatures[i]``.
+        """
+        forced = forced or {}
+        lstm, batch = self.lstm, uniforms.shape[0]
+        weights = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+        x = self.start.expand(batch, -1)
+        state = (torch.zeros(batch, self.hidden_size), torch.zeros(batch, self.hidden_size))
+        actions = torch.zeros(batch, len(self.sizes), dtype=torch.long)
+        logps = torch.zeros(batch, len(self.sizes))
+        for t, size in enumerate(self.sizes):
+            state = torch.lstm_cell(x, state, *weights)
+            logp = torch.log_softmax(self._logits(state[0], t), dim=-1)
+            if t in forced:
+                action = torch.full((batch,), forced[t], dtype=torch.long)
+            else:
+                cdf = torch.softmax(logp / temperatures[:, None], dim=-1).cumsum(1)
+                action = (cdf <= uniforms[:, t, None] * cdf[:, -1:]).sum(1).clamp(max=size - 1)
+            actions[:, t] = action
+            logps[:, t] = logp.gather(1, action[:, None]).squeeze(1)
+            x = self.embed.weight[int(self.offsets[t]) + action]
         return actions, logps
 
     def _walk(self, choose: Callable[[int, torch.Tensor], int], actions: list[int]) -> Iterator[tuple[int, torch.Tensor]]:

@@ -45,6 +45,7 @@ class Baseline:
     decay: float
     mean: float | None = None
     var: float | None = None
+    scale_decay: float | None = None  # the RMS's own decay; None: ``decay``
 
     def advantages(self, rewards: torch.Tensor) -> torch.Tensor:
         """Rewards against the baseline *before* this batch moves it, in units of the running RMS."""
@@ -64,8 +65,9 @@ class Baseline:
             self.mean = sum(values) / len(values)
             self.var = sum((r - self.mean) ** 2 for r in values) / len(values)
             return
+        keep = self.decay if self.scale_decay is None else self.scale_decay
         for r in values:
-            self.var = self.decay * self.var + (1 - self.decay) * (r - self.mean) ** 2
+            self.var = keep * self.var + (1 - keep) * (r - self.mean) ** 2
             self.mean = self.decay * self.mean + (1 - self.decay) * r
 
 
@@ -115,5 +117,13 @@ def policy_update(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), MAX_GRAD_NORM)
         optimizer.step()
+    baseline_before, scale = baseline.mean, baseline.var
     baseline.update(batch.rewards)
-    return {"loss": float(loss.detach()), "entropy": float(entropy.mean().detach()), "reward_mean": float(batch.rewards.mean())}
+    # Entropy per decision as a share of that decision's uniform entropy: 1 explores everything,
+    # 0 has collapsed onto one choice, comparable across spaces whose decisions differ in size.
+    uniform = torch.log(torch.tensor(policy.sizes, dtype=torch.float32))
+    share = (entropy.detach() / uniform).mean()
+    return {"loss": float(loss.detach()), "entropy": float(entropy.mean().detach()), "entropy_share": float(share),
+            "reward_mean": float(batch.rewards.mean()), "reward_sd": float(batch.rewards.std(unbiased=False)),
+            "baseline": baseline_before if baseline_before is not None else float(batch.rewards.mean()),
+            "advantage_scale": math.sqrt(scale) if scale is not None else float(batch.rewards.std(unbiased=False))}

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+from effsearch.controller.learner import TRIAL_ATTR
+
+if TYPE_CHECKING:
+    from effsearch.controller.config import ControllerConfig
+    from effsearch.controller.learner import Learner
 
 
 def first_rung(study: Any, fidelity: str) -> bool:
@@ -42,3 +48,17 @@ def trial_reward(study: Any, trial: FrozenTrial, state: TrialState, values: Sequ
     if state in (TrialState.FAIL, TrialState.PRUNED):
         return failed_reward
     return None
+
+
+def training_row(study: Any, learner: Learner, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None,
+                 config: ControllerConfig) -> tuple[list[int], float, list[float]] | None:
+    """``(actions, reward, logp_old)`` to learn from, or ``None`` when the trial teaches nothing."""
+    reward = trial_reward(study, trial, state, values, fidelity=config.fidelity, failed_reward=config.failed_reward)
+    actions = learner.actions_of(trial.params, trial.distributions) if reward is not None else None
+    if actions is None:
+        return None
+    record = trial.system_attrs.get(TRIAL_ATTR) or {}
+    logp = record.get("logp")
+    if record.get("actions") != actions or not isinstance(logp, list) or len(logp) != len(actions):
+        logp = [math.nan] * len(actions)  # not sampled by a policy: learn as if on-policy
+    return actions, reward, logp

@@ -18,6 +18,10 @@ How it plugs into Optuna:
   (PPO by default, see :mod:`effsearch.controller.ppo`). Finished trials are collected both when
   this process tells a trial (``after_trial``) and when it samples one, so trials that finish out of
   order, in other processes or while this one was down are all learned from exactly once.
+* **Proposals.** By default each trial is a new architecture (the policy is redrawn, a little
+  flatter each time, while it proposes ones the study already tried) and the best of 8 such
+  proposals under a Thompson draw of a Bayesian linear surrogate fitted on the evaluated trials
+  (:mod:`effsearch.controller.propose`). ``unique=False, proposals=1`` is the plain MNAS policy.
 * **Workers in flight.** Each trial records the choices and per-decision log-probabilities its
   policy sampled; PPO weighs a trial by the ratio against *that* policy, so trials sampled before
   the latest update still count correctly. Trials the policy did not sample (enqueued, random, or
@@ -36,7 +40,6 @@ or distributed study samples what a single uninterrupted process would have, giv
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import zlib
 from dataclasses import asdict
@@ -50,17 +53,19 @@ from optuna.trial import TrialState
 
 from effsearch.controller import state
 from effsearch.controller.config import ControllerConfig, ControllerError
+from effsearch.controller.inferred import InferredSpace
 from effsearch.controller.learner import (
+    TRIAL_ATTR,
     Learner,
     check_single_objective,
     controllable,
     derived_seed,
     new_seed,
     one_thread,
-    trial_generator,
 )
 from effsearch.controller.ppo import Batch, policy_update
-from effsearch.controller.rewards import first_rung, trial_reward
+from effsearch.controller.propose import Tried, propose
+from effsearch.controller.rewards import first_rung, training_row
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,8 +76,6 @@ if TYPE_CHECKING:
 
     from effsearch.controller.policy import Policy
 
-TRIAL_ATTR = "effsearch:mnas"
-"""Trial system attribute: ``{"actions": [...], "logp": [...], "update": n}`` as sampled."""
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 _logger = logging.getLogger(__name__)
 
@@ -92,6 +95,9 @@ class MnasSampler(BaseSampler):
         hidden_size, embed_size: LSTM width and decision-embedding width.
         failed_reward: reward of failed or pruned trials; ``None`` (default) skips them.
         fidelity: which value is a trial's reward: ``"final"``, ``"first"`` or ``"auto"`` (controller.rewards).
+        scale_decay: decay of the running RMS that scales advantages (default: ``baseline_decay``).
+        unique: propose only architectures the study has not tried yet (default True).
+        proposals: policy proposals per trial; above 1 the surrogate picks which one is evaluated (default 8).
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
             order (e.g. ``effsearch.search.space.load_space("mnasnet").distributions()``); default: inferred.
 
@@ -121,11 +127,15 @@ class MnasSampler(BaseSampler):
         failed_reward: float | None = None,
         search_space: dict[str, BaseDistribution] | None = None,
         fidelity: str = ControllerConfig.fidelity,
+        scale_decay: float | None = None,
+        unique: bool = ControllerConfig.unique,
+        proposals: int = ControllerConfig.proposals,
     ) -> None:
         self.config = ControllerConfig(
             algorithm=algorithm, lr=lr, batch_size=batch_size, epochs=epochs, clip=clip,
             entropy_weight=entropy_weight, baseline_decay=baseline_decay, hidden_size=hidden_size,
-            embed_size=embed_size, failed_reward=failed_reward, fidelity=fidelity,
+            embed_size=embed_size, failed_reward=failed_reward, fidelity=fidelity, scale_decay=scale_decay,
+            unique=unique, proposals=proposals,
         )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ControllerError(f"controller seed {seed!r} must be an integer or None")
@@ -143,8 +153,9 @@ class MnasSampler(BaseSampler):
         self._warned = False
         self._seen: set[int] = set()  # finished trials already looked at
         self._pending: dict[int, tuple[list[int], float, list[float]]] = {}  # usable, not yet learned from
-        self._inferred: dict[str, CategoricalDistribution] | None = None  # intersection of complete trials
-        self._order: tuple[int, list[str]] = (-1, [])  # (trial number, its parameter order), earliest trial
+        self._rows: dict[int, tuple[list[int], float]] = {}  # every usable trial: the surrogate's data
+        self._tried = Tried()  # every trial's architecture, as actions
+        self._inferred = InferredSpace()  # what complete trials agree on, when no space was given
 
     # -- read-only views, for logs, reports and tests ----------------------------------------------
 
@@ -162,6 +173,11 @@ class MnasSampler(BaseSampler):
     def baseline(self) -> float | None:
         """The moving-average reward baseline."""
         return None if self._learner is None else self._learner.baseline.mean
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """One row per policy update: entropy (and its share of uniform), batch reward, baseline, advantage scale."""
+        return [] if self._learner is None else [dict(row) for row in self._learner.history]
 
     @property
     def seed(self) -> int:
@@ -230,12 +246,7 @@ class MnasSampler(BaseSampler):
         return RandomSampler(seed=seed % 2**32).sample_independent(study, trial, name, dist)
 
     def _known_space(self) -> dict[str, CategoricalDistribution]:
-        if self._given_space is not None:
-            return self._given_space
-        if not self._inferred:
-            return {}
-        order = {name: i for i, name in enumerate(self._order[1])}
-        return dict(sorted(self._inferred.items(), key=lambda item: order.get(item[0], len(order))))
+        return self._given_space if self._given_space is not None else self._inferred.space()
 
     def _sync(self, study: Study, told: tuple | None = None) -> Learner | None:
         """The learner for ``study`` (restored from its storage, or new once the space is known), up to date."""
@@ -275,10 +286,12 @@ class MnasSampler(BaseSampler):
             if not running:
                 self._seen.add(trial.number)
             if state_ == TrialState.COMPLETE:
-                self._intersect(trial)
+                self._inferred.take(trial)
             learner = self._learner
+            row = None if learner is None else training_row(study, learner, trial, state_, values, self.config)
+            if row is not None:
+                self._rows[trial.number] = (row[0], row[1])
             if learner is not None and trial.number not in learner.consumed and not (running and trial.number in self._pending):
-                row = self._row(study, learner, trial, state_, values)
                 if row is None:
                     learner.consumed.add(trial.number)  # never usable: do not look at it again
                     self._note_unusable(learner, trial, state_)
@@ -292,16 +305,6 @@ class MnasSampler(BaseSampler):
         _logger.warning("trial %d did not make every decision the controller learns (%s ...) with the same "
                         "choices; such trials are not learned from", trial.number, ", ".join(learner.names[:3]))
 
-    def _intersect(self, trial: FrozenTrial) -> None:
-        """Keep the inferred space to the controllable params every complete trial suggested alike."""
-        dists = controllable(trial.distributions)
-        if self._inferred is None:
-            self._inferred = dists
-        else:
-            self._inferred = {n: d for n, d in self._inferred.items() if dists.get(n) == d}
-        if self._order[0] < 0 or trial.number < self._order[0]:
-            self._order = (trial.number, list(trial.distributions))
-
     def _sample_policy(self, study: Study, trial: FrozenTrial, learner: Learner,
                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         fixed = trial.system_attrs.get("fixed_params") or {}
@@ -309,7 +312,11 @@ class MnasSampler(BaseSampler):
         for t, name in enumerate(learner.names):
             if name in fixed and fixed[name] in learner.space[name].choices:
                 forced[t] = learner.space[name].choices.index(fixed[name])
-        actions, logps = learner.policy.sample(trial_generator(learner.seed, trial.number), forced)
+        cfg = self.config
+        if cfg.unique:
+            self._tried.update(study, learner, TRIAL_ATTR)
+        actions, logps = propose(learner, trial.number, forced, proposals=cfg.proposals, unique=cfg.unique,
+                                 tried=self._tried.keys, rows=list(self._rows.values()))
         record = {"actions": actions, "update": learner.num_updates}
         if not forced:  # pinned choices were not drawn from the policy: no behaviour probability
             record["logp"] = logps
@@ -320,29 +327,16 @@ class MnasSampler(BaseSampler):
             if search_space.get(name) == learner.space[name]
         }
 
-    def _row(self, study: Study, learner: Learner, trial: FrozenTrial, state_: TrialState,
-             values: Sequence[float] | None) -> tuple[list[int], float, list[float]] | None:
-        reward = trial_reward(study, trial, state_, values, fidelity=self.config.fidelity,
-                              failed_reward=self.config.failed_reward)
-        actions = learner.actions_of(trial.params, trial.distributions) if reward is not None else None
-        if actions is None:
-            return None
-        record = trial.system_attrs.get(TRIAL_ATTR) or {}
-        logp = record.get("logp")
-        if record.get("actions") != actions or not isinstance(logp, list) or len(logp) != len(actions):
-            logp = [math.nan] * len(actions)  # not sampled by a policy: learn as if on-policy
-        return actions, reward, logp
-
     def _learn(self, study: Study, learner: Learner) -> None:
         """Make every update that ``batch_size`` pending trials allow, oldest trials first."""
         size = self.config.batch_size
         while len(self._pending) >= size:
             batch = sorted(self._pending)[:size]
-            self._update(learner, [self._pending.pop(n) for n in batch])
+            self._update(learner, [self._pending.pop(n) for n in batch], last_trial=batch[-1])
             learner.consumed.update(batch)
             self._save(study)
 
-    def _update(self, learner: Learner, rows: list[tuple[list[int], float, list[float]]]) -> None:
+    def _update(self, learner: Learner, rows: list[tuple[list[int], float, list[float]]], *, last_trial: int) -> None:
         batch = Batch(
             actions=torch.tensor([r[0] for r in rows], dtype=torch.long),
             rewards=torch.tensor([r[1] for r in rows], dtype=torch.float32),
@@ -352,6 +346,8 @@ class MnasSampler(BaseSampler):
         stats = policy_update(learner.policy, learner.optimizer, batch, learner.baseline, algorithm=cfg.algorithm,
                               epochs=cfg.epochs, clip=cfg.clip, entropy_weight=cfg.entropy_weight)
         learner.num_updates += 1
+        learner.history.append({"update": learner.num_updates, "last_trial": last_trial,
+                                **{k: round(v, 6) for k, v in stats.items()}})
         _logger.debug("controller update %d: %s", learner.num_updates, stats)
 
     def _save(self, study: Study) -> None:

@@ -211,7 +211,7 @@ def _plain(value: Any) -> Any:
 
 def export(study: optuna.Study, space: Any, folder: Path, *, target: float, retrain_top: int = 0,
            retrain_epochs: float = 0, write: bool = True) -> Export:
-    """Rebuild ``trials.csv``, ``pareto.csv``, ``retrain.csv`` and ``baseline.yaml`` from the study."""
+    """Rebuild ``trials.csv``, ``pareto.csv``, ``retrain.csv``, ``controller.csv`` and ``baseline.yaml`` from the study."""
     names = [name for name, _ in space.decisions]
     frozen = study.get_trials(deepcopy=False)
     trials = trials_frame(frozen, names)
@@ -226,8 +226,19 @@ def export(study: optuna.Study, space: Any, folder: Path, *, target: float, retr
             atomic_write_csv(folder / "retrain.csv", retrain)
         if spec is not None:
             save_spec(spec, folder / "baseline.yaml")
+        controller = controller_frame(study)
+        if len(controller):
+            atomic_write_csv(folder / "controller.csv", controller)
     return Export(trials=trials, pareto=pareto, retrain=retrain, baseline=baseline, spec=spec, fidelity=fidelity(retrain),
                   pick=_pick(trials, retrain))
+
+
+def controller_frame(study: optuna.Study) -> pd.DataFrame:
+    """``controller.csv``: one row per policy update of the MNAS controller (entropy, baseline, ...); empty for other samplers."""
+    from effsearch.controller import state
+    from effsearch.controller.learner import history_of
+
+    return pd.DataFrame(history_of(state.load(study._storage, study._study_id)))
 
 
 def _pick(trials: pd.DataFrame, retrain: pd.DataFrame) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from effsearch.errors import EffsearchError
 from effsearch.review.dashboard import (
     compare_figures,
     compound_figures,
+    controller_figures,
     figures,
     summary,
     tables,
@@ -118,7 +119,7 @@ def _tab_content(tab: str, cache: RunCache) -> list[Any]:
             dcc.Input(id="learning-window", type="number", min=1, max=500, step=1, value=20, debounce=True,
                       persistence=True, persistence_type="session", className="window"),
             html.Span("trials", className="hint"),
-        ]), _graph("learning-graph"), html.Div(id="rungs-view")]
+        ]), _graph("learning-graph"), _graph("controller-graph"), html.Div(id="rungs-view")]
     if tab == "trials":
         return [html.Div("Sort and filter from the column headers; click a row to see its architecture below.", className="hint"),
                 _trials_grid(cache.runs())]
@@ -174,6 +175,10 @@ def _register_views(app: Dash, cache: RunCache) -> None:
     def learning(metric: str, window: Any, _: str) -> Any:
         size = int(window) if isinstance(window, (int, float)) and window >= 1 else 20
         return figures.learning_figure(cache.runs(), metric=metric or "reward", window=size)
+
+    @app.callback(Output("controller-graph", "figure"), Input("version", "data"))
+    def controller(_: str) -> Any:
+        return controller_figures.controller_figure(cache.runs())
 
     @app.callback(Output("rungs-view", "children"), Input("version", "data"), Input("tabs", "value"))
     def rungs_view(_: str, tab: str) -> Any:

@@ -35,6 +35,7 @@ from effsearch.review.dashboard.frames import (
     as_bool,
     decision_columns,
     family_members,
+    normalize_controller,
     normalize_grid,
     normalize_trials,
     points,
@@ -100,7 +101,8 @@ def load_run(folder: str | Path, name: str | None = None) -> RunData:
     return RunData(
         folder=path, name=name or path.name, run=run, trials=trials, baseline=_read_spec(path, notes),
         grid=_read_csv(path / "grid.csv", notes), family=family, retrain=_read_csv(path / "retrain.csv", notes),
-        notes=tuple(notes), compare=_read_csv(path / "compare.csv", notes),
+        compare=_read_csv(path / "compare.csv", notes),
+        controller=normalize_controller(_read_csv(path / "controller.csv", notes)), notes=tuple(notes),
     )
 
 

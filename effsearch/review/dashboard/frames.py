@@ -26,13 +26,15 @@ if TYPE_CHECKING:
 
 RESULT_FILES = (
     "run.json", "trials.csv", "pareto.csv", "baseline.yaml", "baseline.json", "retrain.csv", "grid.csv",
-    "family.json", "family.yaml", "compare.csv", "compare.json", "study.db",
+    "family.json", "family.yaml", "compare.csv", "compare.json", "controller.csv", "study.db",
 )
 NUMERIC_TRIAL_COLUMNS = (
     "number", "params", "macs", "accuracy", "reward", "rung", "train_seconds", "images_per_s", "latency_ms", "duration_s",
 )
 TEXT_TRIAL_COLUMNS = ("state", "status", "reason", "sampler", "blocks", "seed_accuracies", "datetime_start", "datetime_complete")
 OUTCOMES = ("ok", "over budget", "cached", "rejected", "failed", "pruned", "running")
+CONTROLLER_COLUMNS = ("update", "last_trial", "loss", "entropy", "entropy_share", "reward_mean", "reward_sd", "baseline",
+                      "advantage_scale")
 
 @dataclass(frozen=True)
 class RunData:
@@ -52,6 +54,8 @@ class RunData:
     notes: tuple[str, ...] = ()
     trained: Trained | None = None
     compare: pd.DataFrame | None = None  # compare.csv of 'effsearch scale --compare'
+    # controller.csv of an mnas search, one row per policy update; empty for other samplers and older runs
+    controller: pd.DataFrame = field(default_factory=lambda: normalize_controller(None))
 
     @property
     def kind(self) -> str:
@@ -186,6 +190,22 @@ def decision_columns(trials: pd.DataFrame) -> list[str]:
 def points(trials: pd.DataFrame) -> pd.DataFrame:
     """Trials that are points on the accuracy-vs-cost plane: an accuracy was measured and recorded."""
     return trials[trials["outcome"].isin(("ok", "over budget"))]
+
+
+# --- controller ------------------------------------------------------------------------------------
+
+
+def normalize_controller(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """controller.csv with every :data:`CONTROLLER_COLUMNS` column numeric, by update; ``None`` is empty.
+
+    Rows without a ``last_trial`` cannot be placed on the trials axis and are dropped: a file damaged
+    by hand or written by another version then shows what it can, never an error.
+    """
+    out = pd.DataFrame() if frame is None else frame.copy()
+    for col in CONTROLLER_COLUMNS:
+        out[col] = pd.to_numeric(out[col], errors="coerce") if col in out else pd.Series(np.nan, index=out.index, dtype=float)
+    out = out[np.isfinite(out["last_trial"].to_numpy(dtype=float))]
+    return out.sort_values(["last_trial", "update"], kind="stable").reset_index(drop=True)
 
 
 # --- grid and family ------------------------------------------------------------------------------

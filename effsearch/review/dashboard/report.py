@@ -20,6 +20,7 @@ from effsearch import __version__
 from effsearch.errors import EffsearchError
 from effsearch.review.dashboard import (
     compound_figures,
+    controller_figures,
     figures,
     rung_figures,
     rungs,
@@ -97,6 +98,15 @@ def _rungs_section(runs: Sequence[RunData]) -> str:
     return _section("Rungs", "".join(parts), "rungs") if parts else ""
 
 
+def _controller_section(runs: Sequence[RunData]) -> str:
+    """The controller's entropy and rewards per update, and one reading per run (nothing when no run has updates)."""
+    if not any(len(r.controller) for r in runs):
+        return ""
+    lines = "".join(f'<p class="facts">{html.escape(r.name)}: {html.escape(controller_figures.reading(r))}</p>'
+                    for r in runs)
+    return _section("Controller", _figure(controller_figures.controller_figure(runs), "controller") + lines, "controller")
+
+
 def _trials_section(runs: Sequence[RunData]) -> str:
     parts = []
     for i, run in enumerate(runs):
@@ -131,6 +141,7 @@ def render_report(runs: Sequence[RunData], *, title: str = "effsearch report") -
     if any(len(r.trials) for r in runs):
         body += _pareto_section(runs)
         body += _section("Learning", _figure(figures.learning_figure(runs), "learning"), "learning")
+        body += _controller_section(runs)
         body += _rungs_section(runs)
         body += _trials_section(runs)
     body += _grid_family_sections(runs)

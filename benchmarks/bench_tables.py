@@ -1,0 +1,430 @@
+"""Samplers as optimisers on tables of real trained networks: the controller against TPE, random search
+and regularised evolution, with the noise of real seeds.
+
+A *table* holds every architecture of a space with what training measured for it, so a search costs
+lookups instead of trainings and thousands of runs fit in minutes. Each sampler is a plain Optuna
+sampler in a study over the space's categorical decisions (the controller as ``MnasSampler`` with the
+space given, as ``effsearch baseline`` builds it); an evaluation returns the reward of what the table
+says about the architecture:
+
+* ``supernet-small``: the 4,096 networks of the ``small`` space, each scored by the trained supernet
+  of ``bench_supernet.py`` (``benchmarks/results/supernet-table/``). A score is deterministic, so
+  the noisy setting adds Gaussian noise with the seed-to-seed SD that two standalone trainings of the
+  same ``small`` networks measured (``benchmarks/results/supernet.json``, ``standalone``).
+* ``micro``: every network of a small MBConv space trained standalone on Fashion-MNIST with three
+  seeds (``bench_table_build.py``, ``benchmarks/results/micro-table/``). The noisy setting returns
+  one recorded seed, drawn at random per evaluation; without noise an evaluation returns the mean.
+
+Rewards: ``soft`` is MnasNet's ``acc * (MACs/T)^-0.07``; ``hard`` is ``acc`` within the target and
+``acc * (MACs/T)^-1`` above it; ``reject`` is soft, with networks above 1.2 T rejected at reward 0
+(what ``effsearch baseline`` tells the sampler for a candidate it rejects untrained). ``T`` is the table's median MACs, so half the space is over budget and
+the hard reward's cliff runs through the middle of it.
+
+Scores: the *pick* after ``n`` evaluations is the evaluated architecture with the best observed reward
+(what a user would take); its *regret* is the table optimum's true reward minus the pick's true reward
+(mean over seeds), in reward points x100. *Evaluations to top 0.5%*: the first evaluation of an
+architecture whose true reward is in the table's best 0.5% (censored at the run's length).
+
+    python benchmarks/bench_tables.py run --table supernet-small --samplers mnas,random,tpe,evolution --seeds 0-11
+    python benchmarks/bench_tables.py run --table micro --samplers mnas,random,tpe,evolution --seeds 0-11
+    python benchmarks/bench_tables.py report     # one table per setting
+    python benchmarks/bench_tables.py summary    # every setting in one table
+    python benchmarks/bench_tables.py entropy --table micro --reward hard --noise seeds --seeds 0-3
+
+Repeats: in a plain Optuna study an architecture asked for again is trained again (``--repeats
+evaluate``, the default: a new noisy value, one more evaluation). ``effsearch baseline`` answers it
+from its cache instead, at no cost and with the first value; ``--repeats cached`` measures that,
+counting trainings.
+
+    python benchmarks/bench_tables.py run --table micro --repeats cached --seeds 0-11
+
+``run`` appends one JSON line per (table, reward, noise, sampler, seed, repeats) to
+``benchmarks/results/tables/runs.jsonl.gz`` and skips those already there (resumable). A sampler name may
+carry controller settings for ablations, e.g. ``mnas[entropy_weight=0.02,batch_size=16]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from filelock import FileLock
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "tables"
+RUNS = RESULTS / "runs.jsonl.gz"
+"""One gzip member per run, appended: a concatenation of gzip members is one valid gzip file."""
+BUDGETS = (25, 50, 100, 200, 500)
+TOP = 0.005
+REJECT = 1.2
+ASKS = 4
+
+
+@dataclass
+class Table:
+    """Every architecture of a space: its decisions, MACs and measured accuracies (one per seed)."""
+
+    name: str
+    decisions: list[tuple[str, list[Any]]]
+    keys: list[tuple[int, ...]]  # choice index per decision
+    macs: np.ndarray
+    seeds: np.ndarray  # [architectures, seeds]; NaN where a seed is missing
+    noise_sd: float | None = None  # Gaussian noise for tables without seeds
+
+    def __post_init__(self) -> None:
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        self.mean = np.nanmean(self.seeds, axis=1)
+        self.target = float(np.median(self.macs))
+
+    def reward(self, accuracy: np.ndarray | float, macs: np.ndarray | float, kind: str) -> np.ndarray:
+        ratio = np.asarray(macs, dtype=float) / self.target
+        if kind == "soft":
+            return np.asarray(accuracy) * ratio ** -0.07
+        if kind == "reject":  # soft, but above REJECT x T rejected untrained with reward 0, as effsearch baseline tells them
+            return np.where(ratio <= REJECT, np.asarray(accuracy) * ratio ** -0.07, 0.0)
+        return np.asarray(accuracy) * np.where(ratio <= 1, 1.0, ratio ** -1.0)
+
+    def true_rewards(self, kind: str) -> np.ndarray:
+        return self.reward(self.mean, self.macs, kind)
+
+
+def _supernet_small() -> Table:
+    from effsearch.search.flight import blocks_key
+    from effsearch.search.space import load_space
+
+    space = load_space("small")
+    rows: dict[str, dict] = {}
+    for path in sorted((HERE / "results" / "supernet-table").glob("small-uniform.*.csv")):
+        with path.open() as f:
+            rows.update({r["blocks"]: r for r in csv.DictReader(f)})
+    decisions = space.decisions
+    keys, macs, accs = [], [], []
+    for combo in np.ndindex(*[len(c) for _, c in decisions]):
+        params = {name: choices[i] for (name, choices), i in zip(decisions, combo, strict=True)}
+        row = rows.get(blocks_key(space.to_spec(params)))
+        if row is None:
+            continue
+        keys.append(tuple(int(i) for i in combo))
+        macs.append(float(row["macs"]))
+        accs.append([float(row["accuracy"])])
+    return Table("supernet-small", decisions, keys, np.array(macs), np.array(accs), noise_sd=_standalone_sd(decisions))
+
+
+def _standalone_sd(decisions: list[tuple[str, list[Any]]]) -> float:
+    """Seed-to-seed SD of one standalone accuracy in the space: SD of the seed-0/1 difference over sqrt 2."""
+    results = json.loads((HERE / "results" / "supernet.json").read_text())["standalone"]
+    names = {name for name, _ in decisions}
+    by_arch: dict[str, dict[int, float]] = {}
+    for key, value in results.items():
+        params, seed = key.rsplit("|", 1)
+        if set(json.loads(params)) == names and value.get("accuracy") is not None:
+            by_arch.setdefault(params, {})[int(seed)] = float(value["accuracy"])
+    diffs = [v[0] - v[1] for v in by_arch.values() if 0 in v and 1 in v]
+    return float(np.std(diffs, ddof=1) / math.sqrt(2))
+
+
+def _micro() -> Table:
+    from effsearch.search.space import load_space
+
+    folder = HERE / "results" / "micro-table"
+    space = load_space(HERE / "specs" / "micro.yaml")
+    decisions = space.decisions
+    by_key: dict[tuple[int, ...], dict[int, float]] = {}
+    macs: dict[tuple[int, ...], float] = {}
+    with (folder / "table.csv").open() as f:
+        for r in csv.DictReader(f):
+            params = json.loads(r["decisions"])
+            key = tuple(choices.index(params[name]) for name, choices in decisions)
+            by_key.setdefault(key, {})[int(r["seed"])] = float(r["accuracy"])
+            macs[key] = float(r["macs"])
+    seeds = sorted({s for v in by_key.values() for s in v})
+    keys = sorted(by_key)
+    matrix = np.array([[by_key[k].get(s, math.nan) for s in seeds] for k in keys])
+    return Table("micro", decisions, keys, np.array([macs[k] for k in keys]), matrix)
+
+
+TABLES = {"supernet-small": _supernet_small, "micro": _micro}
+
+
+class Evolution(optuna.samplers.BaseSampler):
+    """Regularised evolution (Real et al. 2019) as an Optuna sampler over categoricals.
+
+    The population is the ``population`` most recent complete trials (ageing: the oldest dies), a
+    parent is the best of ``sample`` drawn from it, and the child changes one decision of the
+    parent to another choice. The first ``population`` trials are uniform.
+    """
+
+    def __init__(self, space: dict[str, Any], *, seed: int, population: int = 25, sample: int = 5) -> None:
+        self.space, self.population, self.sample = space, population, sample
+        self.rng = np.random.default_rng(seed)
+
+    def infer_relative_search_space(self, study, trial):
+        return self.space
+
+    def sample_relative(self, study, trial, search_space):
+        done = study._get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,), use_cache=True)
+        if len(done) < self.population:
+            return {n: d.choices[self.rng.integers(len(d.choices))] for n, d in search_space.items()}
+        alive = done[-self.population:]
+        picks = self.rng.choice(len(alive), size=self.sample, replace=False)
+        parent = max((alive[i] for i in picks), key=lambda t: t.value)
+        child = dict(parent.params)
+        name = list(search_space)[self.rng.integers(len(search_space))]
+        choices = [c for c in search_space[name].choices if c != child[name]]
+        child[name] = choices[self.rng.integers(len(choices))]
+        return child
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return param_distribution.choices[self.rng.integers(len(param_distribution.choices))]
+
+
+def parse_sampler(text: str) -> tuple[str, dict[str, Any]]:
+    """``mnas[lr=0.01,batch_size=16]`` -> ("mnas", {"lr": 0.01, "batch_size": 16})."""
+    if "[" not in text:
+        return text, {}
+    name, rest = text.split("[", 1)
+    settings = {}
+    for item in rest.rstrip("]").split(","):
+        key, value = item.split("=")
+        settings[key] = json.loads(value) if value[:1].isdigit() or value[:1] in "-[{" or value in ("true", "false", "null") else value
+    return name, settings
+
+
+def make_sampler(text: str, space: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
+    name, settings = parse_sampler(text)
+    if name == "mnas":
+        from effsearch.controller import MnasSampler
+
+        return MnasSampler(seed=seed, search_space=space, **settings)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, **settings)
+    if name == "evolution":
+        return Evolution(space, seed=seed, **settings)
+    raise SystemExit(f"bench_tables: unknown sampler {name!r}")
+
+
+def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int, evaluations: int,
+            repeats: str = "evaluate") -> dict[str, Any]:
+    """One search of ``evaluations`` trainings (table lookups); returns its trace of true rewards and picks.
+
+    ``repeats="evaluate"``: an architecture asked for again is trained again (a new noisy value), as
+    in a plain Optuna study. ``"cached"``: it is answered with its first value and costs nothing,
+    as ``effsearch baseline``'s cache answers it; the budget counts trainings (asks are capped at
+    ``ASKS`` x ``evaluations``, after which a stuck sampler keeps its pick).
+    """
+    from optuna.distributions import CategoricalDistribution
+
+    space = {name: CategoricalDistribution(choices) for name, choices in table.decisions}
+    true = table.true_rewards(reward)
+    best = float(true.max())
+    top = float(np.quantile(true, 1 - TOP))
+    rng = np.random.default_rng([seed, 7919])
+    sampler = make_sampler(sampler_text, space, seed)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    picked, evaluated, cache = [], [], {}
+
+    def objective(trial: optuna.Trial) -> float:
+        key = tuple(choices.index(trial.suggest_categorical(name, choices)) for name, choices in table.decisions)
+        i = table.index[key]
+        if repeats == "cached" and i in cache:
+            return cache[i]
+        if noise == "none":
+            acc = table.mean[i]
+        elif table.noise_sd is not None:
+            acc = table.mean[i] + rng.normal(0.0, table.noise_sd)
+        else:
+            row = table.seeds[i][~np.isnan(table.seeds[i])]
+            acc = row[rng.integers(len(row))]
+        evaluated.append(i)
+        cache[i] = float(table.reward(acc, table.macs[i], reward))
+        return cache[i]
+
+    start = time.perf_counter()
+    best_seen, best_i, asks = -math.inf, -1, 0
+    while len(picked) < evaluations and asks < ASKS * evaluations:
+        trial = study.ask()
+        trained = len(evaluated)
+        value = objective(trial)
+        study.tell(trial, value)
+        asks += 1
+        if len(evaluated) == trained:
+            continue  # answered from the cache: no training, no new pick
+        if value > best_seen:
+            best_seen, best_i = value, evaluated[-1]
+        picked.append(best_i)
+    picked += [best_i] * (evaluations - len(picked))
+    hits = [n + 1 for n, i in enumerate(evaluated) if true[i] >= top]
+    out = {
+        "table": table.name, "reward": reward, "noise": noise, "sampler": sampler_text, "seed": seed,
+        "evaluations": evaluations, "repeats": repeats, "asks": asks, "regret": [round(100 * (best - float(true[i])), 4) for i in picked],
+        "to_top": hits[0] if hits else None, "distinct": len(set(evaluated)), "seconds": round(time.perf_counter() - start, 2),
+        # Share of each 50 evaluations over the target: how fast a sampler learns the budget's cliff.
+        "over": [round(float(np.mean(table.macs[evaluated[i:i + 50]] > table.target)), 3) for i in range(0, len(evaluated), 50)],
+    }
+    history = getattr(sampler, "history", None)
+    if getattr(sampler, "policy", None) is not None:  # how sure the policy is of each decision at the end
+        out["mode_probs"] = [round(max(p), 3) for p in sampler.policy.probabilities()]
+    if history is not None:
+        out["history"] = [{k: row[k] for k in ("update", "last_trial", "entropy_share", "reward_mean", "baseline",
+                                             "advantage_scale") if k in row} for row in history]
+    return out
+
+
+def _seeds(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def _open(path: Path, mode: str) -> Any:
+    return gzip.open(path, mode + "t") if path.suffix == ".gz" else path.open(mode)
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    """Every complete run in the file; a run cut short by a kill is skipped (and rerun)."""
+    out: list[dict[str, Any]] = []
+    if not path.is_file():
+        return out
+    try:
+        with _open(path, "r") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    except (EOFError, gzip.BadGzipFile):
+        pass  # a member cut short at the end: what came before it is intact
+    return out
+
+
+def _done(path: Path) -> set[tuple]:
+    rows = _rows(path)
+    return {(r["table"], r["reward"], r["noise"], r["sampler"], r["seed"], r["evaluations"], r.get("repeats", "evaluate"))
+            for r in rows}
+
+
+def run(args: argparse.Namespace) -> int:
+    path = args.out or RUNS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = _done(path)
+    table = TABLES[args.table]()
+    print(f"table {table.name}: {len(table.keys)} architectures, {table.seeds.shape[1]} seed(s), target {table.target / 1e6:.1f}M "
+          f"MACs, noise SD {table.noise_sd if table.noise_sd is not None else 'recorded seeds'}", flush=True)
+    for reward in args.rewards.split(","):
+        for noise in args.noise.split(","):
+            for sampler in args.samplers.split(";" if ";" in args.samplers else ","):
+                for seed in _seeds(args.seeds):
+                    if (table.name, reward, noise, sampler, seed, args.evaluations, args.repeats) in done:
+                        continue
+                    out = one_run(table, reward, noise, sampler, seed, args.evaluations, args.repeats)
+                    with FileLock(str(path) + ".lock"), _open(path, "a") as f:  # several runs may share the file
+                        f.write(json.dumps(out) + "\n")
+                    print(f"{table.name} {reward} {noise} {sampler} seed {seed}: regret@{min(100, args.evaluations)} "
+                          f"{out['regret'][min(100, args.evaluations) - 1]:.3f} @{args.evaluations} {out['regret'][-1]:.3f}, top0.5% at {out['to_top']}, {out['distinct']} distinct, "
+                          f"{out['seconds']:.1f} s", flush=True)
+    return 0
+
+
+def _median_to_top(values: list[int | None], cap: int) -> str:
+    """Median with censored runs counted as beyond the cap (reported as '>cap' when the median is censored)."""
+    ordered = sorted(v if v is not None else math.inf for v in values)
+    m = statistics.median(ordered)
+    return f">{cap}" if math.isinf(m) else f"{m:.0f}"
+
+
+def report(args: argparse.Namespace) -> int:
+    path = args.out or RUNS
+    rows = _rows(path)
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["table"], r.get("repeats", "evaluate"), r["reward"], r["noise"], r["evaluations"]), []).append(r)
+    for (table, repeats, reward, noise, evaluations), runs in sorted(groups.items()):
+        budgets = [b for b in BUDGETS if b <= evaluations]
+        print(f"\n{table}, {reward} reward, noise {noise}, repeats {repeats}: median regret x100 of the pick (seeds), "
+              "trainings to a top-0.5% network")
+        print("| sampler | seeds | " + " | ".join(f"@{b}" for b in budgets) + " | to top 0.5% | distinct | over T, first / last 50 |")
+        print("|---" * (len(budgets) + 5) + "|")
+        by_sampler: dict[str, list[dict]] = {}
+        for r in runs:
+            by_sampler.setdefault(r["sampler"], []).append(r)
+        for sampler, rs in by_sampler.items():
+            cells = [f"{statistics.median(r['regret'][b - 1] for r in rs):.2f}" for b in budgets]
+            over = f"{statistics.mean(r['over'][0] for r in rs):.2f} / {statistics.mean(r['over'][-1] for r in rs):.2f}"
+            print(f"| {sampler} | {len(rs)} | " + " | ".join(cells) + f" | {_median_to_top([r['to_top'] for r in rs], evaluations)} | "
+                  f"{statistics.median(r['distinct'] for r in rs):.0f} | {over} |")
+    return 0
+
+
+def summary(args: argparse.Namespace) -> int:
+    """One markdown table: every (table, repeats, reward, noise) x sampler, medians at each budget."""
+    path = args.out or RUNS
+    rows = _rows(path)
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["table"], r.get("repeats", "evaluate"), r["reward"], r["noise"], r["sampler"]), []).append(r)
+    print("| table | repeats | reward | noise | sampler | seeds | " + " | ".join(f"@{b}" for b in BUDGETS) + " | to top 0.5% | distinct |")
+    print("|---" * (len(BUDGETS) + 8) + "|")
+    order = {name: i for i, name in enumerate(("mnas", "mnas[unique=false,proposals=1]", "tpe", "evolution", "random"))}
+    for key in sorted(groups, key=lambda k: (*k[:4], order.get(k[4], 9), k[4])):
+        rs = groups[key]
+        cells = [f"{statistics.median(r['regret'][b - 1] for r in rs):.2f}" for b in BUDGETS if b <= rs[0]["evaluations"]]
+        print("| " + " | ".join(map(str, key)) + f" | {len(rs)} | " + " | ".join(cells)
+              + f" | {_median_to_top([r['to_top'] for r in rs], rs[0]['evaluations'])} | {statistics.median(r['distinct'] for r in rs):.0f} |")
+    return 0
+
+
+def entropy(args: argparse.Namespace) -> int:
+    """The controller's entropy share and baseline per update, from the runs already recorded."""
+    path = args.out or RUNS
+    rows = _rows(path)
+    for r in rows:
+        if r.get("history") and r["table"] == args.table and r["reward"] == args.reward and r["noise"] == args.noise \
+                and r["seed"] in _seeds(args.seeds) and r["sampler"].startswith("mnas"):
+            h = r["history"]
+            marks = [h[i] for i in range(0, len(h), max(1, len(h) // 8))] + [h[-1]]
+            print(f"{r['sampler']} seed {r['seed']}: " + ", ".join(f"u{m['update']}:{m['entropy_share']:.2f}" for m in marks))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help=f"runs file (default {RUNS})")
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--table", choices=sorted(TABLES), required=True)
+    r.add_argument("--samplers", default="mnas,random,tpe,evolution", help="comma-separated, or separated by ; when settings (with commas) are given")
+    r.add_argument("--rewards", default="soft,hard")
+    r.add_argument("--noise", default="none,seeds")
+    r.add_argument("--seeds", default="0-11")
+    r.add_argument("--evaluations", type=int, default=500)
+    r.add_argument("--repeats", choices=("evaluate", "cached"), default="evaluate",
+                   help="a repeated architecture is trained again (plain Optuna) or answered from the cache (effsearch baseline)")
+    sub.add_parser("report")
+    sub.add_parser("summary", help="every setting in one markdown table")
+    e = sub.add_parser("entropy")
+    e.add_argument("--table", choices=sorted(TABLES), required=True)
+    e.add_argument("--reward", default="soft")
+    e.add_argument("--noise", default="none")
+    e.add_argument("--seeds", default="0-3")
+    args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return {"run": run, "report": report, "summary": summary, "entropy": entropy}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

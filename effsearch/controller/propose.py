@@ -1,0 +1,102 @@
+"""What the controller evaluates next: a sample of its policy, new to the study, screened by a surrogate.
+
+Two rules on top of plain policy sampling, both measured on tables of trained networks
+(``benchmarks/bench_tables.py``):
+
+* **New architectures.** An evaluation of an architecture the study already holds teaches the policy
+  nothing new and costs a training, so the policy is sampled again (up to :data:`TRIES` times per
+  proposal) until it proposes one the study has not tried. Once the policy has settled, this walks
+  its neighbourhood instead of repeating its mode; if every draw is a repeat, the repeat is taken.
+* **Screening.** With ``proposals > 1`` the policy proposes that many new architectures and the one
+  that is best under a Thompson draw of :class:`~effsearch.controller.surrogate.Surrogate` (fitted on
+  every evaluated trial) is evaluated: the policy says where to look, the evaluated trials say which
+  of its proposals is most likely to pay (a predictor-guided step).
+
+Draw ``a`` of trial ``n`` uses the generator ``(seed, n, a)`` (draw 0: ``(seed, n)``), so a trial's
+proposal is reproducible, whichever process makes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from effsearch.controller.learner import Learner, derived_seed, trial_generator
+from effsearch.controller.surrogate import Surrogate
+
+TRIES = 32
+"""Extra policy draws per trial to replace repeats before a repeat is accepted."""
+TEMPER = 4
+"""Extra draws that raise the sampling temperature by 1 (the 32nd extra draw is at temperature 9)."""
+MIN_ROWS = 8
+"""Evaluated trials before the surrogate screens (fewer fit nothing but the mean)."""
+
+
+def _generator(seed: int, number: int, attempt: int) -> torch.Generator:
+    if attempt == 0:
+        return trial_generator(seed, number)
+    generator = torch.Generator()
+    generator.manual_seed(derived_seed(seed, number, attempt))
+    return generator
+
+
+def propose(learner: Learner, number: int, forced: dict[int, int], *, proposals: int, unique: bool,
+            tried: set[tuple[int, ...]], rows: Sequence[tuple[Sequence[int], float]]) -> tuple[list[int], list[float]]:
+    """The actions of trial ``number`` and their per-decision log-probabilities under the policy."""
+    wanted = max(1, proposals)
+    if wanted == 1 and not unique:
+        return learner.policy.sample(_generator(learner.seed, number, 0), forced)
+    draws = wanted + (TRIES if unique else 0)
+    steps = len(learner.policy.sizes)
+    uniforms = torch.stack([torch.rand(steps, generator=_generator(learner.seed, number, a)) for a in range(draws)])
+    # Draws past the wanted number flatten a little more each: a settled policy walks its
+    # neighbourhood first and widens the walk only as the neighbourhood runs out.
+    temperatures = 1.0 + torch.clamp(torch.arange(draws) - (wanted - 1), min=0) / TEMPER
+    actions, logps = learner.policy.sample_batch(uniforms, temperatures, forced)
+    candidates: list[tuple[list[int], list[float]]] = []
+    seen: set[tuple[int, ...]] = set()
+    for a, row in enumerate(actions.tolist()):
+        key = tuple(row)
+        if unique and (key in tried or key in seen):
+            continue
+        seen.add(key)
+        candidates.append((row, logps[a].tolist()))
+        if len(candidates) == wanted:
+            break
+    if not candidates:
+        return actions[0].tolist(), logps[0].tolist()
+    if len(candidates) == 1 or len(rows) < MIN_ROWS:
+        return candidates[0]
+    surrogate = Surrogate(learner.policy.sizes, [r[0] for r in rows], [r[1] for r in rows])
+    values = surrogate.draw(np.random.default_rng(derived_seed(learner.seed, number, -2)))
+    scores = surrogate.predict([c[0] for c in candidates], values)
+    return candidates[int(np.argmax(scores))]
+
+
+class Tried:
+    """Every architecture the study has tried, as action tuples, read incrementally.
+
+    A trial the policy sampled carries its actions from the moment it was proposed (so workers in
+    flight count); any other counts once it has made every decision. Trials below ``frontier`` are
+    settled and never read again, so each sample costs only the trials that are new or unsettled.
+    """
+
+    def __init__(self) -> None:
+        self.keys: set[tuple[int, ...]] = set()
+        self.frontier = 0
+
+    def update(self, study: Any, learner: Learner, attr: str) -> None:
+        trials = study._get_trials(deepcopy=False, use_cache=True)
+        settled = True
+        for trial in trials[self.frontier:]:
+            record = trial.system_attrs.get(attr) or {}
+            actions = record.get("actions") or learner.actions_of(trial.params, trial.distributions)
+            if actions:
+                self.keys.add(tuple(actions))
+            if settled and (actions or trial.state.is_finished()):
+                self.frontier = trial.number + 1
+            else:
+                settled = False

@@ -1,0 +1,123 @@
+"""benchmarks/bench_tables.py on a small synthetic table: scores, resume, report, and the evolution comparator."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tables.py"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_tables_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def toy(bench, seeds: int = 2):
+    """Four decisions of three choices (81 networks): accuracy additive, MACs rising with each choice."""
+    rng = np.random.default_rng(0)
+    decisions = [(f"x{i}", [0, 1, 2]) for i in range(4)]
+    effects = rng.normal(0, 0.01, size=(4, 3))
+    keys = [tuple(int(v) for v in k) for k in np.ndindex(3, 3, 3, 3)]
+    acc = np.array([0.8 + sum(effects[d, c] for d, c in enumerate(k)) for k in keys])
+    macs = np.array([1e8 * (1 + 0.2 * sum(k)) for k in keys])
+    noisy = acc[:, None] + rng.normal(0, 0.005, size=(len(keys), seeds))
+    return bench.Table("toy", decisions, keys, macs, noisy)
+
+
+def test_rewards_and_the_optimum(bench):
+    table = toy(bench)
+    assert table.target == np.median(table.macs)
+    soft, hard, reject = (table.true_rewards(kind) for kind in ("soft", "hard", "reject"))
+    over = table.macs > table.target
+    assert np.allclose(hard[~over], table.mean[~over]) and (hard[over] < table.mean[over]).all()
+    assert (reject[table.macs > bench.REJECT * table.target] == 0).all()
+    assert np.allclose(soft, table.mean * (table.macs / table.target) ** -0.07)
+
+
+@pytest.mark.parametrize("sampler", ["mnas", "mnas[unique=false,proposals=1]", "random", "tpe", "evolution[population=10,sample=3]"])
+def test_one_run_scores_the_pick_by_its_true_reward(bench, sampler):
+    table = toy(bench)
+    out = bench.one_run(table, "hard", "seeds", sampler, seed=0, evaluations=60)
+    regret = out["regret"]
+    true = table.true_rewards("hard")
+    assert len(regret) == 60 and min(regret) >= 0
+    assert max(regret) <= 100 * (true.max() - true.min()) + 1e-9
+    assert 1 <= out["distinct"] <= 60 and len(out["over"]) == 2
+    if out["to_top"] is not None:
+        assert regret[-1] <= regret[0] or out["to_top"] <= 60
+    if sampler == "mnas":
+        assert out["distinct"] == 60  # new architectures only
+        assert out["history"] and out["history"][0]["entropy_share"] > 0.99
+
+
+def test_cached_repeats_cost_nothing_and_count_trainings(bench):
+    """As effsearch baseline's cache: a repeated architecture is answered, not trained, and not counted."""
+    table = toy(bench)
+    stuck = bench.one_run(table, "soft", "seeds", "mnas[unique=false,proposals=1,lr=0.05]", seed=0, evaluations=60,
+                          repeats="cached")
+    # A policy collapsed by a large step asks for the same few networks: asks hit the cap, the pick is kept.
+    assert stuck["repeats"] == "cached" and len(stuck["regret"]) == 60
+    assert stuck["asks"] == bench.ASKS * 60 and stuck["distinct"] < 60
+    assert stuck["regret"][-1] == stuck["regret"][stuck["distinct"] - 1]
+    plain = bench.one_run(table, "soft", "seeds", "mnas[unique=false,proposals=1,lr=0.05]", seed=0, evaluations=60)
+    assert plain["asks"] == 60 and plain["distinct"] < 60  # re-evaluated instead
+    fresh = bench.one_run(table, "soft", "seeds", "mnas", seed=0, evaluations=60, repeats="cached")
+    assert fresh["asks"] == 60 and fresh["distinct"] == 60
+
+
+def test_without_noise_the_pick_never_gets_worse(bench):
+    out = bench.one_run(toy(bench), "soft", "none", "random", seed=1, evaluations=80)
+    assert all(b <= a for a, b in zip(out["regret"], out["regret"][1:], strict=False))
+
+
+def test_evolution_children_change_one_decision(bench):
+    space = {f"x{i}": optuna.distributions.CategoricalDistribution([0, 1, 2]) for i in range(4)}
+    sampler = bench.Evolution(space, seed=0, population=10, sample=5)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda t: float(sum(t.suggest_categorical(n, [0, 1, 2]) for n in space)), n_trials=80)
+    done = study.trials
+    nearest = [min(sum(trial.params[n] != parent.params[n] for n in space) for parent in done[trial.number - 10:trial.number])
+               for trial in done[10:]]
+    assert max(nearest) <= 1 and nearest.count(1) > len(nearest) // 2  # a parent's child, sometimes a repeat
+    values = [t.value for t in done]
+    assert np.mean(values[-20:]) > np.mean(values[:10]) + 1 and max(values) == 8  # tournament selection climbs
+
+
+def test_run_resumes_and_report_prints(bench, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(bench.TABLES, "toy", lambda: toy(bench))
+    out = tmp_path / "runs.jsonl.gz"
+    argv = ["--out", str(out), "run", "--table", "toy", "--samplers", "random,evolution", "--rewards", "soft",
+            "--noise", "seeds", "--seeds", "0-1", "--evaluations", "30"]
+    monkeypatch.setattr(sys, "argv", ["bench_tables.py", *argv])
+    parser_choices = bench.TABLES  # --table's choices are read from TABLES when the parser is built
+    assert "toy" in parser_choices
+    assert bench.main(argv) == 0
+    lines = gzip.decompress(out.read_bytes()).decode().splitlines()
+    assert len(lines) == 4 and {json.loads(line)["sampler"] for line in lines} == {"random", "evolution"}
+    assert bench.main(argv) == 0
+    assert len(bench._rows(out)) == 4  # nothing rerun
+    with out.open("ab") as f:  # a run killed while writing leaves a cut member at the end
+        f.write(gzip.compress(b'{"table": "toy"')[:12])
+    assert len(bench._rows(out)) == 4
+    capsys.readouterr()
+    assert bench.main(["--out", str(out), "report"]) == 0
+    text = capsys.readouterr().out
+    assert "| random | 2 |" in text and "| evolution | 2 |" in text and "@25" in text
+
+
+def test_sampler_settings_parse(bench):
+    assert bench.parse_sampler("mnas[lr=0.01,unique=false,algorithm=reinforce]") == (
+        "mnas", {"lr": 0.01, "unique": False, "algorithm": "reinforce"})
+    assert bench.parse_sampler("tpe") == ("tpe", {})
