@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 import statistics
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_calibration.py"
+from tests.benchscript import load_script
 
 
 @pytest.fixture
 def bench(tmp_path, monkeypatch):
     """The script as a module, its results folder a fresh tmp dir."""
-    spec = importlib.util.spec_from_file_location("bench_calibration_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
+    module = load_script("bench_calibration", monkeypatch)
     monkeypatch.setattr(module, "ROOT", tmp_path / "calibration")
     return module
 

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_table_build.py"
+from tests.benchscript import BENCHMARKS, load_script
+
+SPECS = BENCHMARKS / "specs"
 
 
 @pytest.fixture
 def bench(tmp_path, monkeypatch):
     """The script as a module, its results folder a fresh tmp dir."""
-    spec = importlib.util.spec_from_file_location("bench_table_build_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
+    module = load_script("bench_table_build", monkeypatch)
     monkeypatch.setattr(module, "ROOT", tmp_path / "micro-table")
     return module
 
@@ -28,7 +24,7 @@ def setup():
     from effsearch.data import load_dataset
     from effsearch.search.space import load_space
 
-    space = load_space(SCRIPT.parent / "specs" / "micro.yaml")
+    space = load_space(SPECS / "micro.yaml")
     data = load_dataset("digits", seed=0).subset(train=320, val=120, seed=0)
     return space, data
 

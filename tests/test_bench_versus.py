@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_versus.py"
+from tests.benchscript import load_script
 
 
 @pytest.fixture()
 def bench(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("bench_versus_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("bench_versus", monkeypatch)
     monkeypatch.setattr(module, "ROOT", tmp_path)
     return module
 
