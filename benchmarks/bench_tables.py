@@ -29,6 +29,7 @@ architecture whose true reward is in the table's best 0.5% (censored at the run'
     python benchmarks/bench_tables.py run --table micro --samplers mnas,random,tpe,evolution --seeds 0-11
     python benchmarks/bench_tables.py report     # one table per setting
     python benchmarks/bench_tables.py summary    # every setting in one table
+    python benchmarks/bench_tables.py compare --a mnas --b tpe   # paired by seed, bootstrap intervals
     python benchmarks/bench_tables.py entropy --table micro --reward hard --noise seeds --seeds 0-3
 
 Repeats: in a plain Optuna study an architecture asked for again is trained again (``--repeats
@@ -379,12 +380,51 @@ def summary(args: argparse.Namespace) -> int:
         groups.setdefault((r["table"], r.get("repeats", "evaluate"), r["reward"], r["noise"], r["sampler"]), []).append(r)
     print("| table | repeats | reward | noise | sampler | seeds | " + " | ".join(f"@{b}" for b in BUDGETS) + " | to top 0.5% | distinct |")
     print("|---" * (len(BUDGETS) + 8) + "|")
-    order = {name: i for i, name in enumerate(("mnas", "mnas[unique=false,proposals=1]", "tpe", "evolution", "random"))}
+    order = {name: i for i, name in enumerate(("mnas", "mnas[remeasure=0]", "mnas[unique=false,proposals=1,remeasure=0]", "tpe",
+                                              "evolution", "random"))}
     for key in sorted(groups, key=lambda k: (*k[:4], order.get(k[4], 9), k[4])):
         rs = groups[key]
         cells = [f"{statistics.median(r['regret'][b - 1] for r in rs):.2f}" for b in BUDGETS if b <= rs[0]["evaluations"]]
         print("| " + " | ".join(map(str, key)) + f" | {len(rs)} | " + " | ".join(cells)
               + f" | {_median_to_top([r['to_top'] for r in rs], rs[0]['evaluations'])} | {statistics.median(r['distinct'] for r in rs):.0f} |")
+    return 0
+
+
+def paired(a: list[dict], b: list[dict], budget: int, *, draws: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Sampler ``a`` against ``b`` on the seeds both ran: per-seed regret differences at ``budget``.
+
+    A search's trajectory is chaotic (one different trial changes every later draw), so a median over
+    12 seeds moves by tenths of a point from noise alone; pairing by seed and bootstrapping the median
+    difference says how much of a gap is real. Negative differences favour ``a``.
+    """
+    by_seed = {r["seed"]: r["regret"][budget - 1] for r in b}
+    diffs = np.array([r["regret"][budget - 1] - by_seed[r["seed"]] for r in a if r["seed"] in by_seed])
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(diffs, size=(draws, len(diffs))), axis=1)
+    low, high = np.quantile(medians, [0.05, 0.95])
+    return {"seeds": len(diffs), "median": float(np.median(diffs)), "low": float(low), "high": float(high),
+            "better": int(np.sum(diffs < 0)), "tied": int(np.sum(diffs == 0)), "worse": int(np.sum(diffs > 0))}
+
+
+def compare(args: argparse.Namespace) -> int:
+    """One markdown table: ``--a`` against ``--b``, paired by seed, at each budget of every setting."""
+    groups: dict[tuple, dict[str, list[dict]]] = {}
+    for r in _rows(args.out or RUNS):
+        if r["sampler"] in (args.a, args.b) and r.get("repeats", "evaluate") == args.repeats:
+            groups.setdefault((r["table"], r["reward"], r["noise"]), {}).setdefault(r["sampler"], []).append(r)
+    print(f"{args.a} against {args.b} ({args.repeats}): median paired regret difference x100 [90% bootstrap interval], "
+          "seeds better / tied / worse; negative favours the first")
+    print("| table | reward | noise | seeds | " + " | ".join(f"@{b}" for b in BUDGETS) + " |")
+    print("|---" * (len(BUDGETS) + 4) + "|")
+    for key in sorted(groups):
+        runs = groups[key]
+        if len(runs) < 2:
+            continue
+        cells = []
+        for budget in BUDGETS:
+            c = paired(runs[args.a], runs[args.b], budget)
+            cells.append(f"{c['median']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}] {c['better']}/{c['tied']}/{c['worse']}")
+        print("| " + " | ".join(key) + f" | {c['seeds']} | " + " | ".join(cells) + " |")
     return 0
 
 
@@ -416,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="a repeated architecture is trained again (plain Optuna) or answered from the cache (effsearch baseline)")
     sub.add_parser("report")
     sub.add_parser("summary", help="every setting in one markdown table")
+    c = sub.add_parser("compare", help="two samplers paired by seed, with bootstrap intervals")
+    c.add_argument("--a", default="mnas")
+    c.add_argument("--b", default="tpe")
+    c.add_argument("--repeats", choices=("evaluate", "cached"), default="evaluate")
     e = sub.add_parser("entropy")
     e.add_argument("--table", choices=sorted(TABLES), required=True)
     e.add_argument("--reward", default="soft")
@@ -423,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--seeds", default="0-3")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return {"run": run, "report": report, "summary": summary, "entropy": entropy}[args.command](args)
+    return {"run": run, "report": report, "summary": summary, "compare": compare, "entropy": entropy}[args.command](args)
 
 
 if __name__ == "__main__":

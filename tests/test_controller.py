@@ -57,7 +57,9 @@ def test_learns_in_a_plain_optuna_study(seed):
     first, last = first_and_last(study)
     # New architectures only: once the target is found the last trials are its neighbours (7 of 8).
     assert first < 3.5 and last >= 5.0 and study.best_value == PARAMS, (first, last, study.best_value)
-    assert sampler.num_updates == 160 // 8
+    # Trials 8, 12 and 16 re-measure (the check for noise: the values repeat exactly, so no more)
+    # and a re-measurement is not learned from.
+    assert sampler.num_updates == (160 - 3) // 8
     assert sampler.most_likely_params() == {f"x{i}": int(target[i]) for i in range(PARAMS)}
 
 
@@ -65,7 +67,7 @@ def test_learns_in_a_plain_optuna_study(seed):
 def test_the_plain_policy_learns_alone(seed):
     """Without the screen and with repeats allowed, the policy gradient alone concentrates on the target."""
     target = np.random.default_rng(seed).integers(0, CHOICES, PARAMS)
-    sampler = MnasSampler(seed=seed, unique=False, proposals=1)
+    sampler = MnasSampler(seed=seed, unique=False, proposals=1, remeasure=0)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(matches(target), n_trials=160)
     first, last = first_and_last(study)
@@ -84,7 +86,7 @@ def test_minimize_and_reinforce():
 
 def test_space_controlled_from_the_first_trial():
     space = load_space("small")
-    sampler = MnasSampler(seed=0, search_space=space.distributions())
+    sampler = MnasSampler(seed=0, search_space=space.distributions(), remeasure=0)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(lambda t: 1e9 / count(space.suggest(t)).macs, n_trials=24)
     assert TRIAL_ATTR in study.trials[0].system_attrs  # no random warm-up trial
@@ -115,12 +117,12 @@ def tensors_equal(a: dict, b: dict) -> bool:
 
 def test_a_new_process_restores_the_exact_policy_and_continues(tmp_path):
     target = np.random.default_rng(3).integers(0, CHOICES, PARAMS)
-    first = MnasSampler(seed=3, batch_size=4, hidden_size=16)
+    first = MnasSampler(seed=3, batch_size=4, hidden_size=16, remeasure=0)
     study = optuna.create_study(storage=sqlite(tmp_path), study_name="s", direction="maximize", sampler=first)
     study.optimize(matches(target), n_trials=20)
     assert first.num_updates == 5
 
-    second = MnasSampler(batch_size=4)  # a fresh process: no seed, nothing in memory, another width
+    second = MnasSampler(batch_size=4, remeasure=0)  # a fresh process: no seed, nothing in memory, another width
     resumed = optuna.load_study(storage=sqlite(tmp_path), study_name="s", sampler=second)
     trial = resumed.ask()  # before_trial restores and catches up
     assert second.num_updates == 5 and second.seed == first.seed
@@ -144,7 +146,7 @@ def test_a_new_process_restores_the_exact_policy_and_continues(tmp_path):
 def test_workers_in_flight_finish_out_of_order():
     target = np.random.default_rng(4).integers(0, CHOICES, PARAMS)
     objective, rng = matches(target), random.Random(0)
-    sampler = MnasSampler(seed=4)
+    sampler = MnasSampler(seed=4, remeasure=0)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     for _ in range(40):  # four trials in flight at a time, told in a shuffled order
         trials = [study.ask() for _ in range(4)]
@@ -200,7 +202,7 @@ def study_attrs(study: optuna.Study) -> dict:
 def test_state_is_chunked_and_survives_a_torn_write(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(state, "CHUNK_CHARS", 20_000)
     target = np.random.default_rng(5).integers(0, CHOICES, PARAMS)
-    sampler = MnasSampler(seed=5, batch_size=4, hidden_size=16)
+    sampler = MnasSampler(seed=5, batch_size=4, hidden_size=16, remeasure=0)
     study = optuna.create_study(storage=sqlite(tmp_path), study_name="s", direction="maximize", sampler=sampler)
     study.optimize(matches(target), n_trials=12)
     assert sampler.num_updates == 3
@@ -216,7 +218,7 @@ def test_state_is_chunked_and_survives_a_torn_write(tmp_path, monkeypatch, caplo
         storage.set_study_system_attr(sid, f"{state.KEY}:0:0", "torn")
         assert state.load(storage, sid) is None
     assert "damaged" in caplog.text
-    fresh = MnasSampler(seed=5, batch_size=4)
+    fresh = MnasSampler(seed=5, batch_size=4, remeasure=0)
     study = optuna.load_study(storage=sqlite(tmp_path), study_name="s", sampler=fresh)
     study.ask()
     assert fresh.num_updates == 3  # a fresh policy relearns from every finished trial in the study

@@ -56,7 +56,7 @@ def test_batched_draws_are_the_single_draws_at_each_temperature():
 def test_unique_proposes_every_architecture_once_before_any_repeat():
     sizes = [2, 2, 3]  # 12 architectures
     values = [[0.0, 1.0], [0.5, 0.0], [0.0, 0.2, 0.9]]
-    sampler = MnasSampler(seed=0, batch_size=4, search_space=space(sizes))  # unique by default
+    sampler = MnasSampler(seed=0, batch_size=4, search_space=space(sizes), remeasure=0)  # unique by default
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(additive(values), n_trials=12)
     keys = [tuple(t.params[f"x{i}"] for i in range(3)) for t in study.trials]
@@ -116,14 +116,14 @@ def test_screened_proposals_find_the_best_of_an_additive_space_sooner():
             out.append(hits[0] if hits else 150)
         return out
 
-    screened, plain = trials_to_best(), trials_to_best(unique=False, proposals=1)
+    screened, plain = trials_to_best(), trials_to_best(unique=False, proposals=1, remeasure=0)
     assert np.median(screened) < 100 and np.median(screened) < np.median(plain), (screened, plain)
 
 
 def test_history_records_each_update_and_survives_a_restart(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     values = [[0.0, 1.0, 0.2], [0.3, 0.0], [0.0, 0.5, 0.9, 0.1]]
-    first = MnasSampler(seed=2, batch_size=4, search_space=space([3, 2, 4]))
+    first = MnasSampler(seed=2, batch_size=4, search_space=space([3, 2, 4]), remeasure=0)
     study = optuna.create_study(storage=storage, study_name="s", direction="maximize", sampler=first)
     study.optimize(additive(values), n_trials=24)
     rows = first.history
@@ -134,7 +134,7 @@ def test_history_records_each_update_and_survives_a_restart(tmp_path):
     frame = controller_frame(study)
     assert list(frame["update"]) == list(range(1, 7)) and "advantage_scale" in frame
 
-    second = MnasSampler(batch_size=4)
+    second = MnasSampler(batch_size=4, remeasure=0)
     resumed = optuna.load_study(storage=storage, study_name="s", sampler=second)
     resumed.optimize(additive(values), n_trials=4)
     assert second.history[:6] == rows and second.history[6]["update"] == 7

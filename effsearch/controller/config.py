@@ -38,6 +38,7 @@ class ControllerConfig:
     scale_decay: float | None = None  # decay of the advantage's RMS (default: baseline_decay)
     unique: bool = True  # propose only architectures the study has not tried (controller.propose)
     proposals: int = 8  # policy proposals per trial, screened by the surrogate when > 1
+    remeasure: float = 0.25  # share of trials that evaluate the believed-best architecture again
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:
@@ -58,6 +59,7 @@ class ControllerConfig:
             _check_number("scale_decay", self.scale_decay, lo=0, hi=1, hi_open=True)
         if not isinstance(self.unique, bool):
             raise ControllerError(f"controller unique {self.unique!r} must be True or False")
+        _check_number("remeasure", self.remeasure, lo=0, hi=0.5)
         if self.failed_reward is not None:
             _check_number("failed_reward", self.failed_reward)
 

@@ -18,7 +18,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from effsearch.controller.config import ControllerConfig, ControllerError
 from effsearch.controller.policy import Policy
-from effsearch.controller.ppo import Baseline
+from effsearch.controller.ppo import Baseline, Batch, policy_update
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -117,6 +117,21 @@ class Learner:
         learner.consumed = _from_ranges(payload["consumed"])
         learner.history = _rows(payload.get("history"))  # states saved before it have none
         return learner
+
+    def update(self, rows: Sequence[tuple[list[int], float, list[float]]], config: ControllerConfig, *,
+               last_trial: int) -> dict[str, float]:
+        """One policy update on ``(actions, reward, logp_old)`` rows; its diagnostics are kept in ``history``."""
+        batch = Batch(
+            actions=torch.tensor([r[0] for r in rows], dtype=torch.long),
+            rewards=torch.tensor([r[1] for r in rows], dtype=torch.float32),
+            logp_old=torch.tensor([r[2] for r in rows], dtype=torch.float32),
+        )
+        stats = policy_update(self.policy, self.optimizer, batch, self.baseline, algorithm=config.algorithm,
+                              epochs=config.epochs, clip=config.clip, entropy_weight=config.entropy_weight)
+        self.num_updates += 1
+        self.history.append({"update": self.num_updates, "last_trial": last_trial,
+                             **{k: round(v, 6) for k, v in stats.items()}})
+        return stats
 
     def actions_of(self, params: dict[str, Any], distributions: dict[str, BaseDistribution]) -> list[int] | None:
         """Choice indices of a trial's params, or ``None`` if it did not make every decision alike."""

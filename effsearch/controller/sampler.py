@@ -18,10 +18,10 @@ How it plugs into Optuna:
   (PPO by default, see :mod:`effsearch.controller.ppo`). Finished trials are collected both when
   this process tells a trial (``after_trial``) and when it samples one, so trials that finish out of
   order, in other processes or while this one was down are all learned from exactly once.
-* **Proposals.** By default each trial is a new architecture (the policy is redrawn, a little
-  flatter each time, while it proposes ones the study already tried) and the best of 8 such
-  proposals under a Thompson draw of a Bayesian linear surrogate fitted on the evaluated trials
-  (:mod:`effsearch.controller.propose`). ``unique=False, proposals=1`` is the plain MNAS policy.
+* **Proposals.** By default each trial is a new architecture, the best of 8 policy proposals under a
+  Thompson draw of a surrogate (:mod:`effsearch.controller.propose`); once repeats show noise, every
+  4th trial re-measures the believed-best one (:mod:`effsearch.controller.remeasure`).
+  ``unique=False, proposals=1, remeasure=0`` is the plain MNAS policy.
 * **Workers in flight.** Each trial records the choices and per-decision log-probabilities its
   policy sampled; PPO weighs a trial by the ratio against *that* policy, so trials sampled before
   the latest update still count correctly. Trials the policy did not sample (enqueued, random, or
@@ -46,7 +46,6 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from optuna.distributions import CategoricalDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import TrialState
@@ -63,8 +62,8 @@ from effsearch.controller.learner import (
     new_seed,
     one_thread,
 )
-from effsearch.controller.ppo import Batch, policy_update
 from effsearch.controller.propose import Tried, propose
+from effsearch.controller.remeasure import remeasure_target
 from effsearch.controller.rewards import first_rung, training_row
 
 if TYPE_CHECKING:
@@ -98,6 +97,7 @@ class MnasSampler(BaseSampler):
         scale_decay: decay of the running RMS that scales advantages (default: ``baseline_decay``).
         unique: propose only architectures the study has not tried yet (default True).
         proposals: policy proposals per trial; above 1 the surrogate picks which one is evaluated (default 8).
+        remeasure: share of trials that re-evaluate the believed-best architecture while noise shows (default 0.25).
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
             order (e.g. ``effsearch.search.space.load_space("mnasnet").distributions()``); default: inferred.
 
@@ -130,12 +130,13 @@ class MnasSampler(BaseSampler):
         scale_decay: float | None = None,
         unique: bool = ControllerConfig.unique,
         proposals: int = ControllerConfig.proposals,
+        remeasure: float = ControllerConfig.remeasure,
     ) -> None:
         self.config = ControllerConfig(
             algorithm=algorithm, lr=lr, batch_size=batch_size, epochs=epochs, clip=clip,
             entropy_weight=entropy_weight, baseline_decay=baseline_decay, hidden_size=hidden_size,
             embed_size=embed_size, failed_reward=failed_reward, fidelity=fidelity, scale_decay=scale_decay,
-            unique=unique, proposals=proposals,
+            unique=unique, proposals=proposals, remeasure=remeasure,
         )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ControllerError(f"controller seed {seed!r} must be an integer or None")
@@ -194,7 +195,7 @@ class MnasSampler(BaseSampler):
     # -- the Optuna sampler interface --------------------------------------------------------------
 
     def reseed_rng(self) -> None:  # deliberately keeps the seed: see the class docstring
-        return
+        pass
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
@@ -292,9 +293,11 @@ class MnasSampler(BaseSampler):
             if row is not None:
                 self._rows[trial.number] = (row[0], row[1])
             if learner is not None and trial.number not in learner.consumed and not (running and trial.number in self._pending):
-                if row is None:
-                    learner.consumed.add(trial.number)  # never usable: do not look at it again
-                    self._note_unusable(learner, trial, state_)
+                # A re-measurement was not drawn from the policy: it informs the surrogate, not the gradient.
+                if row is None or (trial.system_attrs.get(TRIAL_ATTR) or {}).get("remeasure"):
+                    learner.consumed.add(trial.number)  # never learned from: do not look at it again
+                    if row is None:
+                        self._note_unusable(learner, trial, state_)
                 else:
                     self._pending[trial.number] = row
 
@@ -312,14 +315,18 @@ class MnasSampler(BaseSampler):
         for t, name in enumerate(learner.names):
             if name in fixed and fixed[name] in learner.space[name].choices:
                 forced[t] = learner.space[name].choices.index(fixed[name])
-        cfg = self.config
-        if cfg.unique:
-            self._tried.update(study, learner, TRIAL_ATTR)
-        actions, logps = propose(learner, trial.number, forced, proposals=cfg.proposals, unique=cfg.unique,
-                                 tried=self._tried.keys, rows=list(self._rows.values()))
-        record = {"actions": actions, "update": learner.num_updates}
-        if not forced:  # pinned choices were not drawn from the policy: no behaviour probability
-            record["logp"] = logps
+        cfg, rows = self.config, list(self._rows.values())
+        again = None if forced else remeasure_target(rows, learner.policy.sizes, trial.number, cfg.remeasure)
+        if again is not None:
+            actions, record = again, {"actions": again, "update": learner.num_updates, "remeasure": True}
+        else:
+            if cfg.unique:
+                self._tried.update(study, learner, TRIAL_ATTR)
+            actions, logps = propose(learner, trial.number, forced, proposals=cfg.proposals, unique=cfg.unique,
+                                     tried=self._tried.keys, rows=rows)
+            record = {"actions": actions, "update": learner.num_updates}
+            if not forced:  # pinned choices were not drawn from the policy: no behaviour probability
+                record["logp"] = logps
         study._storage.set_trial_system_attr(trial._trial_id, TRIAL_ATTR, record)
         return {
             name: learner.space[name].choices[a]
@@ -332,23 +339,10 @@ class MnasSampler(BaseSampler):
         size = self.config.batch_size
         while len(self._pending) >= size:
             batch = sorted(self._pending)[:size]
-            self._update(learner, [self._pending.pop(n) for n in batch], last_trial=batch[-1])
+            stats = learner.update([self._pending.pop(n) for n in batch], self.config, last_trial=batch[-1])
+            _logger.debug("controller update %d: %s", learner.num_updates, stats)
             learner.consumed.update(batch)
             self._save(study)
-
-    def _update(self, learner: Learner, rows: list[tuple[list[int], float, list[float]]], *, last_trial: int) -> None:
-        batch = Batch(
-            actions=torch.tensor([r[0] for r in rows], dtype=torch.long),
-            rewards=torch.tensor([r[1] for r in rows], dtype=torch.float32),
-            logp_old=torch.tensor([r[2] for r in rows], dtype=torch.float32),
-        )
-        cfg = self.config
-        stats = policy_update(learner.policy, learner.optimizer, batch, learner.baseline, algorithm=cfg.algorithm,
-                              epochs=cfg.epochs, clip=cfg.clip, entropy_weight=cfg.entropy_weight)
-        learner.num_updates += 1
-        learner.history.append({"update": learner.num_updates, "last_trial": last_trial,
-                                **{k: round(v, 6) for k, v in stats.items()}})
-        _logger.debug("controller update %d: %s", learner.num_updates, stats)
 
     def _save(self, study: Study) -> None:
         assert self._learner is not None

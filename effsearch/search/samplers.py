@@ -94,8 +94,10 @@ def _mnas(*, seed: int, space: Any, workers: int) -> optuna.samplers.BaseSampler
     from effsearch.controller import MnasSampler
 
     # Failed trials are skipped rather than scored 0: an interrupted trial says nothing about its
-    # architecture, and divergence is rare enough not to need teaching.
-    return MnasSampler(seed=seed, search_space=space.distributions())
+    # architecture, and divergence is rare enough not to need teaching. No re-measuring: the search's
+    # cache answers a repeated architecture with its first value, and its pick handles the noise
+    # (seed means of the finalists), so a re-measuring trial would only spend one of --trials.
+    return MnasSampler(seed=seed, search_space=space.distributions(), remeasure=0)
 
 
 def _tpe(*, seed: int, space: Any, workers: int) -> optuna.samplers.BaseSampler:
