@@ -8,6 +8,7 @@ only the accuracies are synthetic: a smooth function of cost plus noise, so fron
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -309,3 +310,68 @@ def write_controller_csv(folder: Path, updates: int = 12, *, batch: int = 5, see
         baseline = 0.9 * before + 0.1 * mean
     atomic_write_csv(Path(folder) / "controller.csv", pd.DataFrame(rows))
     return Path(folder)
+
+
+# --- trained families and comparisons (effsearch scale --train / --compare) ---------------------------
+
+
+def _top1(macs: float, rng: np.random.Generator, offset: float = 0.0) -> float:
+    # Synthetic test top-1 rising with compute, as scaled families do; offset tells baselines apart.
+    return float(np.clip(0.70 + offset + 0.03 * math.log2(macs / 1e8) + rng.normal(0, 0.004), 0.01, 0.999))
+
+
+def write_trained_family(folder: Path, preset: str = "efficientnet-b0", *, phis: int = 3, seeds: int = 2, seed: int = 0,
+                         trained: tuple[float, ...] | None = None, offset: float = 0.0) -> Path:
+    """A folder of ``effsearch scale --baseline PRESET --coefficients 1.2,1.1,1.15 --phi 0..phis-1 --train``: the real
+    family writer, then the real recorder of each member's ``trained`` entry (``seeds`` seeds, nothing trained).
+
+    ``trained`` lists the phis that finished training (default all of them; ``()`` leaves the family untrained).
+    """
+    from effsearch.arch.presets import get_preset
+    from effsearch.compound.trained import record_trained
+
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    with warnings.catch_warnings():  # a ResNet's or MobileNet's timm arch_def does not rebuild it: said, not tested, here
+        warnings.simplefilter("ignore")
+        family = make_family(get_preset(preset), range(phis), alpha=1.2, beta=1.1, gamma=1.15)
+        save_family(family, folder)
+    atomic_write_json(folder / "run.json", {
+        "kind": "scale", "command": f"effsearch scale --baseline {preset} --train --out {folder}", "seed": seed,
+        "versions": {"effsearch": "0.1.0"}, "config": {"baseline": preset, "phi": list(range(phis))}})
+    rows = [{"name": m.name, "phi": m.phi, "seed": s, "train_resolution": round(28 * m.resolution / 224),
+             "test_accuracy": _top1(m.macs, rng, offset), "val_accuracy": 0.9, "train_seconds": 12.5,
+             "folder": f"members-trained/{m.name}-s{s}"}
+            for m in family.members if trained is None or m.phi in trained for s in range(seeds)]
+    if rows:
+        record_trained(folder, rows)
+    return folder
+
+
+def write_compare_run(folder: Path, preset: str = "efficientnet-b0", *, phis: tuple[int, ...] = (1, 2), seeds: int = 3,
+                      seed: int = 0, offset: float = 0.0) -> Path:
+    """compare.csv and compare.json as ``effsearch scale --compare`` writes them, for the real variants of ``preset``
+    (MACs matched by the real bisection); the accuracies are synthetic, nothing trains."""
+    from effsearch.arch.presets import get_preset
+    from effsearch.arch.specio import spec_to_dict
+    from effsearch.compound.compare import compare_variants
+    from effsearch.compound.compare_run import rows_to_csv
+    from effsearch.compound.verdict import summarize
+    from effsearch.runtime.results import atomic_write_text
+
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    baseline = get_preset(preset)
+    variants = compare_variants(baseline, (1.2, 1.1, 1.15), phis)
+    rows = [{"variant": v.kind, "phi": v.phi, "seed": s, "width_mult": v.width, "depth_mult": v.depth,
+             "resolution_mult": v.resolution_mult, "resolution": v.spec.resolution, "train_resolution": v.train_resolution(28),
+             "macs": v.macs, "params": v.params, "macs_mismatch": v.mismatch,
+             "test_accuracy": _top1(v.macs, rng, offset + (0.0 if v.kind in ("baseline", "compound") else -0.01)),
+             "val_accuracy": 0.9, "train_seconds": 12.5, "train_macs": v.macs // 50, "folder": f"compare/{v.name}-s{s}"}
+            for s in range(seeds) for v in variants]
+    atomic_write_text(folder / "compare.csv", rows_to_csv(rows))
+    atomic_write_json(folder / "compare.json", {
+        "kind": "compare", "baseline": spec_to_dict(baseline), "coefficients": {"alpha": 1.2, "beta": 1.1, "gamma": 1.15},
+        "phis": list(phis), "seeds": list(range(seeds)), "summary": summarize(rows), "finished": len(rows),
+        "complete": True})
+    return folder

@@ -62,7 +62,8 @@ BY_KIND: dict[str, tuple[str, ...]] = {
     "address": ("999.1.1.1", "ray://", "ray://:0", "host:notaport", "-5"),
     "url": ("sqlite://", "sqlite:///{FILE}/sub/x.db", "journal:", "journal:{FILE}/sub", "foo://bar", "postgresql://x:y"),
     "device": ("cuda:99", "cuda:-1", "cuda:x", "cuda:", "gpu", "cpu:0", "CPU"),
-    "pathish": ("../../etc", "{FILE}", "{FILE}/sub", "{MISSING}/x", "{EMPTYDIR}", "efficientnet-b99"),
+    "pathish": ("../../etc", "{FILE}", "{FILE}/sub", "{MISSING}/x", "{EMPTYDIR}", "efficientnet-b99", "resnet50",
+                "{CLASSIC}"),
     "factor": ("-5", "nan", "inf", "-inf", "1e400"),
     "text": ("x" * 5000,),
     "typed": (),
@@ -98,8 +99,11 @@ MUST_REJECT = {
     ("train", "--label-smoothing", "-5"), ("train", "--device", "cuda:99"), ("export", "DIR", "{MISSING}/x"),
     ("export", "DIR", "{EMPTYDIR}"), ("export", "--format", "abc"),
     ("report", "RESULTS", "{MISSING}/x"), ("report", "--output", "{EMPTYDIR}"),
+    ("show", "SPEC", "resnet50"), ("show", "SPEC", "{CLASSIC}"), ("evaluate", "SPEC", "{CLASSIC}"),
+    ("train", "SPEC", "{CLASSIC}"), ("scale", "--baseline", "{CLASSIC}"),
 }
-"""(command, option, value): nonsense however it is read, so it must be rejected (exit 1), not accepted."""
+"""(command, option, value): nonsense however it is read, so it must be rejected (exit 1), not accepted.
+``{CLASSIC}`` is a spec file whose ResNet bottleneck is too narrow for its expansion (no inner width)."""
 
 # --------------------------------------------------------------------------- the commands
 
@@ -426,11 +430,12 @@ def restore(world: World) -> None:
 def test_malformed_value(case, world, guard, tmp_path, monkeypatch, capfd):
     (tmp_path / "file.txt").write_text("not: [a valid file of any kind\n")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "classic.yaml").write_text("stem_chs: 32\nblocks: [bottleneck_r1_k3_s11_e4_i32_o2_relu]\n")
     cwd = tmp_path / "cwd" / "a" / "b"  # relative values ('../../etc', results/...) stay inside tmp_path
     cwd.mkdir(parents=True)
     monkeypatch.chdir(cwd)
     places = {**world.places, "FILE": str(tmp_path / "file.txt"), "EMPTYDIR": str(tmp_path / "empty"),
-              "MISSING": str(tmp_path / "missing")}
+              "MISSING": str(tmp_path / "missing"), "CLASSIC": str(tmp_path / "classic.yaml")}
     argv = fill(argv_for(case), places)
     outcome = run(argv, capfd)
     changed = tree(world.ws) != world.snapshot

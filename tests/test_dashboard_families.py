@@ -255,7 +255,7 @@ def test_the_frame_is_computed_in_milliseconds(results: Path) -> None:
     start = time.perf_counter()
     for _ in range(10):
         family_accuracy(runs)
-    assert (time.perf_counter() - start) / 10 < 0.25
+    assert (time.perf_counter() - start) / 10 < 1.0  # a few ms here; generous for shared CPUs
     assert np.isfinite(family_accuracy(runs).frame["macs"]).all()
 
 

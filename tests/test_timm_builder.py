@@ -109,11 +109,24 @@ def test_verdict_holds_for_random_specs_of_every_space(name):
     assert "faithful" in outcomes and "differs" not in outcomes, outcomes
 
 
-@pytest.mark.parametrize("name", preset_names())
+RESNETS = ("resnet-18", "resnet-50")
+
+
+@pytest.mark.parametrize("name", [n for n in preset_names() if n not in RESNETS])
 def test_presets_are_faithful(name):
     spec = get_preset(name).replace(num_classes=10)
     assert timm_export(spec).faithful
     assert _check(spec) == "faithful"
+
+
+@pytest.mark.parametrize("name", RESNETS)
+def test_resnets_have_no_timm_form(name):
+    # timm's EfficientNet builder has no ResNet block (timm's ResNet is another model class; tests/test_classic.py)
+    spec = get_preset(name).replace(num_classes=10)
+    export = timm_export(spec)
+    assert not export.buildable and export.arch_def == [[None]] * 4
+    assert export.differs[0].endswith("has no timm form") and "stem max pool, timm's EfficientNet has none" in export.differs
+    assert _check(spec) == "inexpressible"
 
 
 def test_verdict_holds_for_random_specs_of_every_op_and_width():

@@ -23,8 +23,12 @@ BN_MOMENTUM = 0.01
 BN_EPS = 1e-3
 
 
+_ACTS = {"swish": nn.SiLU, "relu": nn.ReLU, "relu6": nn.ReLU6}
+
+
 def make_act(name: str, inplace: bool = True) -> nn.Module:
-    return nn.ReLU(inplace=inplace) if name == "relu" else nn.SiLU(inplace=inplace)
+    """The activation a spec names (``swish``, ``relu``, ``relu6``: MobileNetV2's ``min(max(x, 0), 6)``)."""
+    return _ACTS[name](inplace=inplace)
 
 
 class ConvBnAct(nn.Sequential):

@@ -1,9 +1,9 @@
 """Block strings: the compact, round-trippable text form of a :class:`BlockSpec`.
 
 The official EfficientNet form is ``r2_k3_s22_e6_i16_o24_se0.25`` (repeats, kernel, stride twice,
-expansion, in/out channels, SE ratio; ``noskip`` drops the identity shortcut). Ops other than MBConv
-add their registered token (``ds``, ``conv``; :mod:`effsearch.arch.ops`) and non-default activations
-one more (``relu``), so every spec round-trips.
+expansion, in/out channels, SE ratio; ``noskip`` drops the shortcut). Ops other than MBConv add
+their registered token (``ds``, ``conv``, ``basic``, ``bottleneck``, ``sep``; :mod:`effsearch.arch.ops`)
+and non-default activations one more (``relu``, ``relu6``), so every spec round-trips.
 :func:`to_timm` emits timm's ``arch_def`` form (``ir_r2_k3_s2_e6_c24_se0.25``) for training with timm.
 """
 

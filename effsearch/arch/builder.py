@@ -16,7 +16,7 @@ from effsearch.arch.spec import NetSpec
 
 
 class EffNet(nn.Module):
-    """Stem, stages of blocks, 1x1 head conv, global average pool, dropout, linear classifier."""
+    """Stem [+ max pool], stages of blocks, [1x1 head conv], global average pool, dropout, linear classifier."""
 
     def __init__(self, spec: NetSpec, num_classes: int | None = None, in_channels: int | None = None,
                  layers: Layers | None = None):
@@ -24,8 +24,10 @@ class EffNet(nn.Module):
         layers = layers or TORCH_LAYERS
         self.spec = spec
         self.num_classes = int(num_classes or spec.num_classes)
-        self.stem = layers.conv_bn_act(in_channels or spec.in_chans, spec.stem_chs, 3, spec.stem_stride, act=spec.act,
-                                       layers=layers)
+        self.stem = layers.conv_bn_act(in_channels or spec.in_chans, spec.stem_chs, spec.stem_kernel, spec.stem_stride,
+                                       act=spec.act, layers=layers)
+        # ResNet's 3x3 stride-2 max pool; padding 1 maps n to ceil(n / 2), as the cost model counts.
+        self.stem_pool = nn.MaxPool2d(3, 2, 1) if spec.stem_pool else nn.Identity()
         total, index, stages = spec.num_layers, 0, []
         for block in spec.blocks:
             module, modules = get_op(block.op).module_class(), []
@@ -35,14 +37,15 @@ class EffNet(nn.Module):
                 index += 1
             stages.append(nn.Sequential(*modules))
         self.blocks = nn.Sequential(*stages)
-        self.conv_head = layers.conv_bn_act(spec.blocks[-1].out_chs, spec.head_chs, 1, act=spec.act, layers=layers)
+        self.conv_head = (layers.conv_bn_act(spec.blocks[-1].out_chs, spec.head_chs, 1, act=spec.act, layers=layers)
+                          if spec.head_chs else nn.Identity())
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(spec.dropout) if spec.dropout > 0 else nn.Identity()
-        self.classifier = nn.Linear(spec.head_chs, self.num_classes)
+        self.classifier = nn.Linear(spec.num_features, self.num_classes)
         _init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv_head(self.blocks(self.stem(x)))
+        return self.conv_head(self.blocks(self.stem_pool(self.stem(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.forward_features(x)).flatten(1)

@@ -5,7 +5,11 @@ Convention (the one fvcore uses, so numbers compare directly with fvcore counts 
 * a convolution costs ``out_h * out_w * out_chs * (in_chs / groups) * k * k`` MACs, a linear layer
   ``in * out``; biases are free;
 * batch norm in eval mode costs 2 per element (scale and shift), global average pooling 1 per input
-  element; activations, the SE gate multiply and the residual add cost nothing.
+  element; activations, the SE gate multiply, the residual add and the stem's max pool (ResNet's)
+  cost nothing (fvcore does not count max pooling either).
+
+Published figures (ResNet-50's 4.09G, MobileNetV2's 300M) count convolutions and the classifier
+only; batch norm and the global pool add about 1-4% here (``docs/conventions.md`` has the table).
 
 The EfficientNet and MnasNet papers call MACs "FLOPS" (B0 = 0.39B). Spatial sizes follow same-style
 padding: a stride-s layer maps n to ceil(n / s). Parameters count weights, biases and BN affine
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from effsearch.arch.opcost import projection_cost
 from effsearch.arch.ops import get_op
 from effsearch.arch.spec import BlockSpec, NetSpec
 
@@ -34,7 +39,7 @@ ZERO = Cost(0, 0)
 
 @dataclass(frozen=True)
 class StageCost:
-    """Cost of one part of the network: ``stem``, a stage (``block`` index), ``head`` or ``classifier``."""
+    """Cost of one part of the network: ``stem``, ``pool`` (a stem max pool), a stage, ``head`` or ``classifier``."""
 
     name: str
     in_size: int
@@ -75,20 +80,26 @@ def out_size(size: int, stride: int) -> int:
 
 
 def _layer(op: str, in_chs: int, out_chs: int, kernel: int, stride: int, exp_ratio: float, se_ratio: float,
-           in_size: int) -> tuple[int, int]:
+           in_size: int, skip: bool = True) -> tuple[int, int]:
     """(params, MACs) of one layer, in plain integers, as its op declares (:mod:`effsearch.arch.ops`).
 
     This runs for every candidate of a search, so the built-in ops unroll the sums of
     :func:`conv_bn_cost` and :func:`se_cost` (which stay as the readable reference, checked against
-    the unrolled forms in the tests): a B0-sized spec costs tens of microseconds.
+    the unrolled forms in the tests): a B0-sized spec costs tens of microseconds. An op with a
+    projection shortcut (ResNet) gets its 1x1 conv + BN added here, where ``skip`` keeps one.
     """
-    return get_op(op).cost(in_chs, out_chs, kernel, stride, exp_ratio, se_ratio, in_size)
+    entry = get_op(op)
+    params, macs = entry.cost(in_chs, out_chs, kernel, stride, exp_ratio, se_ratio, in_size)
+    if skip and entry.shortcut == "projection":
+        p, m = projection_cost(in_chs, out_chs, stride, in_size)
+        params, macs = params + p, macs + m
+    return params, macs
 
 
 def layer_cost(layer: BlockSpec, in_size: int) -> Cost:
     """One layer (repeats = 1) at input size ``in_size``."""
     return Cost(*_layer(layer.op, layer.in_chs, layer.out_chs, layer.kernel_size, layer.stride, layer.exp_ratio,
-                        layer.se_ratio, in_size))
+                        layer.se_ratio, in_size, layer.skip))
 
 
 def block_cost(block: BlockSpec, in_size: int) -> tuple[Cost, int]:
@@ -98,10 +109,10 @@ def block_cost(block: BlockSpec, in_size: int) -> tuple[Cost, int]:
     costed once and counted ``repeats - 1`` times.
     """
     b = block
-    params, macs = _layer(b.op, b.in_chs, b.out_chs, b.kernel_size, b.stride, b.exp_ratio, b.se_ratio, in_size)
+    params, macs = _layer(b.op, b.in_chs, b.out_chs, b.kernel_size, b.stride, b.exp_ratio, b.se_ratio, in_size, b.skip)
     size = out_size(in_size, b.stride)
     if b.repeats > 1:
-        p, m = _layer(b.op, b.out_chs, b.out_chs, b.kernel_size, 1, b.exp_ratio, b.se_ratio, size)
+        p, m = _layer(b.op, b.out_chs, b.out_chs, b.kernel_size, 1, b.exp_ratio, b.se_ratio, size, b.skip)
         params, macs = params + (b.repeats - 1) * p, macs + (b.repeats - 1) * m
     return Cost(params, macs), size
 
@@ -116,15 +127,18 @@ def count(spec: NetSpec, resolution: int | None = None, num_classes: int | None 
         stages.append(StageCost(name, in_size, size, cost.params, cost.macs, block))
 
     size = out_size(res, spec.stem_stride)
-    add("stem", conv_bn_cost(spec.in_chans, spec.stem_chs, 3, size), res, size)
+    add("stem", conv_bn_cost(spec.in_chans, spec.stem_chs, spec.stem_kernel, size), res, size)
+    if spec.stem_pool:
+        add("pool", ZERO, size, out_size(size, 2))
+        size = out_size(size, 2)
     for i, block in enumerate(spec.blocks):
         cost, new_size = block_cost(block, size)
         add(f"stage{i + 1}", cost, size, new_size, block)
         size = new_size
-    last = spec.blocks[-1].out_chs
-    head = conv_bn_cost(last, spec.head_chs, 1, size) + Cost(0, spec.head_chs * size * size)
-    add("head", head, size, 1)
-    add("classifier", Cost(spec.head_chs * classes + classes, spec.head_chs * classes), 1, 1)
+    last, features = spec.blocks[-1].out_chs, spec.num_features
+    head = conv_bn_cost(last, spec.head_chs, 1, size) if spec.head_chs else ZERO
+    add("head", head + Cost(0, features * size * size), size, 1)  # the global average pool
+    add("classifier", Cost(features * classes + classes, features * classes), 1, 1)
     return NetCost(
         params=sum(s.params for s in stages), macs=sum(s.macs for s in stages), resolution=res, stages=stages
     )

@@ -1,13 +1,14 @@
 """The op registry: every block type a spec can name, declared in one entry.
 
 A stage of a :class:`~effsearch.arch.spec.NetSpec` repeats one *op* (MBConv, depthwise-separable,
-plain convolution, ...). Everything the rest of effsearch needs to know about an op lives in its
-:class:`Op` entry, so adding one is a single :func:`register_op` call (the test suite registers one
-from its own file to prove it):
+plain convolution, ResNet's blocks, ...). Everything the rest of effsearch needs to know about an op
+lives in its :class:`Op` entry, so adding one is a single :func:`register_op` call (the test suite
+registers one from its own file to prove it):
 
 * **channels** - ``mid_channels(in_chs, out_chs, exp_ratio)``, the width inside a layer;
 * **cost** - ``cost(in_chs, out_chs, kernel, stride, exp_ratio, se_ratio, in_size) -> (params, MACs)``
-  of one layer in plain integers (fvcore's convention, see :mod:`effsearch.arch.cost`);
+  of one layer in plain integers (fvcore's convention, see :mod:`effsearch.arch.cost`), without a
+  projection shortcut (the cost model adds that, see **shortcut**);
 * **module** - the ``nn.Module`` class of one layer, called as ``module(layer, drop_path=, layers=)``
   (a class or a ``"package.module:Class"`` path, so this registry does not import torch);
 * **block-string token** - the bare token that names the op in a block string (``ds``, ``conv``);
@@ -15,14 +16,22 @@ from its own file to prove it):
 * **timm export** - ``timm(block, net_act) -> str | None``, its timm ``arch_def`` string, or ``None``
   where timm cannot express the layer (exports then say so instead of differing silently);
 * **zero-init** - ``zero_init(module)``: the batch norm that ends a residual branch is set to zero
-  when training starts from the identity (by default the module's ``zero_init_last()``, timm's name).
+  when training starts from the identity (by default the module's ``zero_init_last()``, timm's name);
+* **shortcut** - ``identity`` (added where ``skip`` and shapes allow: MBConv, ds, conv), ``projection``
+  (ResNet: with ``skip``, every layer adds its input, through a 1x1 conv + BN where the stride or
+  width changes) or ``none`` (never; ``skip`` is kept in the block string but changes nothing);
+* **check** - ``check(block) -> (field, value, expected) | None``: what else makes a block of this op
+  invalid (a one-line :class:`~effsearch.errors.SpecError` names it).
 
+The ops built in: ``mbconv`` (MobileNetV2's inverted residual is ``mbconv`` with ``relu6`` and no
+SE), ``ds``, ``conv``, ``basic`` and ``bottleneck`` (ResNet), ``sep`` (MobileNetV1).
 In a search space an op without expansion is chosen by its name (``conv``, ``ds``) and one with
 expansion as ``<name>_e<ratio>`` (``mbconv_e6``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import re
@@ -30,14 +39,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from effsearch.arch import opcost
 from effsearch.errors import SpecError
 from effsearch.runtime.registry import Registry
 
 CostFn = Callable[[int, int, int, int, float, float, int], tuple[int, int]]
 
 
+SHORTCUTS = ("identity", "projection", "none")
+
+
 def _zero_last(module: Any) -> None:
     module.zero_init_last()
+
+
+def _no_check(block: Any) -> None:
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +71,8 @@ class Op:
     label: Callable[[Any], str] = field(default=lambda block: block.op)
     zero_init: Callable[[Any], None] = _zero_last
     description: str = ""
+    shortcut: str = "identity"
+    check: Callable[[Any], tuple[str, object, str] | None] = _no_check
 
     def module_class(self) -> Any:
         """The layer's module class, importing it on first use when given as ``"pkg.mod:Class"``."""
@@ -71,6 +90,8 @@ def register_op(op: Op, *, replace: bool = False) -> Op:
     """Add ``op`` to the registry (``replace=True`` to redefine a name); returns it."""
     if not _NAME.match(op.name):
         raise SpecError(f"op name {op.name!r} is invalid (lower-case letters and digits, starting with a letter)")
+    if op.shortcut not in SHORTCUTS:
+        raise SpecError(f"op {op.name!r}: shortcut {op.shortcut!r} is invalid (expected one of {', '.join(SHORTCUTS)})")
     tokens = {o.token: o.name for o in OPS.values() if o.name != op.name}
     if op.token in tokens:
         raise SpecError(f"op {op.name!r}: block-string token {op.token!r} is taken by op {tokens[op.token]!r}")
@@ -94,47 +115,14 @@ def op_for_token(token: str) -> Op | None:
 
 # --------------------------------------------------------------------------- the built-in ops
 
-
-def _se_cost(mid: int, rd: int) -> tuple[int, int]:
-    # SE: reduce and expand 1x1 convs with biases, on a 1x1 map.
-    return (2 * rd * mid + rd + mid, 2 * rd * mid) if rd else (0, 0)
-
-
-def se_width(in_chs: int, se_ratio: float) -> int:
-    """SE bottleneck width, reduced from the layer's *input* channels (official behaviour); 0 without SE."""
-    return max(1, int(in_chs * se_ratio)) if se_ratio > 0 else 0
-
-
-def _inverted_residual_cost(in_chs: int, out_chs: int, kernel: int, stride: int, exp_ratio: float,
-                            se_ratio: float, in_size: int) -> tuple[int, int]:
-    """Optional 1x1 expansion at the input size, depthwise kxk, SE, 1x1 projection; BN after each conv."""
-    size = -(-in_size // stride)
-    area = size * size
-    mid = max(1, round(in_chs * exp_ratio))
-    params, macs = _se_cost(mid, se_width(in_chs, se_ratio))
-    if exp_ratio != 1:
-        w = mid * in_chs
-        params += w + 2 * mid
-        macs += (w + 2 * mid) * in_size * in_size
-    w_dw, w_pw = mid * kernel * kernel, out_chs * mid
-    params += w_dw + 2 * mid + w_pw + 2 * out_chs
-    return params, macs + (w_dw + 2 * mid + w_pw + 2 * out_chs) * area
-
-
-def _conv_cost(in_chs: int, out_chs: int, kernel: int, stride: int, exp_ratio: float, se_ratio: float,
-               in_size: int) -> tuple[int, int]:
-    """A plain kxk conv + BN + activation, with SE on its output."""
-    size = -(-in_size // stride)
-    params, macs = _se_cost(out_chs, se_width(in_chs, se_ratio))
-    w = out_chs * in_chs * kernel * kernel
-    return params + w + 2 * out_chs, macs + (w + 2 * out_chs) * size * size
+se_width = opcost.se_width
 
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-_TIMM_ACTS = {"swish": "nsw", "relu": "nre"}
+_TIMM_ACTS = {"swish": "nsw", "relu": "nre", "relu6": "nr6"}
 
 
 def _timm_tail(block: Any, net_act: str, se: str | None = None) -> list[str]:
@@ -207,22 +195,64 @@ def _timm_conv(block: Any, net_act: str) -> str | None:
     return "_".join(head + tail)
 
 
+def _timm_separable(block: Any, net_act: str) -> str:
+    # timm's ``dsa`` (MobileNetV1's block): activation after the pointwise conv, never a shortcut.
+    se = _timm_se(block, None) if block.se_ratio else None
+    head = ["dsa", f"r{block.repeats}", f"k{block.kernel_size}", f"s{block.stride}"]
+    return "_".join(head + _timm_tail(dataclasses.replace(block, skip=True), net_act, se))
+
+
+def _no_timm(block: Any, net_act: str) -> None:
+    return None  # timm's EfficientNet builder has no ResNet blocks (its ResNet is another model class)
+
+
+def _check_resnet(block: Any) -> tuple[str, object, str] | None:
+    if block.se_ratio:
+        return "se_ratio", block.se_ratio, f"op {block.op} has no squeeze-excitation; use 0"
+    if block.op == "bottleneck" and block.out_chs < block.exp_ratio:
+        return "out_chs", block.out_chs, (f"a bottleneck's inner width is out_chs / exp_ratio; with exp_ratio "
+                                          f"{_num(block.exp_ratio)} it needs out_chs >= {math.ceil(block.exp_ratio)}")
+    return None
+
+
 register_op(Op(
     name="mbconv", token=None, expands=True,
     mid_channels=lambda in_chs, out_chs, exp: max(1, round(in_chs * exp)),
-    cost=_inverted_residual_cost, module="effsearch.arch.blocks:InvertedResidual", timm=_timm_inverted_residual,
+    cost=opcost.inverted_residual_cost, module="effsearch.arch.blocks:InvertedResidual", timm=_timm_inverted_residual,
     label=lambda b: f"e{b.exp_ratio:g}",
     description="inverted residual: 1x1 expansion (unless e1), depthwise kxk, SE, linear 1x1 projection",
 ))
 register_op(Op(
     name="ds", token="ds", expands=False,
     mid_channels=lambda in_chs, out_chs, exp: in_chs,
-    cost=_inverted_residual_cost, module="effsearch.arch.blocks:InvertedResidual", timm=_timm_inverted_residual,
+    cost=opcost.inverted_residual_cost, module="effsearch.arch.blocks:InvertedResidual", timm=_timm_inverted_residual,
     label=lambda b: "ds", description="depthwise-separable: depthwise kxk, SE, linear 1x1 projection",
 ))
 register_op(Op(
     name="conv", token="conv", expands=False,
     mid_channels=lambda in_chs, out_chs, exp: out_chs,
-    cost=_conv_cost, module="effsearch.arch.blocks:ConvBlock", timm=_timm_conv,
+    cost=opcost.conv_cost, module="effsearch.arch.blocks:ConvBlock", timm=_timm_conv,
     label=lambda b: "cv", description="plain kxk convolution + BN + activation, SE on its output",
+))
+register_op(Op(
+    name="basic", token="basic", expands=False,
+    mid_channels=lambda in_chs, out_chs, exp: out_chs,
+    cost=opcost.basic_cost, module="effsearch.arch.classic:BasicBlock", timm=_no_timm, shortcut="projection",
+    check=_check_resnet, label=lambda b: "basic",
+    description="ResNet basic block: kxk conv (stride) + BN + act, kxk conv + BN, add the shortcut, act",
+))
+register_op(Op(
+    name="bottleneck", token="bottleneck", expands=True,
+    mid_channels=lambda in_chs, out_chs, exp: opcost.bottleneck_mid(out_chs, exp),
+    cost=opcost.bottleneck_cost, module="effsearch.arch.classic:Bottleneck", timm=_no_timm, shortcut="projection",
+    check=_check_resnet, label=lambda b: f"bot{b.exp_ratio:g}",
+    description=("ResNet v1.5 bottleneck: 1x1 to out/e + BN + act, kxk (stride) + BN + act, 1x1 to out + BN, add "
+                 "the shortcut, act; e is ResNet's expansion (out = e x inner width, 4 in ResNet-50)"),
+))
+register_op(Op(
+    name="sep", token="sep", expands=False,
+    mid_channels=lambda in_chs, out_chs, exp: in_chs,
+    cost=opcost.inverted_residual_cost, module="effsearch.arch.classic:SeparableConv", timm=_timm_separable,
+    shortcut="none", zero_init=lambda module: None, label=lambda b: "sep",
+    description="MobileNetV1 separable: depthwise kxk + BN + act, SE, 1x1 + BN + act; no shortcut",
 ))

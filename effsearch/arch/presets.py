@@ -1,8 +1,10 @@
-"""Named architectures: EfficientNet-B0..B7 (the official width/depth/resolution table) and MnasNet-A1."""
+"""Named architectures: EfficientNet-B0..B7 (the official width/depth/resolution table), MnasNet-A1, and the
+classic baselines ResNet-18/50 and MobileNetV1/V2 (:mod:`effsearch.arch.classic_presets`)."""
 
 from __future__ import annotations
 
 from effsearch.arch.blockstring import parse_block
+from effsearch.arch.classic_presets import CLASSIC_PRESETS
 from effsearch.arch.scaling import scale
 from effsearch.arch.spec import NetSpec
 from effsearch.errors import SpecError
@@ -60,7 +62,7 @@ def mnasnet_a1() -> NetSpec:
 
 
 def preset_names() -> list[str]:
-    return [*EFFICIENTNET_TABLE, "mnasnet-a1"]
+    return [*EFFICIENTNET_TABLE, "mnasnet-a1", *CLASSIC_PRESETS]
 
 
 def get_preset(name: str) -> NetSpec:
@@ -70,6 +72,8 @@ def get_preset(name: str) -> NetSpec:
         return efficientnet(key)
     if key == "mnasnet-a1":
         return mnasnet_a1()
+    if key in CLASSIC_PRESETS:
+        return CLASSIC_PRESETS[key]()
     raise SpecError(f"unknown preset {name!r}; choose one of {', '.join(preset_names())} or give a spec file")
 
 

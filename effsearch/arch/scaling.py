@@ -59,7 +59,10 @@ def scale(
 ) -> NetSpec:
     """``spec`` with every width multiplied by ``width``, every stage's repeats by ``depth``, at ``resolution``.
 
-    Stem and head channels scale with width too, as in the official models.
+    Stem and head channels scale with width too, as in the official models (a spec without a head
+    conv, ``head_chs`` 0, keeps none). Every block's ``in_chs``/``out_chs`` scale, whatever its op: a
+    bottleneck's inner width (``out_chs / exp_ratio``) follows, as MobileNet's width multiplier
+    does, not Wide-ResNet's rule (which widens only the inner convs). Repeats never drop below one.
     """
     _check_multiplier("width", width)
     _check_multiplier("depth", depth)
@@ -76,7 +79,7 @@ def scale(
         spec,
         blocks=blocks,
         stem_chs=round_channels(spec.stem_chs, width, divisor),
-        head_chs=round_channels(spec.head_chs, width, divisor),
+        head_chs=round_channels(spec.head_chs, width, divisor) if spec.head_chs else 0,
         resolution=spec.resolution if resolution is None else int(resolution),
         name=spec.name if name is None else name,
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from effsearch.arch import ops
 from effsearch.errors import SpecError
 
-ACTS = ("swish", "relu")
+ACTS = ("swish", "relu", "relu6")
 MAX_KERNEL = 11
 
 
@@ -29,7 +29,8 @@ def _check_int(what: str, name: str, value: object, lo: int) -> None:
 
 
 def mid_channels(op: str, in_chs: int, out_chs: int, exp_ratio: float) -> int:
-    """Channels inside a layer, as its op declares (expanded width for MBConv, input for ds, output for conv)."""
+    """Channels inside a layer, as its op declares (expanded width for MBConv, input for ds and sep, output for
+    conv and basic, output / exp_ratio for a ResNet bottleneck)."""
     return ops.get_op(op).mid_channels(in_chs, out_chs, exp_ratio)
 
 
@@ -73,10 +74,13 @@ class BlockSpec:
             _fail(what, "skip", self.skip, "expected true or false")
         if self.act not in ACTS:
             _fail(what, "act", self.act, f"expected one of {', '.join(ACTS)}")
+        problem = ops.get_op(self.op).check(self)
+        if problem:
+            _fail(what, *problem)
 
     @property
     def mid_chs(self) -> int:
-        """Channels inside the block: the expanded width for MBConv, else the input width."""
+        """Channels inside the block, as its op declares (:func:`mid_channels`)."""
         return mid_channels(self.op, self.in_chs, self.out_chs, self.exp_ratio)
 
     @property
@@ -99,13 +103,31 @@ class BlockSpec:
 
     @property
     def has_residual(self) -> bool:
-        """Identity shortcut on the first layer (later layers always qualify when skip is allowed)."""
-        return self.skip and self.stride == 1 and self.in_chs == self.out_chs
+        """Whether the first layer adds a shortcut, as its op declares (:data:`effsearch.arch.ops.SHORTCUTS`).
+
+        An identity shortcut needs ``skip``, stride 1 and equal widths (later layers always qualify when
+        skip is allowed); a projection shortcut (ResNet) only needs ``skip``; some ops have none.
+        """
+        shortcut = ops.get_op(self.op).shortcut
+        if shortcut == "identity":
+            return self.skip and self.stride == 1 and self.in_chs == self.out_chs
+        return self.skip and shortcut == "projection"
+
+    @property
+    def has_projection(self) -> bool:
+        """Whether the first layer's shortcut is a 1x1 conv + BN (a ResNet layer that strides or changes width)."""
+        return self.has_residual and ops.get_op(self.op).shortcut == "projection" and (
+            self.stride != 1 or self.in_chs != self.out_chs)
 
 
 @dataclass(frozen=True)
 class NetSpec:
-    """A whole network: stem conv, stages, 1x1 head conv, global pool, dropout, classifier."""
+    """A whole network: stem conv [+ max pool], stages, [1x1 head conv], global pool, dropout, classifier.
+
+    ``stem_kernel`` is the stem conv's size (ResNet's is 7); ``stem_pool`` adds ResNet's 3x3 stride-2
+    max pool after it; ``head_chs`` 0 means no head conv, so the classifier reads the last stage
+    (ResNet, MobileNetV1).
+    """
 
     blocks: tuple[BlockSpec, ...]
     stem_chs: int = 32
@@ -117,6 +139,8 @@ class NetSpec:
     act: str = "swish"
     stem_stride: int = 2
     in_chans: int = 3
+    stem_kernel: int = 3
+    stem_pool: bool = False
     name: str = ""
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -125,11 +149,17 @@ class NetSpec:
         what = f"spec {self.name!r}" if self.name else "spec"
         if not self.blocks:
             _fail(what, "blocks", [], "expected at least one block")
-        for name in ("stem_chs", "head_chs", "num_classes", "in_chans"):
+        for name in ("stem_chs", "num_classes", "in_chans"):
             _check_int(what, name, getattr(self, name), 1)
+        _check_int(what, "head_chs", self.head_chs, 0)
         _check_int(what, "resolution", self.resolution, 8)
         if self.stem_stride not in (1, 2):
             _fail(what, "stem_stride", self.stem_stride, "expected 1 or 2")
+        _check_int(what, "stem_kernel", self.stem_kernel, 1)
+        if self.stem_kernel % 2 == 0 or self.stem_kernel > MAX_KERNEL:
+            _fail(what, "stem_kernel", self.stem_kernel, f"expected an odd size from 1 to {MAX_KERNEL}")
+        if not isinstance(self.stem_pool, bool):
+            _fail(what, "stem_pool", self.stem_pool, "expected true or false")
         for name in ("dropout", "drop_connect"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
@@ -147,6 +177,11 @@ class NetSpec:
     @property
     def num_layers(self) -> int:
         return sum(b.repeats for b in self.blocks)
+
+    @property
+    def num_features(self) -> int:
+        """Channels the classifier reads: the head conv's, or the last stage's where there is none."""
+        return self.head_chs or self.blocks[-1].out_chs
 
     def replace(self, **changes: object) -> NetSpec:
         return dataclasses.replace(self, **changes)

@@ -20,8 +20,11 @@ from effsearch.errors import SpecError
 
 _NET_FIELDS = (
     "name", "resolution", "stem_chs", "head_chs", "num_classes", "dropout", "drop_connect", "act",
-    "stem_stride", "in_chans",
+    "stem_stride", "in_chans", "stem_kernel", "stem_pool",
 )
+# Written only where they differ from these defaults, so every file (and every resume record built
+# from spec_to_dict) of a network without them stays as it was before they existed.
+_OPTIONAL = {"stem_kernel": 3, "stem_pool": False}
 SPEC_FILES = ("baseline.yaml", "spec.yaml", "baseline.json")
 # Written beside the spec, never read back: derived data the spec determines.
 _DERIVED = ("timm_arch_def", "timm_faithful", "timm_differs", "meta", "params", "macs")
@@ -33,7 +36,8 @@ def spec_to_dict(spec: NetSpec, *, timm: bool = False) -> dict[str, Any]:
     Where timm would build another network, ``timm_differs`` says how, and a
     :class:`~effsearch.arch.timmcompat.TimmExportWarning` is issued.
     """
-    out: dict[str, Any] = {name: getattr(spec, name) for name in _NET_FIELDS}
+    out: dict[str, Any] = {name: getattr(spec, name) for name in _NET_FIELDS
+                           if name not in _OPTIONAL or getattr(spec, name) != _OPTIONAL[name]}
     out["blocks"] = [format_block(b) for b in spec.blocks]
     if timm:
         out.update(timm_fields(spec))

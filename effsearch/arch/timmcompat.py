@@ -5,7 +5,9 @@ timm's builder is not a neutral reader of those strings, so the strings alone we
 
 * it rounds every output, stem and head width with ``round_chs_fn`` (multiples of 8) unless given a
   function that keeps them, and strides past ``output_stride`` (32) become dilation;
-* its stem always strides by 2 (``EfficientNet.conv_stem``); its batch norm defaults to eps 1e-5;
+* its stem always strides by 2 (``EfficientNet.conv_stem``) and has no max pool (ResNet's);
+  its batch norm defaults to eps 1e-5;
+* it has no ResNet blocks (``basic``, ``bottleneck``: no timm form); ``sep`` is its ``dsa``;
 * ``InvertedResidual`` makes its inner width ``make_divisible(in_chs * exp_ratio)`` (a multiple of 8,
   at least 8) where ours is ``round(in_chs * exp_ratio)``;
 * its SE width is ``round(mid * se_ratio / exp_ratio)`` on *its* inner width, ours
@@ -39,8 +41,10 @@ from effsearch.errors import SpecError
 # effsearch.arch.blocks' batch norm (TensorFlow's decay 0.99, eps 1e-3); that module imports torch.
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 TIMM_OUTPUT_STRIDE = 32  # timm's default; deeper networks get theirs raised so no stride turns into dilation
-_KINDS = {"effsearch.arch.blocks:InvertedResidual": "ir", "effsearch.arch.blocks:ConvBlock": "cn"}
-_KIND_NAMES = {"ir": "inverted residual", "ds": "depthwise-separable", "cn": "plain conv"}
+_KINDS = {"effsearch.arch.blocks:InvertedResidual": "ir", "effsearch.arch.blocks:ConvBlock": "cn",
+          "effsearch.arch.classic:SeparableConv": "dsa"}
+_KIND_NAMES = {"ir": "inverted residual", "ds": "depthwise-separable", "dsa": "separable (pointwise activation)",
+               "cn": "plain conv"}
 _TIMM_ACT_NAMES = {"re": "relu", "r6": "relu6", "hs": "hard_swish", "sw": "swish", "mi": "mish"}
 
 
@@ -52,7 +56,7 @@ class TimmExportWarning(UserWarning):
 class Layer:
     """One layer as a builder makes it: what must agree for two networks to be the same."""
 
-    kind: str  # ir | ds | cn
+    kind: str  # ir | ds | dsa | cn
     in_chs: int
     mid_chs: int
     out_chs: int
@@ -118,10 +122,11 @@ def _decode(text: str) -> tuple[str, dict[str, str], bool | None, str | None]:
 
 
 def timm_layers(text: str, in_chs: int, net_act: str) -> list[Layer]:
-    """The layers timm's builder makes from one block string (``ir``, ``ds`` or ``cn``) after ``in_chs``.
+    """The layers timm's builder makes from one block string (``ir``, ``ds``, ``dsa`` or ``cn``) after ``in_chs``.
 
     Mirrors ``EfficientNetBuilder._make_block`` with widths kept as given: ``InvertedResidual`` (inner
-    ``make_divisible(in * e)``), ``DepthwiseSeparableConv`` (inner = input) and ``ConvBnAct`` (no SE).
+    ``make_divisible(in * e)``), ``DepthwiseSeparableConv`` (inner = input; ``dsa``: an activation after
+    the pointwise conv and never a shortcut) and ``ConvBnAct`` (no SE).
     """
     kind, opt, skip, act = _decode(text)
     if kind not in _KIND_NAMES:
@@ -136,7 +141,7 @@ def timm_layers(text: str, in_chs: int, net_act: str) -> list[Layer]:
         se_chs = timm_se_width(mid, se, exp)
         if se and not se_chs:  # a 0-channel SE: timm's weight init divides by zero
             raise SpecError(f"timm rounds the SE of layer {i + 1} ({text}) to 0 channels and cannot build it")
-        residual = s == 1 and chs == out_chs and (skip is True if kind == "cn" else skip is not False)
+        residual = s == 1 and chs == out_chs and kind != "dsa" and (skip is True if kind == "cn" else skip is not False)
         layers.append(Layer(kind, chs, mid, out_chs, kernel, s, se_chs, residual, act or net_act))
     return layers
 
@@ -174,9 +179,12 @@ def _differences(a: Layer, b: Layer) -> list[tuple[str, object, object]]:
 
 
 def _net_differences(spec: NetSpec) -> list[str]:
+    out = []
     if spec.stem_stride != 2:
-        return [f"stem stride {spec.stem_stride}, timm's stem always strides by 2"]
-    return []
+        out.append(f"stem stride {spec.stem_stride}, timm's stem always strides by 2")
+    if spec.stem_pool:
+        out.append("stem max pool, timm's EfficientNet has none")
+    return out
 
 
 def _block_differences(spec: NetSpec, arch_def: list[list[str | None]]) -> tuple[list[str], list[str]]:
@@ -215,6 +223,8 @@ def timm_export(spec: NetSpec) -> TimmExport:
         "act_layer": spec.act, "bn_eps": BN_EPS, "bn_momentum": BN_MOMENTUM, "output_stride": _output_stride(spec),
         "drop_rate": spec.dropout, "drop_path_rate": spec.drop_connect,
     }
+    if spec.stem_kernel != 3:  # timm's default; only other sizes are written, so older exports stay as they were
+        kwargs["stem_kernel_size"] = spec.stem_kernel
     fatal, blocks = _block_differences(spec, arch_def)
     return TimmExport(arch_def, kwargs, tuple(fatal + _net_differences(spec) + blocks), buildable=not fatal)
 

@@ -33,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from effsearch.export import export_model
+    from effsearch.export.files import timm_not_written
 
     record = export_model(args.folder, **({"formats": tuple(dict.fromkeys(args.formats))} if args.formats else {}))
     if args.json:
@@ -45,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
         show.print(f"{fmt}: {args.folder}/export/{name}{checked}", highlight=False, soft_wrap=True)
     timm = record.get("timm")
     if timm and not timm["written"]:
-        show.print(f"timm: not written, timm builds another network ({'; '.join(timm['differs'][:2])})", highlight=False, soft_wrap=True)
+        show.print(f"timm: {timm_not_written(timm)}", highlight=False, soft_wrap=True)
     return 0

@@ -162,6 +162,7 @@ def _train_with_progress(training: Any, show: Any, *, quiet: bool) -> dict[str, 
 def _table(m: dict[str, Any], out: Path, exported: dict[str, Any] | None) -> Any:
     from rich.table import Table
 
+    from effsearch.export.files import timm_not_written
     from effsearch.units import format_count
 
     table = Table(title=f"{m['name'] or 'network'} on {m['dataset']}: trained", title_justify="left", show_header=False)
@@ -181,7 +182,7 @@ def _table(m: dict[str, Any], out: Path, exported: dict[str, Any] | None) -> Any
         rows.append(("exported", f"{names} (ONNX within {exported.get('onnx_max_abs_diff', 0):.1e} of PyTorch)"
                      if "onnx" in exported["files"] else names))
         if not exported.get("timm", {}).get("written", True):
-            rows.append(("timm", "not written: timm builds another network (" + "; ".join(exported["timm"]["differs"][:2]) + ")"))
+            rows.append(("timm", timm_not_written(exported["timm"])))
     for name, value in rows:
         table.add_row(name, value)
     return table

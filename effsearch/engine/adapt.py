@@ -14,15 +14,16 @@ MIN_FEATURE = 2
 
 
 def strides_for_proxy(spec: NetSpec, resolution: int, min_feature: int = MIN_FEATURE) -> list[int]:
-    """Stem stride followed by each stage's stride, after dropping the earliest ones as needed.
+    """Stem stride, the stem pool's (only for a spec with one: 2, or 1 once dropped), each stage's stride,
+    after dropping the earliest ones as needed.
 
     The deployment network reduces 224 px by 32 to a 7x7 map. At 8 to 64 px the same strides would
     leave a 1x1 map (or less) several stages before the end, so those stages would see no spatial
-    structure at all. The earliest strides (stem first, then stage by stage) are set to 1 until the
-    final map is at least ``min_feature`` pixels; the later stages keep the deployment's relative
-    downsampling. At 64 px and above nothing changes.
+    structure at all. The earliest strides (stem first, then ResNet's stem max pool, then stage by
+    stage) are set to 1 until the final map is at least ``min_feature`` pixels; the later stages keep
+    the deployment's relative downsampling. At 64 px and above nothing changes.
     """
-    strides = [spec.stem_stride] + [b.stride for b in spec.blocks]
+    strides = [spec.stem_stride] + ([2] if spec.stem_pool else []) + [b.stride for b in spec.blocks]
     for i in range(len(strides)):
         if math.ceil(resolution / math.prod(strides)) >= min_feature:
             break
@@ -38,12 +39,14 @@ def adapt_for_proxy(
 
     This is the one place where a candidate is changed for the proxy. Everything else (channels,
     kernels, expansion, SE, depth, activations) is the candidate's own; the classifier gets the data
-    set's class count and the stem its channel count.
+    set's class count and the stem its channel count. A stem max pool whose stride is dropped is
+    dropped with it.
     """
     strides = strides_for_proxy(spec, resolution, min_feature)
+    pool = spec.stem_pool and strides.pop(1) == 2
     blocks = tuple(dataclasses.replace(b, stride=s) for b, s in zip(spec.blocks, strides[1:], strict=True))
     return spec.replace(
-        blocks=blocks, stem_stride=strides[0], resolution=int(resolution),
+        blocks=blocks, stem_stride=strides[0], stem_pool=pool, resolution=int(resolution),
         num_classes=int(num_classes or spec.num_classes), in_chans=int(in_chans or spec.in_chans),
     )
 

@@ -146,7 +146,8 @@ def write_timm(model: torch.nn.Module, folder: Path) -> dict[str, Any]:
     from effsearch.arch.timmcompat import timm_export, timm_state_dict
 
     export = timm_export(model.spec)
-    info = {"faithful": export.faithful, "differs": export.differs, "arch_def": export.arch_def, "kwargs": export.kwargs}
+    info = {"faithful": export.faithful, "buildable": export.buildable, "differs": export.differs,
+            "arch_def": export.arch_def, "kwargs": export.kwargs}
     if not export.faithful:
         return info | {"written": False}
     folder.mkdir(parents=True, exist_ok=True)
@@ -155,6 +156,14 @@ def write_timm(model: torch.nn.Module, folder: Path) -> dict[str, Any]:
         save_file(state, str(tmp))
     atomic_write_json(folder / "config.json", info)
     return info | {"written": True}
+
+
+def timm_not_written(info: dict[str, Any]) -> str:
+    """Why the timm files were not written, in one line (from ``export.json``'s ``timm`` entry)."""
+    reasons = "; ".join(info["differs"][:2])
+    if info.get("buildable", True):
+        return f"not written: timm builds another network ({reasons})"
+    return f"not offered: timm's EfficientNet builder cannot build this network ({reasons})"
 
 
 def export_model(folder: str | Path, *, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:

@@ -123,7 +123,10 @@ def _fusable(x: torch.Tensor, bn: nn.BatchNorm2d) -> bool:
 
 
 class FusedConvBnAct(ConvBnAct):
-    """:class:`ConvBnAct` (same state dict) whose batch norm and activation run fused in training."""
+    """:class:`ConvBnAct` (same state dict) whose batch norm and activation run fused in training.
+
+    The kernel fuses ReLU and SiLU; other activations (ReLU6) and a missing one take PyTorch's path.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         act = getattr(self, "act", None)

@@ -57,10 +57,14 @@ class _SqueezeExciteFn(torch.autograd.Function):
 
 
 class FastSqueezeExcite(SqueezeExcite):
-    """Drop-in :class:`SqueezeExcite` whose backward takes two passes over the map instead of five."""
+    """Drop-in :class:`SqueezeExcite` whose backward takes two passes over the map instead of five.
+
+    Written for ReLU and SiLU; any other activation (ReLU6) takes the plain module's path.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.is_grad_enabled() or x.device.type != "cpu":
+        if not torch.is_grad_enabled() or x.device.type != "cpu" \
+                or not isinstance(self.act, (nn.ReLU, nn.SiLU)):
             return super().forward(x)
         reduce, expand = self.conv_reduce, self.conv_expand
         return _SqueezeExciteFn.apply(x, reduce.weight, reduce.bias, expand.weight, expand.bias,

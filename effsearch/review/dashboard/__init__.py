@@ -4,7 +4,8 @@
 ``summary`` computes what the views show with :mod:`effsearch.review.analysis`, ``figures`` and
 ``tables`` only draw it, ``app`` serves it and ``report`` writes it to one offline file. ``trained``
 and ``trained_figures`` do the same for ``effsearch train``'s folders, ``rungs`` and ``rung_figures``
-for the rungs of a multi-fidelity search. Dash is imported on first use, so ``import effsearch`` stays light.
+for the rungs of a multi-fidelity search, ``families`` and ``families_figures`` for the test accuracy of
+scaled families against MACs. Dash is imported on first use, so ``import effsearch`` stays light.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def _tab_content(tab: str, cache: RunCache) -> list[Any]:
     if tab == "grid":
         return [_graph("grid-graph"), html.Div(id="grid-table")]
     if tab == "family":
-        return [_graph("family-graph"), _graph("accuracy-graph"), html.Div(id="family-table")]
+        return [html.Div(id="families-view"), _graph("family-graph"), _graph("accuracy-graph"), html.Div(id="family-table")]
     if tab == "trained":
         return [html.Div(id="trained-table"), _graph("trained-graph")]
     return [html.Div(id="runs-table")]
@@ -205,6 +205,12 @@ def _register_views(app: Dash, cache: RunCache) -> None:
             return no_update, no_update, no_update
         runs = cache.runs()
         return compound_figures.family_figure(runs), compare_figures.accuracy_figure(runs), tables.family_tables(runs)
+
+    @app.callback(Output("families-view", "children"), Input("version", "data"), Input("tabs", "value"))
+    def families_view(_: str, tab: str) -> Any:
+        if tab != "family":
+            return no_update
+        return tables.families_view(cache.runs())
 
     @app.callback(Output("trained-graph", "figure"), Output("trained-table", "children"), Input("version", "data"),
                   Input("tabs", "value"))

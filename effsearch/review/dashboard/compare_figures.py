@@ -13,18 +13,16 @@ Traces carry ``meta = {"role", "run", ...}`` and plain-list x and y, as in the o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from effsearch.compound.compare import SINGLE
 from effsearch.compound.verdict import LABELS, summarize
 from effsearch.review.dashboard.data import RunData
+from effsearch.review.dashboard.families import compare_rows, trained_members
 from effsearch.review.dashboard.figures import TEMPLATE, colour, log_ticks, message_figure
 
 IMAGENET_B0_B7 = (  # (name, MACs, ImageNet top-1 %): the EfficientNet paper's Table 2
@@ -34,44 +32,6 @@ IMAGENET_B0_B7 = (  # (name, MACs, ImageNet top-1 %): the EfficientNet paper's T
 IMAGENET_LABEL = "ImageNet B0-B7, for shape only"
 VARIANT_COLOURS = {"compound": "#d62728", "width": "#1f77b4", "depth": "#2ca02c", "resolution": "#9467bd"}
 DASHES = ("solid", "dash", "dot", "dashdot")
-_NUMERIC = ("phi", "seed", "macs", "test_accuracy", "macs_mismatch")
-
-
-def compare_rows(run: RunData) -> list[dict[str, Any]]:
-    """compare.csv as typed rows; rows without a variant, phi or MACs are not points and are left out."""
-    frame = run.compare
-    if frame is None or not len(frame) or "variant" not in frame:
-        return []
-    out = frame.copy()
-    for col in _NUMERIC:
-        out[col] = pd.to_numeric(out[col], errors="coerce") if col in out else np.nan
-    out = out[out["variant"].notna() & np.isfinite(out["phi"]) & np.isfinite(out["macs"])]
-    rows = out.to_dict("records")
-    for row in rows:
-        row["variant"], row["phi"] = str(row["variant"]), int(row["phi"])
-        row["seed"] = int(row["seed"]) if math.isfinite(row["seed"]) else -1
-    return rows
-
-
-def trained_members(run: RunData) -> pd.DataFrame:
-    """The family's members that ``--train`` trained: phi, name, MACs, mean and std of test top-1, n."""
-    rows = []
-    for m in (run.family or {}).get("members") or []:
-        trained = m.get("trained") if isinstance(m, dict) else None
-        if isinstance(trained, dict) and _number(trained.get("test_accuracy")) is not None:
-            rows.append({"phi": m.get("phi"), "name": m.get("name"), "macs": _number(m.get("macs")),
-                         "test_accuracy": _number(trained["test_accuracy"]), "std": _number(trained.get("test_accuracy_std")),
-                         "n": trained.get("n")})
-    frame = pd.DataFrame(rows, columns=["phi", "name", "macs", "test_accuracy", "std", "n"])
-    return frame.sort_values("phi", kind="stable").reset_index(drop=True)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def variant_lines(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -101,7 +101,7 @@ def load_run(folder: str | Path, name: str | None = None) -> RunData:
     return RunData(
         folder=path, name=name or path.name, run=run, trials=trials, baseline=_read_spec(path, notes),
         grid=_read_csv(path / "grid.csv", notes), family=family, retrain=_read_csv(path / "retrain.csv", notes),
-        compare=_read_csv(path / "compare.csv", notes),
+        compare=_read_csv(path / "compare.csv", notes), compare_info=_read_mapping(path / "compare.json", notes),
         controller=normalize_controller(_read_csv(path / "controller.csv", notes)), notes=tuple(notes),
     )
 

@@ -54,6 +54,7 @@ class RunData:
     notes: tuple[str, ...] = ()
     trained: Trained | None = None
     compare: pd.DataFrame | None = None  # compare.csv of 'effsearch scale --compare'
+    compare_info: dict[str, Any] | None = None  # its compare.json (settings, baseline, summary)
     # controller.csv of an mnas search, one row per policy update; empty for other samplers and older runs
     controller: pd.DataFrame = field(default_factory=lambda: normalize_controller(None))
 

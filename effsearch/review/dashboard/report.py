@@ -21,6 +21,8 @@ from effsearch.errors import EffsearchError
 from effsearch.review.dashboard import (
     compound_figures,
     controller_figures,
+    families,
+    families_figures,
     figures,
     rung_figures,
     rungs,
@@ -127,11 +129,24 @@ def _grid_family_sections(runs: Sequence[RunData]) -> str:
         grid_tables = "".join(f"<h3>{html.escape(r.name)}: compound grid</h3>{tables.to_html(tables.grid_frame(r))}"
                               for r in runs if r.grid is not None and len(r.grid))
         out += _section("Grid", _figure(compound_figures.grid_figure(runs), "grid") + grid_tables, "grid")
-    if any(len(tables.family_frame(r)) for r in runs):
+    families_part = _families_part(runs)
+    if families_part or any(len(tables.family_frame(r)) for r in runs):
         family_tables = "".join(f"<h3>{html.escape(r.name)}: family against EfficientNet B0..B7</h3>"
                                 f"{tables.to_html(tables.family_frame(r))}" for r in runs if len(tables.family_frame(r)))
-        out += _section("Family", _figure(compound_figures.family_figure(runs), "family") + family_tables, "family")
+        sizes = _figure(compound_figures.family_figure(runs), "family") if family_tables else ""
+        out += _section("Family", families_part + sizes + family_tables, "family")
     return out
+
+
+def _families_part(runs: Sequence[RunData]) -> str:
+    """Every family's test top-1 against MACs, its caption, notes and table (empty when no family has trained points)."""
+    found = families.family_accuracy(runs)
+    if not len(found.frame):
+        return ""
+    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in found.notes)
+    return (_figure(families_figures.families_figure(runs, found), "families")
+            + f'<p class="facts">{html.escape(families_figures.CAPTION)}</p>{notes}'
+            + tables.to_html(families.families_table(found.frame)))
 
 
 def render_report(runs: Sequence[RunData], *, title: str = "effsearch report") -> str:

@@ -17,7 +17,7 @@ from dash import dcc, html
 from effsearch.arch.cost import count
 from effsearch.arch.spec import NetSpec
 from effsearch.arch.summary import stage_rows
-from effsearch.review.dashboard import figures, rung_figures, rungs, summary, trained
+from effsearch.review.dashboard import families, families_figures, figures, rung_figures, rungs, summary, trained
 from effsearch.review.dashboard.data import RunData, decision_columns, normalize_grid
 from effsearch.units import format_count
 
@@ -199,6 +199,19 @@ def family_tables(runs: Sequence[RunData]) -> list[Any]:
             warnings = [html.P(str(w), className="note") for w in (r.family or {}).get("warnings") or []]
             out.append(html.Div([html.H3(f"{r.name}: family against EfficientNet B0..B7 ({label})"), *warnings, to_dash(frame)]))
     return out
+
+
+def families_view(runs: Sequence[RunData]) -> list[Any]:
+    """The Family view's comparison of families: accuracy against MACs, its caption, notes and table (nothing when no
+    family has a trained member or a compare.csv)."""
+    found = families.family_accuracy(runs)
+    if not len(found.frame):
+        return []
+    fig = families_figures.families_figure(runs, found)
+    return [dcc.Graph(figure=fig, config=figures_config(), id="families-graph"),
+            html.P(families_figures.CAPTION, className="facts", id="families-caption"),
+            *[html.P(n, className="note") for n in found.notes],
+            to_dash(families.families_table(found.frame), id_="families-table")]
 
 
 def trained_tables(runs: Sequence[RunData]) -> list[Any]:
