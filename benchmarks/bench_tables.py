@@ -41,7 +41,9 @@ counting trainings.
 
 ``run`` appends one JSON line per (table, reward, noise, sampler, seed, repeats) to
 ``benchmarks/results/tables/runs.jsonl.gz`` and skips those already there (resumable). A sampler name may
-carry controller settings for ablations, e.g. ``mnas[entropy_weight=0.02,batch_size=16]``.
+carry controller settings for ablations, e.g. ``mnas[entropy_weight=0.02,batch_size=16]``;
+``mnas[factor=true]`` gives the controller the reward's cost term from the table's MACs, as ``effsearch
+baseline`` gives it the term from a candidate's counted MACs (``MnasSampler(reward_factor=...)``).
 """
 
 from __future__ import annotations
@@ -202,11 +204,25 @@ def parse_sampler(text: str) -> tuple[str, dict[str, Any]]:
     return name, settings
 
 
-def make_sampler(text: str, space: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
+class TableFactor:
+    """The reward's cost term of an architecture from its MACs in the table, as ``effsearch baseline``
+    computes it from the spec before training (``mnas[factor=true]``)."""
+
+    def __init__(self, table: Table, reward: str) -> None:
+        self.table, self.kind = table, reward
+
+    def __call__(self, params: dict[str, Any]) -> float:
+        key = tuple(choices.index(params[name]) for name, choices in self.table.decisions)
+        return float(self.table.reward(1.0, self.table.macs[self.table.index[key]], self.kind))
+
+
+def make_sampler(text: str, space: dict[str, Any], seed: int, factor: TableFactor | None = None) -> optuna.samplers.BaseSampler:
     name, settings = parse_sampler(text)
     if name == "mnas":
         from effsearch.controller import MnasSampler
 
+        if settings.pop("factor", False):
+            settings["reward_factor"] = factor
         return MnasSampler(seed=seed, search_space=space, **settings)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -233,7 +249,7 @@ def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int,
     best = float(true.max())
     top = float(np.quantile(true, 1 - TOP))
     rng = np.random.default_rng([seed, 7919])
-    sampler = make_sampler(sampler_text, space, seed)
+    sampler = make_sampler(sampler_text, space, seed, TableFactor(table, reward))
     study = optuna.create_study(direction="maximize", sampler=sampler)
     picked, evaluated, cache = [], [], {}
 
@@ -328,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
           f"MACs, noise SD {table.noise_sd if table.noise_sd is not None else 'recorded seeds'}", flush=True)
     for reward in args.rewards.split(","):
         for noise in args.noise.split(","):
-            for sampler in args.samplers.split(";" if ";" in args.samplers else ","):
+            for sampler in filter(None, args.samplers.split(";" if ";" in args.samplers else ",")):
                 for seed in _seeds(args.seeds):
                     if (table.name, reward, noise, sampler, seed, args.evaluations, args.repeats) in done:
                         continue

@@ -11,6 +11,13 @@ Two rules on top of plain policy sampling, both measured on tables of trained ne
   that is best under a Thompson draw of :class:`~effsearch.controller.surrogate.Surrogate` (fitted on
   every evaluated trial) is evaluated: the policy says where to look, the evaluated trials say which
   of its proposals is most likely to pay (a predictor-guided step).
+* **A known cost term.** Given ``factor`` (the reward's multiplier for an architecture, computed before
+  training: ``(COST/T)^w`` of an accuracy-times-cost reward, 0 for one rejected untrained), the
+  surrogate models the reward divided by it, which is accuracy, a smoother and more additive function
+  of the choices than the reward with its cliff at the target; a proposal scores its predicted
+  accuracy times its own exact factor, and rejected trials, fully explained by their factor, are not
+  fitted. Before the surrogate has enough rows the screen only passes over proposals that would be
+  rejected.
 
 Draw ``a`` of trial ``n`` uses the generator ``(seed, n, a)`` (draw 0: ``(seed, n)``), so a trial's
 proposal is reproducible, whichever process makes it.
@@ -18,7 +25,7 @@ proposal is reproducible, whichever process makes it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,7 +51,8 @@ def _generator(seed: int, number: int, attempt: int) -> torch.Generator:
 
 
 def propose(learner: Learner, number: int, forced: dict[int, int], *, proposals: int, unique: bool,
-            tried: set[tuple[int, ...]], rows: Sequence[tuple[Sequence[int], float]]) -> tuple[list[int], list[float]]:
+            tried: set[tuple[int, ...]], rows: Sequence[tuple[Sequence[int], float]],
+            factor: Callable[[Sequence[int]], float] | None = None) -> tuple[list[int], list[float]]:
     """The actions of trial ``number`` and their per-decision log-probabilities under the policy."""
     wanted = max(1, proposals)
     if wanted == 1 and not unique:
@@ -68,11 +76,17 @@ def propose(learner: Learner, number: int, forced: dict[int, int], *, proposals:
             break
     if not candidates:
         return actions[0].tolist(), logps[0].tolist()
-    if len(candidates) == 1 or len(rows) < MIN_ROWS:
+    if len(candidates) == 1:
         return candidates[0]
+    factors = np.ones(len(candidates)) if factor is None else np.array([factor(c[0]) for c in candidates])
+    if factor is not None:
+        known = [(f, r) for r in rows if (f := factor(r[0])) > 0]
+        rows = [(r[0], r[1] / f) for f, r in known]
+    if len(rows) < MIN_ROWS:
+        return candidates[int(np.argmax(factors > 0))]  # the first that will be trained
     surrogate = Surrogate(learner.policy.sizes, [r[0] for r in rows], [r[1] for r in rows])
     values = surrogate.draw(np.random.default_rng(derived_seed(learner.seed, number, -2)))
-    scores = surrogate.predict([c[0] for c in candidates], values)
+    scores = surrogate.predict([c[0] for c in candidates], values) * factors
     return candidates[int(np.argmax(scores))]
 
 

@@ -67,7 +67,7 @@ from effsearch.controller.remeasure import remeasure_target
 from effsearch.controller.rewards import first_rung, training_row
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from optuna.distributions import BaseDistribution
     from optuna.study import Study
@@ -100,6 +100,7 @@ class MnasSampler(BaseSampler):
         remeasure: share of trials that re-evaluate the believed-best architecture while noise shows (default 0.25).
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
             order (e.g. ``effsearch.search.space.load_space("mnasnet").distributions()``); default: inferred.
+        reward_factor: ``f(params) -> float``, the reward's known cost term (0: rejected), for the screen (controller.propose).
 
     ``reseed_rng()`` keeps the seed on purpose: trial ``n`` draws from ``(seed, n)``, so parallel
     workers never collide and a study stays reproducible. Pickles and deep-copies with its state.
@@ -131,6 +132,7 @@ class MnasSampler(BaseSampler):
         unique: bool = ControllerConfig.unique,
         proposals: int = ControllerConfig.proposals,
         remeasure: float = ControllerConfig.remeasure,
+        reward_factor: Callable[[dict[str, Any]], float] | None = None,
     ) -> None:
         self.config = ControllerConfig(
             algorithm=algorithm, lr=lr, batch_size=batch_size, epochs=epochs, clip=clip,
@@ -144,6 +146,7 @@ class MnasSampler(BaseSampler):
         self._given_space = controllable(search_space or {}) if search_space is not None else None
         if search_space is not None and not self._given_space:
             raise ControllerError("controller search_space has no categorical parameter with two or more choices")
+        self._factor = reward_factor
         self._lock = threading.RLock()
         self._reset(None)
 
@@ -157,6 +160,7 @@ class MnasSampler(BaseSampler):
         self._rows: dict[int, tuple[list[int], float]] = {}  # every usable trial: the surrogate's data
         self._tried = Tried()  # every trial's architecture, as actions
         self._inferred = InferredSpace()  # what complete trials agree on, when no space was given
+        self._factors: dict[tuple[int, ...], float] = {}  # reward_factor by actions
 
     # -- read-only views, for logs, reports and tests ----------------------------------------------
 
@@ -323,7 +327,7 @@ class MnasSampler(BaseSampler):
             if cfg.unique:
                 self._tried.update(study, learner, TRIAL_ATTR)
             actions, logps = propose(learner, trial.number, forced, proposals=cfg.proposals, unique=cfg.unique,
-                                     tried=self._tried.keys, rows=rows)
+                                     tried=self._tried.keys, rows=rows, factor=self._factor_of if self._factor else None)
             record = {"actions": actions, "update": learner.num_updates}
             if not forced:  # pinned choices were not drawn from the policy: no behaviour probability
                 record["logp"] = logps
@@ -333,6 +337,12 @@ class MnasSampler(BaseSampler):
             for name, a in zip(learner.names, actions, strict=True)
             if search_space.get(name) == learner.space[name]
         }
+
+    def _factor_of(self, actions: Sequence[int]) -> float:
+        key, learner = tuple(actions), self._learner
+        if key not in self._factors:
+            self._factors[key] = float(self._factor({n: learner.space[n].choices[a] for n, a in zip(learner.names, key, strict=True)}))
+        return self._factors[key]
 
     def _learn(self, study: Study, learner: Learner) -> None:
         """Make every update that ``batch_size`` pending trials allow, oldest trials first."""

@@ -23,6 +23,7 @@ from effsearch.runtime.results import check_writable, write_run_json
 from effsearch.search import storage as storages
 from effsearch.search import study as studies
 from effsearch.search.config import RunConfig, SearchConfig
+from effsearch.search.cost_term import CostTerm, cost_term
 from effsearch.search.evaluators import Evaluate, describe, make_evaluator
 from effsearch.search.executor import make_executor
 from effsearch.search.loop import SearchLoop
@@ -142,13 +143,16 @@ def _search(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunC
                                  gpus_per_trial=run.gpus_per_trial, evaluate=evaluate, verbose=run.verbose)
         try:
             finished = len(existing.get_trials(deepcopy=False)) if existing is not None else 0
-            sampler = make_sampler(search.sampler, seed=search.seed, space=space, workers=run.workers, finished=finished)
+            term = cost_term(space, reward, search.objectives)
+            sampler = make_sampler(search.sampler, seed=search.seed, space=space, workers=run.workers, finished=finished,
+                                   reward_factor=term)
             names = ["reward"] if search.objectives == 1 else ["accuracy", reward.objective]
             study, resumed = studies.create_or_load(storage, run.study_name, objectives=search.objectives,
                                                     fingerprint=prints, sampler=sampler, mix_runtime=search.mix_runtime,
                                                     metric_names=names, pruner=search.rungs.pruner())
             session = _Session(search=search, reward=reward, proxy=proxy, run=run, data=data, space=space, study=study,
-                               long_epochs=long_epochs, argv=argv, evaluator=describe(evaluate), placement=placement)
+                               long_epochs=long_epochs, argv=argv, evaluator=describe(evaluate), placement=placement,
+                               cost_term=term)
             return session.execute(resumed=resumed, executor=executor, console=console)
         finally:
             executor.close()
@@ -245,6 +249,7 @@ class _Session:
     argv: list[str] | None
     evaluator: dict[str, Any] = dataclasses.field(default_factory=dict)
     placement: Placement | None = None
+    cost_term: CostTerm | None = None  # the sampler's view of the reward, kept in step with a calibrated one
     started: float | None = None
 
     def save(self) -> Export:
@@ -268,6 +273,8 @@ class _Session:
         recovered = studies.recover_stale(self.study)
         if self.reward.pending:
             self.reward = self._calibrate(executor, console)
+            if self.cost_term is not None:
+                self.cost_term.use(self.reward)
         self.write_run_json()
         done = sum(studies.counts_as_finished(t) for t in self.study.get_trials(deepcopy=False))
         progress = SearchProgress(total=max(self.search.trials, done), done=min(done, self.search.trials),

@@ -37,6 +37,7 @@ class SamplerEntry:
     seed_policy: str = "per-run"
     objectives: int = 1  # 1: the scalar reward; 2: accuracy against the cost
     description: str = ""
+    cost_aware: bool = False  # the factory also takes reward_factor: the reward's cost term (search.cost_term)
 
     def __post_init__(self) -> None:
         if self.seed_policy not in SEED_POLICIES:
@@ -49,9 +50,15 @@ SAMPLERS: Registry[SamplerEntry] = Registry("sampler")
 
 
 def register_sampler(name: str, factory: Callable[..., optuna.samplers.BaseSampler], *, seed_policy: str = "per-run",
-                     objectives: int = 1, description: str = "", replace: bool = False) -> SamplerEntry:
-    """Register ``factory(*, seed, space, workers) -> BaseSampler`` under ``name``."""
-    entry = SamplerEntry(name=name, factory=factory, seed_policy=seed_policy, objectives=objectives, description=description)
+                     objectives: int = 1, description: str = "", cost_aware: bool = False,
+                     replace: bool = False) -> SamplerEntry:
+    """Register ``factory(*, seed, space, workers) -> BaseSampler`` under ``name``.
+
+    ``cost_aware``: the factory also takes ``reward_factor``, ``f(params) -> float``, the reward's cost
+    term of an architecture computed before training (``None`` where the objective is measured).
+    """
+    entry = SamplerEntry(name=name, factory=factory, seed_policy=seed_policy, objectives=objectives, description=description,
+                         cost_aware=cost_aware)
     return SAMPLERS.register(name, entry, replace=replace)
 
 
@@ -77,27 +84,30 @@ def sampler_seed(entry: SamplerEntry, seed: int, finished: int) -> int:
 
 
 def make_sampler(sampler: str | optuna.samplers.BaseSampler, *, seed: int, space: Any, workers: int = 1,
-                 finished: int = 0) -> optuna.samplers.BaseSampler:
+                 finished: int = 0, reward_factor: Callable[[dict[str, Any]], float] | None = None) -> optuna.samplers.BaseSampler:
     """An instance for ``sampler`` (a registry name, or an instance returned as it is)."""
     if isinstance(sampler, optuna.samplers.BaseSampler):
         return sampler
     entry = get_sampler(sampler)
+    extra = {"reward_factor": reward_factor} if entry.cost_aware else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return entry.factory(seed=sampler_seed(entry, seed, finished), space=space, workers=workers)
+        return entry.factory(seed=sampler_seed(entry, seed, finished), space=space, workers=workers, **extra)
 
 
 # --------------------------------------------------------------------------- the built-in samplers
 
 
-def _mnas(*, seed: int, space: Any, workers: int) -> optuna.samplers.BaseSampler:
+def _mnas(*, seed: int, space: Any, workers: int,
+          reward_factor: Callable[[dict[str, Any]], float] | None = None) -> optuna.samplers.BaseSampler:
     from effsearch.controller import MnasSampler
 
     # Failed trials are skipped rather than scored 0: an interrupted trial says nothing about its
     # architecture, and divergence is rare enough not to need teaching. No re-measuring: the search's
     # cache answers a repeated architecture with its first value, and its pick handles the noise
-    # (seed means of the finalists), so a re-measuring trial would only spend one of --trials.
-    return MnasSampler(seed=seed, search_space=space.distributions(), remeasure=0)
+    # (seed means of the finalists), so a re-measuring trial would only spend one of --trials. The
+    # cost term lets its screen weigh each proposal's exact cost against its predicted accuracy.
+    return MnasSampler(seed=seed, search_space=space.distributions(), remeasure=0, reward_factor=reward_factor)
 
 
 def _tpe(*, seed: int, space: Any, workers: int) -> optuna.samplers.BaseSampler:
@@ -105,7 +115,8 @@ def _tpe(*, seed: int, space: Any, workers: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=workers > 1)
 
 
-register_sampler("mnas", _mnas, seed_policy="per-trial", description="the MNAS controller: an LSTM policy trained by PPO")
+register_sampler("mnas", _mnas, seed_policy="per-trial", cost_aware=True,
+                 description="the MNAS controller: an LSTM policy trained by PPO")
 register_sampler("random", lambda *, seed, space, workers: optuna.samplers.RandomSampler(seed=seed),
                  description="uniform random sampling")
 register_sampler("tpe", _tpe, description="Optuna's multivariate TPE")
