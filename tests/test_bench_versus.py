@@ -46,3 +46,33 @@ def test_a_table_of_another_budget_is_refused(bench):
     bench.write_table(_rows("effsearch", [0.85]))
     with pytest.raises(SystemExit, match=r"trained for 2\.0 epochs, not 3"):
         bench.train([("effsearch", "x")], [0], 3.0, 1, 1)
+
+
+def test_any_network_can_be_ours_and_the_proxy_table_reports_the_same_way(bench):
+    bench.write_table(_rows("effsearch", [0.85, 0.87, 0.851]) + _rows("wide", [0.86, 0.88, 0.861]))
+    report = bench.compute("wide")
+    assert report["versus"]["effsearch"]["mean_difference"] == pytest.approx(0.01, abs=1e-9)
+    assert report["versus"]["effsearch"]["wins"] == 3 and "| wide against |" in bench.render(report)
+    rows = [{"network": n, "source": "x", "seed": s, "steps": 1350, "px": 28, "val_top1": a}
+            for n, accs in (("effsearch", [0.90, 0.91]), ("b0", [0.89, 0.905])) for s, a in enumerate(accs)]
+    bench.write_table(rows, "proxy.csv")
+    proxy = bench.compute(table="proxy")
+    assert proxy["versus"]["b0"]["mean_difference"] == pytest.approx(0.0075) and proxy["versus"]["b0"]["wins"] == 2
+    assert "validation top-1 (proxy)" in bench.render(proxy)
+    with pytest.raises(SystemExit, match="another step budget"):
+        bench.proxy([("b0", "x")], [0], 450, 1, 1)
+
+
+def test_the_proxy_trains_each_network_at_its_adapted_side(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "REPO", tmp_path)
+    scale = tmp_path / "scale"
+    (scale / "members").mkdir(parents=True)
+    (scale / "family.json").write_text(json.dumps({"members": [
+        {"phi": 0.0, "name": "b0", "resolution": 224},
+        {"phi": -3.02, "name": "b0-100M", "resolution": 144, "target": {"cost": 1e8}}]}))
+    search = tmp_path / "search"
+    search.mkdir()
+    (search / "baseline.yaml").write_text("name: x\nresolution: 224\nblocks: []\n")
+    assert bench.proxy_spec("scale") == (scale / "members" / "b0-100M.yaml", 18)  # 28 x 144 / 224
+    assert bench.proxy_spec("search") == (search / "baseline.yaml", 28)
+    assert bench.proxy_spec("scale:28") == (scale / "members" / "b0-100M.yaml", 28)

@@ -384,6 +384,10 @@ def test_the_space_skeleton_is_the_spaces_network_read_without_the_search_packag
     space = load_space("mnasnet")
     assert _space_skeleton({"space_file": space.source}) == {
         "resolution": space.resolution, "head_chs": space.head, "act": space.act}
+    from effsearch.search.space_fit import scale_space
+
+    scaled = _space_skeleton({"space": "mnasnet", "space_width": 0.38})  # a search on a fitted space
+    assert scaled["head_chs"] == scale_space(space, 0.38).head == 488
     custom = tmp_path / "custom.yaml"
     custom.write_text("network: {stem: 8, head: 96, resolution: 64, act: relu, num_classes: 7}\n")
     assert _space_skeleton({"space_file": str(custom)}) == {"resolution": 64, "head_chs": 96, "num_classes": 7, "act": "relu"}

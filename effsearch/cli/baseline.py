@@ -55,6 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                       help="measured latency budget instead, e.g. 15ms (batch 1, deployment resolution; see --latency-threads)")
     what.add_argument("--params-target", metavar="T", default=None, help="parameter budget instead, e.g. 5M")
     what.add_argument("--space", default=DEFAULT_SPACE, help=f"search space name or YAML file (default {DEFAULT_SPACE}; built in: mnasnet, small)")
+    what.add_argument("--space-width", type=space_width, default=None, metavar="W",
+                      help="multiply the space's widths (stem, head, every block's filters) by W, or auto: the "
+                           "multiplier whose median network costs the target (for a target far from the space's middle)")
     what.add_argument("--sampler", default=DEFAULT_SAMPLER, help="mnas (LSTM controller, PPO), random, tpe, or nsga2 "
                       f"(accuracy vs the cost as two objectives); default {DEFAULT_SAMPLER}")
     what.add_argument("--evaluator", default="proxy", metavar="NAME[:ARG]",
@@ -113,6 +116,18 @@ def _add_proxy(parser: argparse.ArgumentParser) -> None:
 # --- options to configs ---------------------------------------------------------------------------
 
 
+def space_width(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a width multiplier; give a number such as 0.5, or auto") from None
+    if not math.isfinite(value) or not 0 < value <= 16:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; give a multiplier above 0 and at most 16, or auto")
+    return value
+
+
 def default_out(args: argparse.Namespace, reward: Any) -> Path:
     """A folder named after what makes a run, so the same command finds (and resumes) it again."""
     from effsearch.runtime.results import DEFAULT_ROOT
@@ -120,6 +135,8 @@ def default_out(args: argparse.Namespace, reward: Any) -> Path:
 
     space = Path(args.space).stem if args.space.endswith((".yaml", ".yml")) else args.space
     target = get_objective(reward.objective).format(reward.target)
+    if args.space_width is not None:  # another width is another space: its own folder
+        space += f"-w{args.space_width:g}" if args.space_width != "auto" else "-wauto"
     return DEFAULT_ROOT / f"baseline-{target}-{space}-{args.sampler}-s{args.seed}"
 
 
@@ -132,7 +149,7 @@ def configs(args: argparse.Namespace) -> dict[str, Any]:
     reward = reward_config(args)
     seeds = args.final_seeds if args.final_seeds is not None else (2 if args.rungs > 1 else 1)
     rungs = Rungs(count=args.rungs, factor=args.rung_factor, seeds=seeds)
-    search = SearchConfig(space=args.space, sampler=args.sampler, evaluator=args.evaluator, trials=args.trials,
+    search = SearchConfig(space=args.space, space_width=args.space_width, sampler=args.sampler, evaluator=args.evaluator, trials=args.trials,
                           timeout=args.timeout, seed=args.seed, retrain_top=args.retrain_top,
                           retrain_epochs=args.retrain_epochs, latency=args.latency, latency_threads=args.latency_threads,
                           latency_device=args.latency_device, mix_runtime=args.mix_runtime, rungs=rungs)

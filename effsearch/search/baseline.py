@@ -35,6 +35,7 @@ from effsearch.search.reward import RewardConfig
 from effsearch.search.rungs import check_budget
 from effsearch.search.samplers import make_sampler
 from effsearch.search.settings import fingerprint, run_config_dict
+from effsearch.search.space_fit import Coverage, fit_space, target_coverage
 
 
 @dataclass
@@ -71,7 +72,7 @@ def run_baseline_search(*, search: SearchConfig, reward: RewardConfig, proxy: An
     """
     from effsearch.search.space import load_space
 
-    space = load_space(search.space)
+    space = fit_space(load_space(search.space), search.space_width, reward)
     if run.ray_address is not None:  # a dead cluster is refused now, not after a supernet has trained
         from effsearch.runtime.cluster import check_address
 
@@ -251,6 +252,7 @@ class _Session:
     placement: Placement | None = None
     cost_term: CostTerm | None = None  # the sampler's view of the reward, kept in step with a calibrated one
     started: float | None = None
+    coverage: Coverage | None = None  # how much of the space the target leaves in budget
 
     def save(self) -> Export:
         return export(self.study, self.space, self.run.out, target=self.reward.target,
@@ -259,7 +261,7 @@ class _Session:
     def write_run_json(self, exported: Export | None = None) -> None:
         config = run_config_dict(search=self.search, reward=self.reward, proxy=self.proxy, run=self.run,
                                  space=self.space, data=self.data, retrain_epochs=self.long_epochs,
-                                 evaluator=self.evaluator, placement=self.placement)
+                                 evaluator=self.evaluator, placement=self.placement, coverage=self.coverage)
         found = exported.fidelity if exported is not None else None
         results = {"fidelity": {**found, "evaluator": self.evaluator.get("name")}} if found else {}
         if exported is not None and exported.pick is not None:
@@ -270,6 +272,7 @@ class _Session:
 
     def execute(self, *, resumed: bool, executor: Any, console: Any) -> SearchResult:
         self.started = time.monotonic()  # the time limit covers the reward's calibration too
+        self.coverage = target_coverage(self.space, self.reward)
         recovered = studies.recover_stale(self.study)
         if self.reward.pending:
             self.reward = self._calibrate(executor, console)
@@ -280,7 +283,8 @@ class _Session:
         progress = SearchProgress(total=max(self.search.trials, done), done=min(done, self.search.trials),
                                   best=_best(self.study), console=console, enabled=self.run.progress)
         announce(progress, search=self.search, reward=self.reward, run=self.run, space=self.space, data=self.data,
-                 proxy=self.proxy, resumed=resumed, done=done, recovered=recovered, placement=self.placement)
+                 proxy=self.proxy, resumed=resumed, done=done, recovered=recovered, placement=self.placement,
+                 coverage=self.coverage)
         self.save()
         with progress:
             ran = self._search(executor, progress)

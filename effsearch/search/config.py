@@ -43,6 +43,7 @@ class SearchConfig:
     """
 
     space: str = "mnasnet"
+    space_width: float | str | None = None  # the space's widths x this, or "auto": its median at the target (search.space_fit)
     sampler: Any = "mnas"  # a registered name (search.samplers) or any optuna BaseSampler instance
     evaluator: str = "proxy"  # a registered name, or NAME:ARG (search.evaluators)
     trials: int = 40
@@ -64,6 +65,9 @@ class SearchConfig:
 
         if not isinstance(self.space, str) or not self.space.strip():
             raise EffsearchError("search space is empty; give a space name (e.g. mnasnet) or a YAML file")
+        if self.space_width not in (None, "auto") and (isinstance(self.space_width, bool) or not isinstance(self.space_width, (int, float))
+                                                       or not math.isfinite(self.space_width) or not 0 < self.space_width <= 16):
+            raise EffsearchError(f"space width {self.space_width!r} is invalid; give a multiplier above 0 and at most 16, or auto")
         if not isinstance(self.sampler, optuna.samplers.BaseSampler):
             get_sampler(self.sampler)
         get_evaluator(self.evaluator)

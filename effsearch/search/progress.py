@@ -138,7 +138,7 @@ def top_table(trials: pd.DataFrame, *, k: int = 10, baseline: int | None = None,
 
 
 def announce(progress: SearchProgress, *, search: Any, reward: Any, run: Any, space: Any, data: Any, proxy: Any,
-             resumed: bool, done: int, recovered: list[int], placement: Any = None) -> None:
+             resumed: bool, done: int, recovered: list[int], placement: Any = None, coverage: Any = None) -> None:
     """The lines printed before the first trial: what is searched, how, where, and from where on."""
     from effsearch.search.objectives import get_objective
     from effsearch.search.settings import storage_label
@@ -149,6 +149,10 @@ def announce(progress: SearchProgress, *, search: Any, reward: Any, run: Any, sp
         where += f" at {run.ray_address}"
     note = progress.note
     note(space.describe() if hasattr(space, "describe") else f"search space {space.name}: {space.size:,} architectures")
+    if coverage is not None:
+        from effsearch.search.space_fit import describe
+
+        note(describe(space, reward.objective, coverage))
     note(f"target {obj.format(reward.target)} {obj.label}, reward {reward.name} (alpha {reward.alpha:g}, beta {reward.beta:g})"
          + (f", candidates above {reward.reject_above:g}x the target rejected untrained" if reward.reject_above else ""))
     runtime = ", ".join(f"{k} {v}" for k in ("device", "threads", "kernels") if (v := getattr(proxy, k, None)) is not None)

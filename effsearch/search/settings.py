@@ -84,13 +84,14 @@ def _space_file(space: Any) -> str | None:
 
 def run_config_dict(*, search: SearchConfig, reward: RewardConfig, proxy: Any, run: RunConfig, space: Any,
                     data: Any, retrain_epochs: float, evaluator: dict[str, Any],
-                    placement: Any = None) -> dict[str, Any]:
+                    placement: Any = None, coverage: Any = None) -> dict[str, Any]:
     """``run.json``'s ``config``: every setting of the run (the runtime as resolved)."""
     from effsearch.data.record import data_record
 
     config = {
         "objective": reward.objective, "target": reward.target, "space": space.name,
-        "space_file": _space_file(space), "space_size": space.size, "sampler": search.sampler_name,
+        "space_file": _space_file(space), "space_size": space.size, "space_width": getattr(space, "width", 1.0),
+        "space_coverage": coverage.as_dict() if coverage is not None else None, "sampler": search.sampler_name,
         "objectives": search.objectives, "evaluator": evaluator, "storage": storage_label(run), "study": run.study_name,
         "reward": reward.to_dict(), "epochs": getattr(proxy, "epochs", None),
         "dataset": getattr(data, "name", None), "data": data_record(data), "trials": search.trials, "timeout": search.timeout,

@@ -61,6 +61,7 @@ class SearchSpace:
     drop_connect: float = 0.2
     num_classes: int = 1000
     description: str = ""
+    width: float = 1.0  # the multiplier search.space_fit.scale_space applied to the file's widths
 
     @cached_property
     def _decisions(self) -> tuple[tuple[str, tuple[Any, ...]], ...]:
@@ -93,7 +94,8 @@ class SearchSpace:
 
     def describe(self) -> str:
         """One line for logs and the CLI: name, decisions and size."""
-        return (f"search space {self.name}: {len(self.blocks)} blocks, {len(self._decisions)} decisions, "
+        scaled = f" (widths x{self.width:g})" if self.width != 1 else ""
+        return (f"search space {self.name}{scaled}: {len(self.blocks)} blocks, {len(self._decisions)} decisions, "
                 f"{self.size:,} distinct architectures ({self.size:.3g})")
 
     def distributions(self) -> dict[str, Any]:

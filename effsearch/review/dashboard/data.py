@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from effsearch.arch.blockstring import parse_block
+from effsearch.arch.scaling import round_channels
 from effsearch.arch.spec import NetSpec
 from effsearch.arch.specio import spec_from_dict
 from effsearch.errors import EffsearchError, SpecError
@@ -137,8 +138,12 @@ def _space_skeleton(config: dict[str, Any]) -> dict[str, Any]:
     for name in (config.get("space_file"), config.get("space")):
         network = _space_network(str(name)) if name else None
         if network is not None:
-            return {key: network[field] for field, key, kind in _SPACE_NETWORK
-                    if isinstance(network.get(field), kind) and not isinstance(network.get(field), bool)}
+            found = {key: network[field] for field, key, kind in _SPACE_NETWORK
+                     if isinstance(network.get(field), kind) and not isinstance(network.get(field), bool)}
+            width = config.get("space_width")
+            if "head_chs" in found and isinstance(width, (int, float)) and width > 0 and width != 1:
+                found["head_chs"] = round_channels(found["head_chs"], width)  # the search ran on the scaled space
+            return found
     return {}  # a space file that moved away: fall back to the NetSpec defaults
 
 
