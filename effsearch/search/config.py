@@ -62,12 +62,11 @@ class SearchConfig:
 
         from effsearch.search.evaluators import get_evaluator
         from effsearch.search.samplers import get_sampler
+        from effsearch.search.space_fit import check_width
 
         if not isinstance(self.space, str) or not self.space.strip():
             raise EffsearchError("search space is empty; give a space name (e.g. mnasnet) or a YAML file")
-        if self.space_width not in (None, "auto") and (isinstance(self.space_width, bool) or not isinstance(self.space_width, (int, float))
-                                                       or not math.isfinite(self.space_width) or not 0 < self.space_width <= 16):
-            raise EffsearchError(f"space width {self.space_width!r} is invalid; give a multiplier above 0 and at most 16, or auto")
+        check_width(self.space_width)
         if not isinstance(self.sampler, optuna.samplers.BaseSampler):
             get_sampler(self.sampler)
         get_evaluator(self.evaluator)

@@ -43,6 +43,14 @@ class Coverage:
                 "within_limit": None if self.within_limit is None else round(self.within_limit, 4), "draws": self.draws}
 
 
+def check_width(width: Any) -> None:
+    """Refuse a width that is not ``None``, ``"auto"`` or a finite multiplier in (0, 16]."""
+    if width is None or width == "auto":
+        return
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not math.isfinite(width) or not 0 < width <= WIDTHS[1]:
+        raise EffsearchError(f"space width {width!r} is invalid; give a multiplier above 0 and at most {WIDTHS[1]:g}, or auto")
+
+
 def scale_space(space: Any, width: float) -> Any:
     """``space`` with its stem, head and every block's base filters multiplied by ``width``.
 
@@ -52,8 +60,9 @@ def scale_space(space: Any, width: float) -> Any:
     """
     from effsearch.arch.scaling import round_channels
 
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not math.isfinite(width) or width <= 0:
-        raise EffsearchError(f"space width {width!r} is invalid; give a positive multiplier (e.g. 0.5) or auto")
+    if width == "auto" or width is None:
+        raise EffsearchError(f"space width {width!r} is invalid; give a multiplier (fit_space resolves auto)")
+    check_width(width)
     if width == 1:
         return space
     blocks = tuple(dataclasses.replace(b, filters=round_channels(b.filters, width)) for b in space.blocks)
@@ -138,4 +147,4 @@ def describe(space: Any, objective: str, cover: Coverage) -> str:
     return line
 
 
-__all__ = ["Coverage", "costs", "coverage", "describe", "fit_space", "fit_width", "scale_space", "target_coverage"]
+__all__ = ["Coverage", "check_width", "costs", "coverage", "describe", "fit_space", "fit_width", "scale_space", "target_coverage"]
