@@ -12,6 +12,16 @@ table's noise ceiling (Kendall tau between its two seeds). Results live in
     .venv/bin/python benchmarks/bench_calibration.py proxy --steps 150,450,1350 --seeds 0,1 --threads 1
     .venv/bin/python benchmarks/bench_calibration.py report
 
+A second table on the space fitted to the target (``effsearch baseline --space-width auto``), ranked
+against the proxy itself at three times the search's top rung (its two seeds' mean), because two epochs
+of ``effsearch train`` move a network by more than the band's architectures differ:
+
+    .venv/bin/python benchmarks/bench_calibration.py --results benchmarks/results/calibration-wauto archs \
+        --target 100M --count 30 --seed 2026 --band 0.8,1.2 --space-width auto
+    .venv/bin/python benchmarks/bench_calibration.py --results benchmarks/results/calibration-wauto proxy \
+        --steps 150,450,1350,4050 --seeds 0,1 --only a00,a02,...   # one process per core, disjoint --only
+    .venv/bin/python benchmarks/bench_calibration.py --results benchmarks/results/calibration-wauto report --reference 4050
+
 Every step is resumable and idempotent: ``archs`` rewrites nothing it would write the same and refuses
 other arguments on an existing table; ``train`` runs only the (architecture, seed) pairs missing from
 ``table.csv`` (rewritten atomically after each training; ``effsearch train`` itself resumes an
@@ -60,7 +70,8 @@ class Refused(SystemExit):
 
 def paths() -> dict[str, Path]:
     return {"archs": ROOT / "archs.json", "specs": ROOT / "specs", "table": ROOT / "table.csv",
-            "proxy": ROOT / "proxy.json", "report": ROOT / "report.json", "runs": ROOT / "runs"}
+            "proxy": ROOT / "proxy.json", "report": ROOT / "report.json", "runs": ROOT / "runs",
+            "supernet": ROOT / "supernet.json"}
 
 
 def write_text(path: Path, text: str) -> None:
@@ -91,7 +102,7 @@ def ints(text: str) -> list[int]:
 
 
 def sample_archs(target: float, count: int, seed: int, band: tuple[float, float], space_name: str = SPACE,
-                 max_draws: int = 2_000_000) -> tuple[list[dict], int]:
+                 max_draws: int = 2_000_000, width: float = 1.0) -> tuple[list[dict], int]:
     """Uniform draws from the space (one uniform choice per decision), kept when distinct and in the band.
 
     Distinct means distinct networks (block strings), since several decision vectors can give one network.
@@ -99,9 +110,8 @@ def sample_archs(target: float, count: int, seed: int, band: tuple[float, float]
     """
     import effsearch
     from effsearch.arch.blockstring import format_block
-    from effsearch.search.space import load_space
 
-    space = load_space(space_name)
+    space = scaled_space(width, space_name)
     rng = random.Random(seed)
     lo, hi = band[0] * target, band[1] * target
     kept, seen, draws = [], set(), 0
@@ -121,16 +131,25 @@ def sample_archs(target: float, count: int, seed: int, band: tuple[float, float]
         seen.add(tuple(blocks))
         kept.append({"id": f"a{len(kept):02d}", "decisions": decisions, "blocks": blocks, "params": cost.params,
                      "macs": cost.macs, "spec": f"specs/a{len(kept):02d}.yaml", "spec_sha": spec_sha(blocks)})
+        if width != 1:  # a plain-space table's files stay as they were written
+            kept[-1]["space_width"] = width
     return kept, draws
+
+
+def scaled_space(width: float = 1.0, space_name: str = SPACE):
+    """The space the architectures are drawn from: ``mnasnet`` with its widths scaled (``--space-width``)."""
+    from effsearch.search.space import load_space
+    from effsearch.search.space_fit import scale_space
+
+    return scale_space(load_space(space_name), width)
 
 
 def arch_spec(arch: dict):
     """The NetSpec of one archs.json entry (the space's network for its decisions, named after its id)."""
     import dataclasses
 
-    from effsearch.search.space import load_space
-
-    return dataclasses.replace(load_space(SPACE).to_spec(arch["decisions"]), name=f"{SPACE}-{arch['id']}")
+    return dataclasses.replace(scaled_space(arch.get("space_width", 1.0)).to_spec(arch["decisions"]),
+                               name=f"{SPACE}-{arch['id']}")
 
 
 def spec_text(arch: dict) -> str:
@@ -143,7 +162,7 @@ def spec_text(arch: dict) -> str:
         return dumps(arch_spec(arch))
 
 
-def archs(target_text: str, count: int, seed: int, band_text: str) -> dict:
+def archs(target_text: str, count: int, seed: int, band_text: str, width_text: str = "1") -> dict:
     """Write archs.json and specs/aNN.yaml; the same arguments give the same files, others are refused."""
     from effsearch.units import parse_count
 
@@ -151,14 +170,17 @@ def archs(target_text: str, count: int, seed: int, band_text: str) -> dict:
     band = tuple(float(x) for x in band_text.split(","))
     if len(band) != 2 or not 0 < band[0] <= 1 <= band[1]:
         raise Refused(f"--band {band_text!r}: expected LOW,HIGH with 0 < LOW <= 1 <= HIGH, e.g. 0.8,1.2")
+    width = space_width(width_text, target)
     args = {"space": SPACE, "target": target, "count": count, "seed": seed, "band": list(band)}
+    if width != 1:
+        args["space_width"] = width
     p = paths()
     if p["archs"].is_file():
         old = json.loads(p["archs"].read_text())
         if old.get("args") != args:
             raise Refused(f"{p['archs']} was made with {json.dumps(old.get('args'), sort_keys=True)}, not "
                           f"{json.dumps(args, sort_keys=True)}; another sample is another table: use another --results folder")
-    kept, draws = sample_archs(target, count, seed, band)
+    kept, draws = sample_archs(target, count, seed, band, width=width)
     data = {"args": args, "draws": draws, "dataset": DATASET, "archs": kept}
     text = json.dumps(data, indent=1, sort_keys=True) + "\n"
     if p["archs"].is_file() and p["archs"].read_text() != text:
@@ -173,11 +195,28 @@ def archs(target_text: str, count: int, seed: int, band_text: str) -> dict:
         write_json(p["archs"], data)
     gitignore = ROOT / ".gitignore"
     if not gitignore.is_file():
-        write_text(gitignore, "# training folders (checkpoints, weights): rerun 'bench_calibration.py train' to remake them\nruns/\n")
+        write_text(gitignore, "# training folders (checkpoints, weights): rerun 'bench_calibration.py train' to remake them\nruns/\n"
+                              "# the lock of proxy.json, which parallel 'proxy' processes share\n*.lock\n")
     macs = [a["macs"] for a in kept]
-    print(f"{len(kept)} architectures from {draws:,} uniform draws of {SPACE}: {min(macs) / 1e6:.1f}M-{max(macs) / 1e6:.1f}M "
+    print(f"{len(kept)} architectures from {draws:,} uniform draws of {SPACE} (widths x{width:g}): {min(macs) / 1e6:.1f}M-{max(macs) / 1e6:.1f}M "
           f"MACs at 224 px (band {band[0] * target / 1e6:.0f}M-{band[1] * target / 1e6:.0f}M); {p['archs']}", flush=True)
     return data
+
+
+def space_width(text: str, target: float) -> float:
+    """``--space-width``: a multiplier, or ``auto`` for the one ``effsearch baseline --space-width auto`` fits to ``target``."""
+    from effsearch.errors import EffsearchError
+    from effsearch.search.space import load_space
+    from effsearch.search.space_fit import check_width, fit_width
+
+    if text == "auto":
+        return fit_width(load_space(SPACE), "macs", target)
+    try:
+        width = float(text)
+        check_width(width)
+    except (ValueError, EffsearchError):
+        raise Refused(f"--space-width {text!r}: expected a multiplier above 0 and at most 16, or auto") from None
+    return width
 
 
 def load_archs(only: str | None = None) -> list[dict]:
@@ -311,6 +350,7 @@ def proxy_key(arch_id: str, steps: int, seed: int, resolution: int) -> str:
 def proxy(steps_list: list[int], seeds: list[int], resolution: int | None, threads: int, only: str | None) -> None:
     """The search's standalone proxy (train_and_evaluate, steps budget) for every architecture, seed and budget."""
     import torch
+    from filelock import FileLock
 
     from effsearch.data import load_dataset
     from effsearch.proxy import ProxyConfig, train_and_evaluate
@@ -321,7 +361,8 @@ def proxy(steps_list: list[int], seeds: list[int], resolution: int | None, threa
     res = resolution or data.default_resolution
     path = paths()["proxy"]
     cache = json.loads(path.read_text()) if path.is_file() else {}
-    todo = [(a, n, s) for n in steps_list for s in seeds for a in kept if proxy_key(a["id"], n, s, res) not in cache
+    # architecture by architecture, so that a table stopped part way has every budget for the ones done
+    todo = [(a, n, s) for a in kept for n in steps_list for s in seeds if proxy_key(a["id"], n, s, res) not in cache
             or cache[proxy_key(a["id"], n, s, res)].get("spec_sha") != a["spec_sha"]]
     print(f"{len(todo)} proxy trainings to run at {res} px, {threads} thread(s)", flush=True)
     start = time.perf_counter()
@@ -333,13 +374,55 @@ def proxy(steps_list: list[int], seeds: list[int], resolution: int | None, threa
                  "eval_seconds": m.get("eval_seconds"), "proxy_macs": m.get("proxy_macs", m.get("macs")),
                  "threads": threads, "processor": processor(), "spec_sha": arch["spec_sha"],
                  "val_images": len(data.val_y)}
-        cache = json.loads(path.read_text()) if path.is_file() else {}  # another process may have added entries
-        cache[proxy_key(arch["id"], steps, seed, res)] = entry
-        write_json(path, cache)
+        with FileLock(str(path) + ".lock"):  # other processes (--only) add their own entries to the same file
+            cache = json.loads(path.read_text()) if path.is_file() else {}
+            cache[proxy_key(arch["id"], steps, seed, res)] = entry
+            write_json(path, cache)
         acc = entry["accuracy"]
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.perf_counter() - start))
         print(f"[{elapsed}] {i + 1}/{len(todo)} {arch['id']} {steps} steps seed {seed}: "
               f"acc {'-' if acc is None else format(acc, '.4f')} ({entry['status']}, {entry['train_seconds']} s)", flush=True)
+
+
+def supernet(epochs: float, rule: str, threads: int) -> None:
+    """Train a supernet on the table's space, as ``--evaluator supernet:auto`` does in a search, and score every
+    architecture with it (inherited weights, the proxy's resolution); scores go to ``supernet.json``."""
+    import torch
+
+    from effsearch.data import load_dataset
+    from effsearch.proxy import ProxyConfig
+    from effsearch.supernet.evaluator import SupernetEvaluator
+    from effsearch.supernet.train import SupernetConfig
+
+    torch.set_num_threads(threads)
+    kept = load_archs()
+    data = load_dataset(DATASET)
+    proxy_config = ProxyConfig(steps=150, epochs=None, resolution=data.default_resolution, threads=threads)
+    config = SupernetConfig(epochs=epochs, rule=rule)
+    name = f"{rule}-e{epochs:g}"
+    folder = paths()["runs"] / f"supernet-{name}"
+    space = scaled_space(kept[0].get("space_width", 1.0))
+    evaluator = SupernetEvaluator(folder, space=space, data=data, proxy=proxy_config, train=config)
+    start = time.perf_counter()
+    evaluator.prepare(data=data, proxy=proxy_config, on_epoch=lambda m: print(f"supernet {name}: {m}", flush=True))
+    path = paths()["supernet"]
+    scores = json.loads(path.read_text()) if path.is_file() else {}
+    for arch in kept:
+        m = evaluator(arch_spec(arch), data, proxy_config)
+        scores[f"{name}|{arch['id']}"] = {"supernet": name, "arch": arch["id"], "accuracy": m["accuracy"],
+                                          "spec_sha": arch["spec_sha"], "resolution": proxy_config.resolution}
+    write_json(path, scores)
+    print(f"supernet {name}: {len(kept)} architectures scored; {time.perf_counter() - start:.0f} s in this call", flush=True)
+
+
+def supernet_accuracies(scores: dict, kept: list[dict]) -> dict[str, dict[str, float]]:
+    """supernet name -> arch -> score."""
+    sha = {a["id"]: a["spec_sha"] for a in kept}
+    out: dict[str, dict[str, float]] = {}
+    for e in scores.values():
+        if sha.get(e["arch"]) == e.get("spec_sha") and e.get("accuracy") is not None:
+            out.setdefault(e["supernet"], {})[e["arch"]] = float(e["accuracy"])
+    return out
 
 
 # ---------------------------------------------------------------- report math
@@ -428,12 +511,23 @@ def _sd(values: list[float]) -> float | None:
     return statistics.stdev(values) if len(values) > 1 else None
 
 
-def compute_report() -> dict:
+def compute_report(reference: int | None = None) -> dict:
+    """The report against table.csv, or with ``reference`` steps against the proxy at that budget (all its seeds)."""
     kept = load_archs()
-    rows = read_table()
-    table = table_accuracies(rows, kept)
+    path = paths()["proxy"]
+    proxies = proxy_accuracies(json.loads(path.read_text()) if path.is_file() else {}, kept)
+    if reference is None:
+        rows = read_table()
+        table = table_accuracies(rows, kept)
+        budget = sorted({(r["epochs"], r["train_images"]) for r in rows})
+    else:
+        found = [key for key in proxies if key[0] == reference]
+        if not found:
+            raise Refused(f"--reference {reference}: proxy.json has no run of {reference} steps; run "
+                          f"'bench_calibration.py proxy --steps {reference}' first")
+        table = proxies.pop(found[0])
+        budget = [(f"proxy {reference} steps", f"{found[0][1]} px")]
     seeds = _seeds_of(table)
-    budget = sorted({(r["epochs"], r["train_images"]) for r in rows})
     per_seed = {}
     for s in seeds:
         vals = [v[s] for v in table.values() if s in v]
@@ -452,10 +546,9 @@ def compute_report() -> dict:
               "table_seeds": seeds, "per_seed": per_seed, "seed_spread": spread,
               "noise_ceiling": {"archs": len(full) if len(seeds) >= 2 else 0, "tau": ceiling(table, seeds) if len(seeds) >= 2 else None},
               "proxy": [], "difference_noise": []}
-    label = ", ".join(f"{e} epochs on {n} images" for e, n in budget) or "table"
+    report["reference"] = "table.csv" if reference is None else f"proxy {reference} steps"
+    label = ", ".join(_budget_text(e, n) for e, n in budget) or "table"
     report["difference_noise"].append({"evaluator": f"table ({label})", **difference_noise(table, seeds)})
-    path = paths()["proxy"]
-    proxies = proxy_accuracies(json.loads(path.read_text()) if path.is_file() else {}, kept)
     for (steps, res), acc in sorted(proxies.items()):
         pseeds = _seeds_of(acc)
         both = sorted(set(complete(acc, pseeds)) & set(full))
@@ -470,7 +563,20 @@ def compute_report() -> dict:
             "proxy_seed_tau": ceiling(acc, pseeds) if len(pseeds) >= 2 else None,
             "proxy_mean_accuracy": statistics.fmean(pmean) if pmean else None})
         report["difference_noise"].append({"evaluator": f"proxy {steps} steps at {res} px", **difference_noise(acc, pseeds)})
+    spath = paths()["supernet"]
+    report["supernet"] = []
+    for name, score in sorted(supernet_accuracies(json.loads(spath.read_text()) if spath.is_file() else {}, kept).items()):
+        both = sorted(set(score) & set(full))
+        tau = kendall([score[a] for a in both], [mean[a] for a in both])
+        ceil = ceiling({a: full[a] for a in both}, seeds) if len(seeds) >= 2 else None
+        report["supernet"].append({"supernet": name, "archs": len(both), "tau": tau, "ceiling_same_archs": ceil,
+                                   "ratio": tau / ceil if tau is not None and ceil else None,
+                                   "mean_score": statistics.fmean(score[a] for a in both) if both else None})
     return report
+
+
+def _budget_text(epochs: str, images: str) -> str:
+    return f"{epochs} at {images}" if str(epochs).startswith("proxy") else f"{epochs} epochs on {images} images"
 
 
 def _f(x, digits: int = 4) -> str:
@@ -478,9 +584,10 @@ def _f(x, digits: int = 4) -> str:
 
 
 def render(report: dict) -> str:
-    budget = ", ".join(f"{b['epochs']} epochs on {b['train_images']} images" for b in report["table_budget"]) or "none yet"
+    budget = ", ".join(_budget_text(b["epochs"], b["train_images"]) for b in report["table_budget"]) or "none yet"
     lines = [f"Calibration table: {report['archs_in_archs_json']} architectures in archs.json; budget {budget}.",
-             "", "**(a) The table** (test top-1 on the official t10k split)", "",
+             "", "**(a) The table** (" + ("test top-1 on the official t10k split" if report.get("reference", "table.csv") == "table.csv"
+                                          else f"the {report['reference']}' validation top-1, the search's own measure") + ")", "",
              "| seed | architectures | min | max | mean ± sd |", "|---|---|---|---|---|"]
     for s, v in report["per_seed"].items():
         lines.append(f"| {s} | {v['archs']} | {_f(v['min'])} | {_f(v['max'])} | {_f(v['mean'])} ± {_f(v['sd'])} |")
@@ -500,6 +607,12 @@ def render(report: dict) -> str:
         lines.append(f"| {p['steps']} | {p['resolution']} | {p['archs']} | {_f(p['tau_mean'], 3)} | {per} | "
                      f"{_f(p['ceiling_same_archs'], 3)} | {_f(p['ratio'], 2)} | {_f(p['proxy_seed_tau'], 3)} | "
                      f"{_f(p['proxy_mean_accuracy'])} |")
+    if report.get("supernet"):
+        lines += ["", "**(c') Supernets against the table's mean** (one score per architecture: inherited weights)", "",
+                  "| supernet | architectures | tau | ceiling (same archs) | ratio | mean score |", "|---|---|---|---|---|---|"]
+        for p in report["supernet"]:
+            lines.append(f"| {p['supernet']} | {p['archs']} | {_f(p['tau'], 3)} | {_f(p['ceiling_same_archs'], 3)} | "
+                         f"{_f(p['ratio'], 2)} | {_f(p['mean_score'])} |")
     lines += ["", "**(d) Seed noise of a difference** (paired: same seed for both architectures; unpaired: independent "
               "seeds; sd pooled over pairs as sqrt(mean variance))", "",
               "| evaluator | architectures | pairs | paired sd | unpaired sd | ratio | pairs where pairing helps |",
@@ -511,9 +624,9 @@ def render(report: dict) -> str:
     return "\n".join(lines)
 
 
-def report() -> dict:
-    data = compute_report()
-    write_json(paths()["report"], data)
+def report(reference: int | None = None) -> dict:
+    data = compute_report(reference)
+    write_json(paths()["report"] if reference is None else ROOT / f"report-proxy{reference}.json", data)
     print(render(data), flush=True)
     return data
 
@@ -531,6 +644,8 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--count", type=int, default=30)
     a.add_argument("--seed", type=int, default=2026)
     a.add_argument("--band", default="0.8,1.2", help="kept MACs: LOW*target to HIGH*target")
+    a.add_argument("--space-width", default="1", help="draw from the space with its widths scaled (a multiplier, or "
+                   "auto: the width effsearch baseline --space-width auto fits to --target)")
     t = sub.add_parser("train", help="train every architecture x seed missing from table.csv with 'effsearch train'")
     t.add_argument("--seeds", default="0,1")
     t.add_argument("--epochs", type=int, required=True)
@@ -544,20 +659,28 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--resolution", type=int, default=None, help="default: the data set's proxy resolution")
     x.add_argument("--threads", type=int, default=1)
     x.add_argument("--only", default=None, help="architecture ids, e.g. a00,a01")
-    sub.add_parser("report", help="markdown tables and report.json")
+    n = sub.add_parser("supernet", help="train a supernet on the table's space (resumes) and score every architecture")
+    n.add_argument("--epochs", type=float, default=3.0)
+    n.add_argument("--rule", default="uniform", help="uniform or sandwich")
+    n.add_argument("--threads", type=int, default=1)
+    r = sub.add_parser("report", help="markdown tables and report.json")
+    r.add_argument("--reference", type=int, default=None, help="rank against the proxy at this many steps (its "
+                   "seeds' mean) instead of table.csv; written to report-proxySTEPS.json")
     args = parser.parse_args(argv)
     if args.results is not None:
         ROOT = args.results.resolve()
     if args.step == "archs":
-        archs(args.target, args.count, args.seed, args.band)
+        archs(args.target, args.count, args.seed, args.band, args.space_width)
     elif args.step == "train":
         if args.epochs < 1:
             raise Refused("--epochs must be an integer >= 1")
         return train(ints(args.seeds), args.epochs, args.train_images, args.threads, args.jobs, args.only)
     elif args.step == "proxy":
         proxy(ints(args.steps), ints(args.seeds), args.resolution, args.threads, args.only)
+    elif args.step == "supernet":
+        supernet(args.epochs, args.rule, args.threads)
     else:
-        report()
+        report(args.reference)
     return 0
 
 

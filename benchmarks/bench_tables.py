@@ -23,7 +23,9 @@ the hard reward's cliff runs through the middle of it.
 Scores: the *pick* after ``n`` evaluations is the evaluated architecture with the best observed reward
 (what a user would take; with ``--pick mean``, the best mean over its evaluations, as ``effsearch
 baseline`` picks its finalist on the mean of its seeds, so an architecture measured again is not
-judged on its luckiest value); its *regret* is the table optimum's true reward minus the pick's true reward
+judged on its luckiest value; with ``--pick shrunk``, the best posterior mean of a normal model whose
+noise is pooled from the repeats, so a once-measured lucky value counts for less than a consistent
+mean); its *regret* is the table optimum's true reward minus the pick's true reward
 (mean over seeds), in reward points x100. *Evaluations to top 0.5%*: the first evaluation of an
 architecture whose true reward is in the table's best 0.5% (censored at the run's length).
 
@@ -235,6 +237,32 @@ def make_sampler(text: str, space: dict[str, Any], seed: int, factor: TableFacto
     raise SystemExit(f"bench_tables: unknown sampler {name!r}")
 
 
+def shrunk_pick(sums: dict[int, list[float]]) -> int:
+    """The architecture with the best posterior mean reward under a normal-normal empirical Bayes model.
+
+    Every sampler's observations alike, nothing of its own: architecture i with n_i values of mean m_i
+    has the posterior mean (n_i m_i / s2 + mu / t2) / (n_i / s2 + 1 / t2), where the noise variance
+    s2 is pooled within the repeated architectures, mu is the mean of the architectures' means, and
+    the spread of true rewards t2 is the means' variance less the noise's share of it (Var m_i =
+    t2 + s2 E[1/n_i]; at least a tenth of the means' variance, so a pick is never all prior). A
+    network measured once keeps only part of a lucky value; one measured many times keeps its mean.
+    Without repeats (s2 unknown) or without noise (s2 = 0) it is the plain mean, so it equals the
+    max pick there.
+    """
+    keys = list(sums)
+    n = np.array([sums[k][1] for k in keys], dtype=float)
+    m = np.array([sums[k][0] for k in keys]) / n
+    squares = np.array([sums[k][2] for k in keys]) - n * m * m  # within-architecture sum of squares
+    dof = float(np.sum(n - 1))
+    s2 = max(float(np.sum(squares[n > 1])), 0.0) / dof if dof > 0 else 0.0
+    if s2 <= 1e-12 or len(keys) < 3:
+        return keys[int(np.argmax(m))]
+    var_m = float(np.var(m, ddof=1))
+    t2 = max(var_m - s2 * float(np.mean(1.0 / n)), 0.1 * var_m, 1e-12)
+    post = (n * m / s2 + float(np.mean(m)) / t2) / (n / s2 + 1.0 / t2)
+    return keys[int(np.argmax(post))]
+
+
 def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int, evaluations: int,
             repeats: str = "evaluate") -> dict[str, Any]:
     """One search of ``evaluations`` trainings (table lookups); returns its trace of true rewards and picks.
@@ -273,8 +301,9 @@ def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int,
 
     start = time.perf_counter()
     best_seen, best_i, asks = -math.inf, -1, 0
-    sums: dict[int, list[float]] = {}  # architecture -> [sum, count] of its observed rewards
+    sums: dict[int, list[float]] = {}  # architecture -> [sum, count, sum of squares] of its observed rewards
     picked_mean: list[int] = []
+    picked_shrunk: list[int] = []
     while len(picked) < evaluations and asks < ASKS * evaluations:
         trial = study.ask()
         trained = len(evaluated)
@@ -286,19 +315,23 @@ def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int,
         if value > best_seen:
             best_seen, best_i = value, evaluated[-1]
         picked.append(best_i)
-        s = sums.setdefault(evaluated[-1], [0.0, 0])
+        s = sums.setdefault(evaluated[-1], [0.0, 0, 0.0])
         s[0] += value
         s[1] += 1
+        s[2] += value * value
         # The mean pick: as effsearch baseline picks on the mean of a finalist's seeds, an architecture
         # measured again is judged on the mean of its values, not on its luckiest one.
         picked_mean.append(max(sums, key=lambda k: sums[k][0] / sums[k][1]))
+        picked_shrunk.append(shrunk_pick(sums))
     picked += [best_i] * (evaluations - len(picked))
     picked_mean += picked_mean[-1:] * (evaluations - len(picked_mean))
+    picked_shrunk += picked_shrunk[-1:] * (evaluations - len(picked_shrunk))
     hits = [n + 1 for n, i in enumerate(evaluated) if true[i] >= top]
     out = {
         "table": table.name, "reward": reward, "noise": noise, "sampler": sampler_text, "seed": seed,
         "evaluations": evaluations, "repeats": repeats, "asks": asks, "regret": [round(100 * (best - float(true[i])), 4) for i in picked],
         "regret_mean": [round(100 * (best - float(true[i])), 4) for i in picked_mean],
+        "regret_shrunk": [round(100 * (best - float(true[i])), 4) for i in picked_shrunk],
         "to_top": hits[0] if hits else None, "distinct": len(set(evaluated)), "seconds": round(time.perf_counter() - start, 2),
         # Share of each 50 evaluations over the target: how fast a sampler learns the budget's cliff.
         "over": [round(float(np.mean(table.macs[evaluated[i:i + 50]] > table.target)), 3) for i in range(0, len(evaluated), 50)],
@@ -381,7 +414,8 @@ def _picked(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = _rows(args.out or RUNS)
     if args.pick == "max":
         return rows
-    return [{**r, "regret": r["regret_mean"]} for r in rows if "regret_mean" in r]  # older runs lack the mean pick
+    key = f"regret_{args.pick}"
+    return [{**r, "regret": r[key]} for r in rows if key in r]  # older runs lack the later picks
 
 
 def report(args: argparse.Namespace) -> int:
@@ -478,9 +512,10 @@ def entropy(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help=f"runs file (default {RUNS})")
-    parser.add_argument("--pick", choices=("max", "mean"), default="max",
-                        help="report the pick with the best single observed reward, or with the best mean over its "
-                             "evaluations (as effsearch baseline picks on seed means)")
+    parser.add_argument("--pick", choices=("max", "mean", "shrunk"), default="max",
+                        help="report the pick with the best single observed reward, with the best mean over its "
+                             "evaluations (as effsearch baseline picks on seed means), or with the best mean "
+                             "shrunk towards the others by its count (empirical Bayes)")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run")
     r.add_argument("--table", choices=sorted(TABLES), required=True)

@@ -134,3 +134,72 @@ def test_archs_is_deterministic_and_refuses_other_arguments(bench):
     with pytest.raises(SystemExit, match="was made with"):
         bench.archs("100M", 3, 8, "0.8,1.2")
     assert (bench.ROOT / "archs.json").read_text() == text
+
+
+def test_archs_from_a_fitted_space_are_its_networks(bench):
+    data = bench.archs("100M", 3, 7, "0.8,1.2", "auto")
+    from effsearch import count, load_spec
+    from effsearch.search.space import load_space
+    from effsearch.search.space_fit import fit_width
+
+    width = fit_width(load_space("mnasnet"), "macs", 100e6)
+    assert data["args"]["space_width"] == width and width < 1  # 100M is far below the plain space's middle
+    for arch in data["archs"]:
+        assert arch["space_width"] == width
+        spec = load_spec(bench.ROOT / arch["spec"])
+        assert count(spec).macs == arch["macs"] and 80e6 <= arch["macs"] <= 120e6
+    # the plain space's network for the same decisions is another, costlier network
+    plain = load_space("mnasnet").to_spec(data["archs"][0]["decisions"])
+    assert count(plain).macs > data["archs"][0]["macs"]
+    with pytest.raises(SystemExit, match="was made with"):
+        bench.archs("100M", 3, 7, "0.8,1.2")  # the same sample from the plain space is another table
+    with pytest.raises(SystemExit, match="--space-width 'wide'"):
+        bench.space_width("wide", 100e6)
+    with pytest.raises(SystemExit, match="--space-width '0'"):
+        bench.space_width("0", 100e6)
+
+
+def test_report_against_a_long_proxy_budget(bench):
+    fake_archs(bench)
+    cache = {}
+    for i in range(5):
+        for s in (0, 1):
+            entries = {
+                150: 0.5 + 0.01 * (4 - i),             # ranks the archs backwards
+                1350: MEANS[i] + 0.001 * s,             # ranks them like the reference
+                4050: MEANS[i] + OFFSET[s],             # the reference, a per-seed offset shared by all
+            }
+            for steps, acc in entries.items():
+                cache[bench.proxy_key(f"a{i:02d}", steps, s, 28)] = {"arch": f"a{i:02d}", "steps": steps, "seed": s,
+                                                                     "resolution": 28, "accuracy": acc,
+                                                                     "spec_sha": f"sha{i}"}
+    (bench.ROOT / "proxy.json").write_text(json.dumps(cache))
+    report = bench.report(4050)
+    assert report["reference"] == "proxy 4050 steps"
+    assert report["noise_ceiling"] == {"archs": 5, "tau": pytest.approx(1.0)}
+    by_steps = {p["steps"]: p for p in report["proxy"]}
+    assert sorted(by_steps) == [150, 1350]  # the reference is not ranked against itself
+    assert by_steps[150]["tau_mean"] == pytest.approx(-1.0)
+    assert by_steps[1350]["tau_mean"] == pytest.approx(1.0) and by_steps[1350]["ratio"] == pytest.approx(1.0)
+    assert report["difference_noise"][0]["paired_sd"] == pytest.approx(0.0, abs=1e-12)  # the offset cancels
+    assert (bench.ROOT / "report-proxy4050.json").is_file() and not (bench.ROOT / "report.json").exists()
+    with pytest.raises(SystemExit, match="no run of 999 steps"):
+        bench.report(999)
+
+
+def test_report_ranks_each_supernet_against_the_table(bench):
+    fake_archs(bench)
+    write_rows(bench, {(i, s): MEANS[i] + OFFSET[s] for i in range(5) for s in (0, 1)})
+    scores = {}
+    for name, order in (("uniform-e3", [0, 1, 2, 3, 4]), ("sandwich-e3", [4, 3, 2, 0, 1])):
+        for rank, i in enumerate(order):
+            scores[f"{name}|a{i:02d}"] = {"supernet": name, "arch": f"a{i:02d}", "accuracy": 0.3 + 0.01 * rank,
+                                         "spec_sha": f"sha{i}"}
+    scores["uniform-e3|a09"] = {"supernet": "uniform-e3", "arch": "a09", "accuracy": 0.9, "spec_sha": "other"}
+    (bench.ROOT / "supernet.json").write_text(json.dumps(scores))
+    report = bench.report()
+    rows = {r["supernet"]: r for r in report["supernet"]}
+    assert rows["uniform-e3"]["archs"] == 5 and rows["uniform-e3"]["tau"] == pytest.approx(1.0)
+    # sandwich reverses the order but for a00 below a01: 1 concordant pair of 10, 9 discordant -> tau -0.8
+    assert rows["sandwich-e3"]["tau"] == pytest.approx(-0.8)
+    assert rows["uniform-e3"]["ratio"] == pytest.approx(1.0)

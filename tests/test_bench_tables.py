@@ -119,6 +119,34 @@ def test_the_mean_pick_is_the_best_mean_so_far(bench, monkeypatch):
     assert out["regret_mean"] == expected
 
 
+def test_the_shrunk_pick_discounts_a_lucky_single_value(bench):
+    """A network measured once at 0.95 loses to one measured eight times at a mean of 0.90 when the noise
+    is large, and wins when the repeats say the noise is small; without repeats it is the plain max."""
+    def sums_of(values: dict[int, list[float]]) -> dict[int, list[float]]:
+        return {k: [sum(v), len(v), sum(x * x for x in v)] for k, v in values.items()}
+
+    noisy = {0: [0.95], 1: [0.80, 0.96, 0.84, 0.96, 0.82, 0.98, 0.86, 0.98], 2: [0.70], 3: [0.75], 4: [0.72]}
+    assert bench.shrunk_pick(sums_of(noisy)) == 1
+    quiet = {0: [0.95], 1: [0.899, 0.901] * 4, 2: [0.70], 3: [0.75], 4: [0.72]}
+    assert bench.shrunk_pick(sums_of(quiet)) == 0
+    assert bench.shrunk_pick(sums_of({0: [0.5], 1: [0.9], 2: [0.7]})) == 1  # no repeats: the max
+    # The formula, by hand, for the noisy case.
+    n = np.array([len(v) for v in noisy.values()], float)
+    m = np.array([np.mean(v) for v in noisy.values()])
+    s2 = sum(float(np.sum((np.array(v) - np.mean(v)) ** 2)) for v in noisy.values()) / float(np.sum(n - 1))
+    t2 = max(float(np.var(m, ddof=1)) - s2 * float(np.mean(1 / n)), 0.1 * float(np.var(m, ddof=1)))
+    post = (n * m / s2 + m.mean() / t2) / (n / s2 + 1 / t2)
+    assert post[1] > post[0] > m.mean() and int(np.argmax(post)) == 1
+
+
+def test_the_shrunk_pick_is_recorded_and_plain_without_noise(bench):
+    table = toy(bench, seeds=3)
+    out = bench.one_run(table, "soft", "seeds", "evolution[population=10,sample=3]", seed=0, evaluations=100)
+    assert len(out["regret_shrunk"]) == 100 and min(out["regret_shrunk"]) >= 0
+    clean = bench.one_run(table, "soft", "none", "evolution[population=10,sample=3]", seed=0, evaluations=100)
+    assert clean["regret_shrunk"] == clean["regret"]  # repeats agree exactly: no noise, nothing to shrink
+
+
 def test_evolution_children_change_one_decision(bench):
     space = {f"x{i}": optuna.distributions.CategoricalDistribution([0, 1, 2]) for i in range(4)}
     sampler = bench.Evolution(space, seed=0, population=10, sample=5)

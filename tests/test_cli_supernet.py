@@ -124,3 +124,29 @@ def test_ray_workers_score_with_the_supernet(trained, tmp_path, ray_cluster):
     ok = trials[trials["status"] == "ok"]
     assert trials["status"].isin(["ok", "cached"]).all() and len(ok) >= 2  # the tiny space repeats itself
     assert (ok["evaluator"] == "supernet").all() and (ok["accuracy"] > 0).all()
+
+
+def test_a_supernet_of_a_scaled_space_serves_the_search_of_that_width_only(trained, tmp_path, capsys):
+    """``effsearch supernet --space-width W`` trains the space a ``baseline --space-width W`` searches, says
+    how to use it, and a search of the plain space refuses it in one line (and the other way round)."""
+    space, plain, _ = trained
+    out = tmp_path / "w05"
+    common = ["--dataset", "digits", "--proxy-resolution", "16", "--batch-size", "32", "--threads", "1"]
+    assert main(["supernet", "--space", space, "--space-width", "0.5", "--epochs", "1", *common, "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert f"--proxy-resolution 16 --space-width 0.5 --evaluator supernet:{out}" in stdout
+    search = ["baseline", "--flops-target", "2M", "--space", space, "--trials", "3", *common]
+    assert main([*search, "--space-width", "0.5", "--evaluator", f"supernet:{out}", "--out", str(tmp_path / "ok")]) == 0
+    capsys.readouterr()
+    run = json.loads((tmp_path / "ok" / "run.json").read_text())
+    assert run["config"]["space_width"] == 0.5
+    for width, folder in ((None, out), ("0.5", plain)):
+        extra = [] if width is None else ["--space-width", width]
+        code = main([*search, *extra, "--evaluator", f"supernet:{folder}", "--out", str(tmp_path / "refused")])
+        err = capsys.readouterr().err
+        assert code == 1 and err.startswith("effsearch: error: ") and err.count("\n") == 1 and "layout" in err, err
+        assert not (tmp_path / "refused").exists()
+    code = main(["supernet", "--space", space, "--space-width", "auto", "--out", str(tmp_path / "auto")])
+    err = capsys.readouterr().err
+    assert code == 1 and "auto needs a target" in err and err.count("\n") == 1
+    assert not (tmp_path / "auto").exists()

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from effsearch.cli.baseline_summary import jsonable, print_summary, summary_dict
-from effsearch.cli.common import COUNT, POSITIVE, WORKERS, add_command, add_output_args, float_range, int_range
+from effsearch.cli.common import (
+    COUNT,
+    POSITIVE,
+    WORKERS,
+    add_command,
+    add_output_args,
+    float_range,
+    int_range,
+    space_width,
+)
 from effsearch.cli.reward_options import beta_option, reward_config
 from effsearch.runtime.console import console
 
@@ -114,18 +123,6 @@ def _add_proxy(parser: argparse.ArgumentParser) -> None:
 
 
 # --- options to configs ---------------------------------------------------------------------------
-
-
-def space_width(text: str) -> float | str:
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a width multiplier; give a number such as 0.5, or auto") from None
-    if not math.isfinite(value) or not 0 < value <= 16:
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range; give a multiplier above 0 and at most 16, or auto")
-    return value
 
 
 def default_out(args: argparse.Namespace, reward: Any) -> Path:

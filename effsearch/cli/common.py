@@ -218,3 +218,15 @@ def dataset_from_args(args: argparse.Namespace) -> Dataset:
     fraction = getattr(args, "val_fraction", None)
     return load_dataset(getattr(args, "dataset", None), seed=0, cache_dir=getattr(args, "data_dir", None),
                         val_fraction=DEFAULT_VAL_FRACTION if fraction is None else fraction)
+
+
+def space_width(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a width multiplier; give a number such as 0.5, or auto") from None
+    if not math.isfinite(value) or not 0 < value <= 16:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; give a multiplier above 0 and at most 16, or auto")
+    return value

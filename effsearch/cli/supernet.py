@@ -10,7 +10,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from effsearch.cli.common import COUNT, add_command, add_proxy_args, console, dataset_from_args, proxy_config_from_args
+from effsearch.cli.common import (
+    COUNT,
+    add_command,
+    add_proxy_args,
+    console,
+    dataset_from_args,
+    proxy_config_from_args,
+    space_width,
+)
 from effsearch.errors import EffsearchError
 
 LONG_RUNNING = True
@@ -33,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     what = parser.add_argument_group("what to train")
     what.add_argument("--space", default="mnasnet", help="built-in space name or space YAML file (default mnasnet)")
+    what.add_argument("--space-width", type=width, default=None, metavar="W",
+                      help="the space with its widths multiplied by W, as 'effsearch baseline --space-width' searches it "
+                           "(give the multiplier that search's opening line and run.json name)")
     what.add_argument("--rule", choices=("sandwich", "uniform"), default=None,
                       help="uniform (default: one random sub-network per step) or sandwich (largest + smallest + "
                       "random ones, distilled from the largest)")
@@ -42,6 +53,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, help="supernet folder (default results/supernet-<space>-<dataset>-s<seed>)")
     add_proxy_args(parser)
     return parser
+
+
+def width(text: str) -> float:
+    value = space_width(text)
+    if value == "auto":  # auto is fitted to a target, which a supernet does not have
+        raise argparse.ArgumentTypeError("auto needs a target; give the multiplier the search fitted (its opening line "
+                                         "and run.json's space_width name it), e.g. 0.38")
+    return value
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -62,17 +81,21 @@ def _config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from effsearch.search.space import load_space
+    from effsearch.search.space_fit import scale_space
     from effsearch.supernet.layout import layout_for
     from effsearch.supernet.train import SupernetTrainer
 
     config = _config(args)
     space = load_space(args.space)
+    if args.space_width is not None:
+        space = scale_space(space, args.space_width)
     layout_for(space)  # refuses a space that cannot share weights before the data loads
     proxy = proxy_config_from_args(args, epochs=1.0, steps=None, seconds=None)
     data = dataset_from_args(args)
     from effsearch.runtime.results import DEFAULT_ROOT
 
-    out = args.out or DEFAULT_ROOT / f"supernet-{space.name}-{data.name}-s{args.seed}"
+    wide = "" if args.space_width is None else f"-w{args.space_width:g}"  # another width is another supernet
+    out = args.out or DEFAULT_ROOT / f"supernet-{space.name}{wide}-{data.name}-s{args.seed}"
     trainer = SupernetTrainer(space, data, proxy, config, out)
     show = console()
     done = int(trainer.meta["epochs_done"])
@@ -88,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     meta = _train_with_progress(trainer, show)
     show.print(_table(meta))
     same = f" --proxy-resolution {args.proxy_resolution}" if args.proxy_resolution else ""
+    if args.space_width is not None:
+        same += f" --space-width {args.space_width:g}"
     show.print(f"use it with: effsearch baseline --dataset {args.dataset or 'digits'} --space {args.space}{same} "
                f"--evaluator supernet:{out}", highlight=False, soft_wrap=True)
     return 0
