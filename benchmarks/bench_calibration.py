@@ -19,7 +19,8 @@ of ``effsearch train`` move a network by more than the band's architectures diff
     .venv/bin/python benchmarks/bench_calibration.py --results benchmarks/results/calibration-wauto archs \
         --target 100M --count 30 --seed 2026 --band 0.8,1.2 --space-width auto
     .venv/bin/python benchmarks/bench_calibration.py --results benchmarks/results/calibration-wauto proxy \
-        --steps 150,450,1350,4050 --seeds 0,1 --only a00,a02,...   # one process per core, disjoint --only
+        --steps 150,450,1350,4050 --seeds 0,1 --jobs 2     # one process per core
+    .venv/bin/python benchmarks/bench_calibration.py --results benchmarks/results/calibration-wauto supernet --epochs 3
     .venv/bin/python benchmarks/bench_calibration.py --results benchmarks/results/calibration-wauto report --reference 4050
 
 Every step is resumable and idempotent: ``archs`` rewrites nothing it would write the same and refuses
@@ -196,7 +197,7 @@ def archs(target_text: str, count: int, seed: int, band_text: str, width_text: s
     gitignore = ROOT / ".gitignore"
     if not gitignore.is_file():
         write_text(gitignore, "# training folders (checkpoints, weights): rerun 'bench_calibration.py train' to remake them\nruns/\n"
-                              "# the lock of proxy.json, which parallel 'proxy' processes share\n*.lock\n")
+                              "# the lock of proxy.json and the logs of parallel 'proxy' processes (--jobs)\n*.lock\nproxy-job*.log\n")
     macs = [a["macs"] for a in kept]
     print(f"{len(kept)} architectures from {draws:,} uniform draws of {SPACE} (widths x{width:g}): {min(macs) / 1e6:.1f}M-{max(macs) / 1e6:.1f}M "
           f"MACs at 224 px (band {band[0] * target / 1e6:.0f}M-{band[1] * target / 1e6:.0f}M); {p['archs']}", flush=True)
@@ -423,6 +424,23 @@ def supernet_accuracies(scores: dict, kept: list[dict]) -> dict[str, dict[str, f
         if sha.get(e["arch"]) == e.get("spec_sha") and e.get("accuracy") is not None:
             out.setdefault(e["supernet"], {})[e["arch"]] = float(e["accuracy"])
     return out
+
+
+def proxy_jobs(args: argparse.Namespace) -> int:
+    """``proxy`` in ``args.jobs`` processes, the architectures dealt round-robin (proxy.json's lock keeps every
+    process's entries); each process writes its progress to ``proxy-jobN.log`` in the results folder."""
+    ids = [a["id"] for a in load_archs(args.only)]
+    procs = []
+    for j in range(min(args.jobs, len(ids))):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--results", str(ROOT), "proxy", "--steps", args.steps,
+               "--seeds", args.seeds, "--threads", str(args.threads), "--only", ",".join(ids[j::args.jobs])]
+        if args.resolution:
+            cmd += ["--resolution", str(args.resolution)]
+        with (ROOT / f"proxy-job{j}.log").open("a") as log:
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                          env={**os.environ, "OMP_NUM_THREADS": str(args.threads)}))
+    print(f"{len(procs)} proxy processes, progress in {ROOT}/proxy-job*.log", flush=True)
+    return max(p.wait() for p in procs)
 
 
 # ---------------------------------------------------------------- report math
@@ -659,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--resolution", type=int, default=None, help="default: the data set's proxy resolution")
     x.add_argument("--threads", type=int, default=1)
     x.add_argument("--only", default=None, help="architecture ids, e.g. a00,a01")
+    x.add_argument("--jobs", type=int, default=1, help="processes, each with its share of the architectures")
     n = sub.add_parser("supernet", help="train a supernet on the table's space (resumes) and score every architecture")
     n.add_argument("--epochs", type=float, default=3.0)
     n.add_argument("--rule", default="uniform", help="uniform or sandwich")
@@ -676,6 +695,8 @@ def main(argv: list[str] | None = None) -> int:
             raise Refused("--epochs must be an integer >= 1")
         return train(ints(args.seeds), args.epochs, args.train_images, args.threads, args.jobs, args.only)
     elif args.step == "proxy":
+        if args.jobs > 1:
+            return proxy_jobs(args)
         proxy(ints(args.steps), ints(args.seeds), args.resolution, args.threads, args.only)
     elif args.step == "supernet":
         supernet(args.epochs, args.rule, args.threads)

@@ -122,7 +122,7 @@ def test_archs_is_deterministic_and_refuses_other_arguments(bench):
     assert [a["id"] for a in first["archs"]] == ["a00", "a01", "a02"]
     assert all(80e6 <= a["macs"] <= 120e6 for a in first["archs"])
     assert len({a["spec_sha"] for a in first["archs"]}) == 3
-    assert (bench.ROOT / ".gitignore").read_text().strip().endswith("runs/")
+    assert {"runs/", "*.lock", "proxy-job*.log"} <= set((bench.ROOT / ".gitignore").read_text().splitlines())
     from effsearch import count, load_spec
 
     spec = load_spec(bench.ROOT / "specs" / "a01.yaml")
@@ -203,3 +203,25 @@ def test_report_ranks_each_supernet_against_the_table(bench):
     # sandwich reverses the order but for a00 below a01: 1 concordant pair of 10, 9 discordant -> tau -0.8
     assert rows["sandwich-e3"]["tau"] == pytest.approx(-0.8)
     assert rows["uniform-e3"]["ratio"] == pytest.approx(1.0)
+
+
+def test_proxy_jobs_deal_the_architectures_round_robin(bench, monkeypatch):
+    fake_archs(bench)
+    started = []
+
+    class Proc:
+        def __init__(self, cmd, **kwargs):
+            started.append((cmd, kwargs["env"]["OMP_NUM_THREADS"]))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(bench.subprocess, "Popen", Proc)
+    assert bench.main(["--results", str(bench.ROOT), "proxy", "--steps", "150,4050", "--seeds", "0,1",
+                       "--jobs", "2", "--only", "a00,a01,a02,a04"]) == 0
+    assert len(started) == 2 and all(threads == "1" for _, threads in started)
+    shares = [cmd[cmd.index("--only") + 1] for cmd, _ in started]
+    assert shares == ["a00,a02", "a01,a04"]
+    for cmd, _ in started:
+        assert cmd[cmd.index("--steps") + 1] == "150,4050" and cmd[cmd.index("--seeds") + 1] == "0,1"
+        assert "--jobs" not in cmd and cmd[cmd.index("--results") + 1] == str(bench.ROOT)
