@@ -521,6 +521,18 @@ def proxy_accuracies(cache: dict, kept: list[dict]) -> dict[tuple[int, int], dic
     return out
 
 
+def keeps(score: dict[str, float], target: dict[str, float]) -> dict[str, float | None]:
+    """How much of the table's best third an evaluator keeps when it keeps its own best third (successive
+    halving's promotion at eta 3) or its best half (pruning half the space): 1/3 and 1/2 by chance."""
+    names = sorted(score)
+    if len(names) < 3:
+        return {"keeps_third": None, "keeps_half": None}
+    k = round(len(names) / 3)
+    best = set(sorted(names, key=lambda a: -target[a])[:k])
+    ranked = sorted(names, key=lambda a: -score[a])
+    return {"keeps_third": len(best & set(ranked[:k])) / k, "keeps_half": len(best & set(ranked[:round(len(names) / 2)])) / k}
+
+
 def _seeds_of(acc: dict[str, dict[int, float]]) -> list[int]:
     return sorted({s for v in acc.values() for s in v})
 
@@ -579,7 +591,8 @@ def compute_report(reference: int | None = None) -> dict:
             "tau_mean": tau, "tau_per_seed": {str(s): kendall([acc[a][s] for a in both], target) for s in pseeds},
             "ceiling_same_archs": ceil, "ratio": tau / ceil if tau is not None and ceil else None,
             "proxy_seed_tau": ceiling(acc, pseeds) if len(pseeds) >= 2 else None,
-            "proxy_mean_accuracy": statistics.fmean(pmean) if pmean else None})
+            "proxy_mean_accuracy": statistics.fmean(pmean) if pmean else None,
+            **keeps(dict(zip(both, pmean, strict=True)), {a: mean[a] for a in both})})
         report["difference_noise"].append({"evaluator": f"proxy {steps} steps at {res} px", **difference_noise(acc, pseeds)})
     spath = paths()["supernet"]
     report["supernet"] = []
@@ -589,7 +602,8 @@ def compute_report(reference: int | None = None) -> dict:
         ceil = ceiling({a: full[a] for a in both}, seeds) if len(seeds) >= 2 else None
         report["supernet"].append({"supernet": name, "archs": len(both), "tau": tau, "ceiling_same_archs": ceil,
                                    "ratio": tau / ceil if tau is not None and ceil else None,
-                                   "mean_score": statistics.fmean(score[a] for a in both) if both else None})
+                                   "mean_score": statistics.fmean(score[a] for a in both) if both else None,
+                                   **keeps({a: score[a] for a in both}, {a: mean[a] for a in both})})
     return report
 
 
@@ -618,19 +632,21 @@ def render(report: dict) -> str:
     nc = report["noise_ceiling"]
     lines += ["", f"**(b) Noise ceiling**: Kendall tau between the seeds, {nc['archs']} architectures: **{_f(nc['tau'], 3)}**", "",
               "**(c) The proxy against the table's mean** (architectures with every proxy seed and both table seeds)", "",
-              "| steps | px | architectures | tau (proxy mean) | tau per proxy seed | ceiling (same archs) | ratio | proxy seed-vs-seed tau | proxy mean acc |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| steps | px | architectures | tau (proxy mean) | tau per proxy seed | ceiling (same archs) | ratio | proxy seed-vs-seed tau | proxy mean acc | best third kept by its best third / half |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for p in report["proxy"]:
         per = ", ".join(f"s{s} {_f(t, 3)}" for s, t in p["tau_per_seed"].items())
         lines.append(f"| {p['steps']} | {p['resolution']} | {p['archs']} | {_f(p['tau_mean'], 3)} | {per} | "
                      f"{_f(p['ceiling_same_archs'], 3)} | {_f(p['ratio'], 2)} | {_f(p['proxy_seed_tau'], 3)} | "
-                     f"{_f(p['proxy_mean_accuracy'])} |")
+                     f"{_f(p['proxy_mean_accuracy'])} | {_f(p.get('keeps_third'), 2)} / {_f(p.get('keeps_half'), 2)} |")
     if report.get("supernet"):
         lines += ["", "**(c') Supernets against the table's mean** (one score per architecture: inherited weights)", "",
-                  "| supernet | architectures | tau | ceiling (same archs) | ratio | mean score |", "|---|---|---|---|---|---|"]
+                  "| supernet | architectures | tau | ceiling (same archs) | ratio | mean score | best third kept by its best third / half |",
+                  "|---|---|---|---|---|---|---|"]
         for p in report["supernet"]:
             lines.append(f"| {p['supernet']} | {p['archs']} | {_f(p['tau'], 3)} | {_f(p['ceiling_same_archs'], 3)} | "
-                         f"{_f(p['ratio'], 2)} | {_f(p['mean_score'])} |")
+                         f"{_f(p['ratio'], 2)} | {_f(p['mean_score'])} | {_f(p.get('keeps_third'), 2)} / "
+                         f"{_f(p.get('keeps_half'), 2)} |")
     lines += ["", "**(d) Seed noise of a difference** (paired: same seed for both architectures; unpaired: independent "
               "seeds; sd pooled over pairs as sqrt(mean variance))", "",
               "| evaluator | architectures | pairs | paired sd | unpaired sd | ratio | pairs where pairing helps |",

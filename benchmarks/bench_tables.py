@@ -238,29 +238,16 @@ def make_sampler(text: str, space: dict[str, Any], seed: int, factor: TableFacto
 
 
 def shrunk_pick(sums: dict[int, list[float]]) -> int:
-    """The architecture with the best posterior mean reward under a normal-normal empirical Bayes model.
+    """The architecture with the best posterior mean (``effsearch.search.noisy_best``: the noise pooled from the
+    repeats, each mean shrunk towards the mean of all by its count). Every sampler's observations alike,
+    nothing of its own; without repeats or without noise it is the best mean, so the max pick there."""
+    from effsearch.search.noisy_best import posterior_means
 
-    Every sampler's observations alike, nothing of its own: architecture i with n_i values of mean m_i
-    has the posterior mean (n_i m_i / s2 + mu / t2) / (n_i / s2 + 1 / t2), where the noise variance
-    s2 is pooled within the repeated architectures, mu is the mean of the architectures' means, and
-    the spread of true rewards t2 is the means' variance less the noise's share of it (Var m_i =
-    t2 + s2 E[1/n_i]; at least a tenth of the means' variance, so a pick is never all prior). A
-    network measured once keeps only part of a lucky value; one measured many times keeps its mean.
-    Without repeats (s2 unknown) or without noise (s2 = 0) it is the plain mean, so it equals the
-    max pick there.
-    """
     keys = list(sums)
     n = np.array([sums[k][1] for k in keys], dtype=float)
     m = np.array([sums[k][0] for k in keys]) / n
     squares = np.array([sums[k][2] for k in keys]) - n * m * m  # within-architecture sum of squares
-    dof = float(np.sum(n - 1))
-    s2 = max(float(np.sum(squares[n > 1])), 0.0) / dof if dof > 0 else 0.0
-    if s2 <= 1e-12 or len(keys) < 3:
-        return keys[int(np.argmax(m))]
-    var_m = float(np.var(m, ddof=1))
-    t2 = max(var_m - s2 * float(np.mean(1.0 / n)), 0.1 * var_m, 1e-12)
-    post = (n * m / s2 + float(np.mean(m)) / t2) / (n / s2 + 1.0 / t2)
-    return keys[int(np.argmax(post))]
+    return keys[int(np.argmax(posterior_means(n, m, squares)))]
 
 
 def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int, evaluations: int,

@@ -225,3 +225,13 @@ def test_proxy_jobs_deal_the_architectures_round_robin(bench, monkeypatch):
     for cmd, _ in started:
         assert cmd[cmd.index("--steps") + 1] == "150,4050" and cmd[cmd.index("--seeds") + 1] == "0,1"
         assert "--jobs" not in cmd and cmd[cmd.index("--results") + 1] == str(bench.ROOT)
+
+
+def test_keeps_counts_the_tables_best_third_an_evaluator_keeps(bench):
+    target = {f"a{i:02d}": float(i) for i in range(9)}          # a06-a08 are the best third
+    assert bench.keeps(dict(target), target) == {"keeps_third": 1.0, "keeps_half": 1.0}
+    backwards = {a: -v for a, v in target.items()}
+    assert bench.keeps(backwards, target) == {"keeps_third": 0.0, "keeps_half": 0.0}
+    mixed = {**backwards, "a08": 100.0, "a07": -1.5}  # a08 in its third (a08 a00 a01), a07 in its half of 4
+    assert bench.keeps(mixed, target) == {"keeps_third": pytest.approx(1 / 3), "keeps_half": pytest.approx(2 / 3)}
+    assert bench.keeps({"a00": 1.0, "a01": 2.0}, target) == {"keeps_third": None, "keeps_half": None}
