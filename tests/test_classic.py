@@ -211,6 +211,18 @@ def test_adaptation_drops_the_stem_pool_after_the_stem_stride():
     assert adapt_for_proxy(spec, 224) == spec
 
 
+def test_a_fixed_drop_repeats_the_baselines_pattern_at_any_side():
+    from effsearch.engine.adapt import dropped_strides
+
+    spec = get_preset("resnet-18")
+    assert [dropped_strides(spec, side) for side in (224, 64, 32, 16, 8)] == [0, 0, 1, 2, 3]
+    for side in (224, 57, 32, 16, 8):
+        assert strides_for_proxy(spec, side, drop=dropped_strides(spec, side)) == strides_for_proxy(spec, side)
+    assert strides_for_proxy(spec, 57, drop=1) == [1, 2, 1, 2, 2, 2]  # the rule alone would drop nothing at 57 px
+    assert strides_for_proxy(spec, 224, drop=0) == [2, 2, 1, 2, 2, 2] and strides_for_proxy(spec, 8, drop=99) == [1] * 6
+    assert adapt_for_proxy(spec, 57, drop=2).stem_pool is False
+
+
 def test_files_of_networks_without_the_new_fields_are_unchanged_and_old_files_load():
     b0 = get_preset("efficientnet-b0")
     data = spec_to_dict(b0)

@@ -134,6 +134,28 @@ def test_the_plan_trains_every_variant_for_every_seed_at_the_scaled_input(tmp_pa
     assert len({p.folder for p in planned}) == len(planned)
 
 
+def test_every_variant_trains_with_the_baselines_strides_so_macs_as_trained_keep_their_match():
+    """At 28 px B0 drops its stem's stride; at 41 px (resolution-only, phi 1) the proxy's own rule would keep
+    it and train with about half the MACs the network was matched at. The plan drops it everywhere."""
+    from effsearch.engine.adapt import adapt_for_proxy
+
+    fashion = SimpleNamespace(name="fashion-mnist", default_resolution=28, num_classes=10, in_chans=1)
+    b0 = get_preset("efficientnet-b0")
+    planned = plan(compare_variants(b0, PAPER, (1, 2)), fashion, (0,), "unused", strides_of=b0)
+    base = next(p for p in planned if p.variant.kind == "baseline")
+    base_macs = count(base.net).macs
+    for p in planned:
+        assert p.net.stem_stride == 1 and [b.stride for b in p.net.blocks if b.stride > 1] == [2, 2, 2, 2]
+        trained = count(p.net).macs / base_macs
+        deployed = p.variant.macs / base.variant.macs
+        # Within 20%: the last maps are a few pixels, rounded up (32 px keeps 4 and 2 px where 28 px does too).
+        assert trained == pytest.approx(deployed, rel=0.2), p.variant.name
+    lone = adapt_for_proxy(next(p for p in planned if p.variant.name == "resolution-phi1").variant.spec, 41, num_classes=10, in_chans=1)
+    assert lone.stem_stride == 2 and count(lone).macs < 0.8 * base_macs  # matched at 2.3x, it would train with less than 1x
+    unpinned = plan(compare_variants(b0, PAPER, (1,)), fashion, (0,), "unused")
+    assert [p.net for p in unpinned if p.variant.name == "resolution-phi1"] == [lone.replace(num_classes=10)]
+
+
 # --------------------------------------------------------------------------- real trainings on digits
 
 

@@ -197,9 +197,9 @@ class ScriptedProxy:
         self.crash_resolution, self.fail_resolution = crash_resolution, fail_resolution
 
     def quality(self, spec, config):
-        from effsearch import count
-
-        return 0.2 + 0.7 * ((count(spec).macs // 7 + config.resolution * 31) % 101) / 100
+        # Of what the proxy's adaptation keeps (widths, depths, the side), so the deployment spec gives the same.
+        size = sum(b.out_chs * b.repeats for b in spec.blocks)
+        return 0.2 + 0.7 * ((size * 13 + config.resolution * 31) % 101) / 100
 
     def __call__(self, spec, data, config, *, seed=0, on_epoch=None):
         if config.resolution == self.crash_resolution:
@@ -252,3 +252,33 @@ def test_crashed_points_are_retried_then_recorded_as_failed(ray_cluster, digits,
     assert failed["status"] == "failed" and failed["reason"] == "diverged: loss is nan" and failed["attempts"] == 1
     assert failed["accuracy"] is None and crashed["accuracy"] is None
     assert good["status"] == "ok" and result.best == points[2] and result.complete
+
+
+def test_every_point_trains_with_the_baselines_strides_whatever_its_side(monkeypatch):
+    """At 28 px B0 drops its stem's stride; a gamma-1.5 point (42 px) would keep it under the proxy's own rule
+    and train on a quarter of the positions, penalising resolution for a reason that is not resolution."""
+    from types import SimpleNamespace
+
+    from ray import tune
+
+    from effsearch import count, get_preset
+    from effsearch.compound.trainable import evaluate_point
+    from effsearch.engine import ProxyConfig
+
+    reports, seen = [], []
+    monkeypatch.setattr(tune, "report", reports.append)
+
+    def trainer(spec, data, config, *, seed):
+        seen.append((spec, config.resolution))
+        return {"status": "ok", "accuracy": 0.5}
+
+    b0 = get_preset("efficientnet-b0")
+    data = SimpleNamespace(name="fashion-mnist", default_resolution=28, num_classes=10, in_chans=1)
+    for gamma in (1.0, 1.5):
+        evaluate_point({"point": GridPoint(0, 1.0, 1.0, gamma).as_dict()}, baseline=b0, data=data,
+                       proxy=ProxyConfig(epochs=1), seed=0, base_resolution=28, train_fn=trainer)
+    assert [side for _, side in seen] == [28, 42]
+    for spec, side in seen:
+        assert spec.resolution == side and spec.stem_stride == 1 and spec.num_classes == 10
+        assert [b.stride for b in spec.blocks if b.stride > 1] == [2, 2, 2, 2]
+    assert reports[-1]["macs"] == count(phi1_spec(b0, GridPoint(0, 1.0, 1.0, 1.5))).macs  # deployment MACs, as before

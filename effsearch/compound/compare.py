@@ -18,7 +18,9 @@ is the data's proxy resolution and the multiplier is the variant's deployment si
 baseline's (1 for width-only and depth-only). One rule for all keeps the training inputs in the
 same proportion as the deployment inputs the MACs were matched at; for the compound member it is
 the grid's round(base * gamma^phi) but for the rounding of the deployment side to its multiple
-(at 224 px at most a pixel apart, at 32 px a few).
+(at 224 px at most a pixel apart, at 32 px a few). Every variant also drops as many early strides
+as the baseline drops at the base side (:func:`~effsearch.compound.compare_run.plan`), so the MACs
+as trained are matched in the same proportion as the MACs at deployment.
 """
 
 from __future__ import annotations

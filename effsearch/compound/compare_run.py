@@ -99,22 +99,33 @@ class CompareResult:
 
 def plan(variants: Sequence[Variant], data: Any, seeds: Sequence[int], out: str | Path, *,
          base_resolution: int | None = None, folder: Callable[[Variant, int], Path] | None = None,
-         name: Callable[[Variant], str] | None = None) -> list[Planned]:
+         name: Callable[[Variant], str] | None = None, strides_of: NetSpec | None = None) -> list[Planned]:
     """Every training, seed by seed (so an interrupted comparison holds whole seeds), each adapted to ``data``.
 
     ``folder(variant, seed)`` and ``name(variant)`` default to the comparison's (``compare/<variant>-phi<k>-s<seed>``).
+    ``strides_of`` (the baseline): every network drops as many early strides as it does at the base
+    side (:func:`family_drop`), so the MACs as trained keep the deployment's proportions; without it
+    each network is adapted at its own side, as the search's proxy adapts a lone candidate.
     """
     from effsearch.train import network_for
 
     base = base_resolution or data.default_resolution
+    drop = None if strides_of is None else family_drop(strides_of, base)
     where = folder or (lambda v, s: training_folder(out, v.kind, v.phi, s))
     out_plan = []
     for seed in seeds:
         for v in variants:
             side = v.train_resolution(base)
-            net = network_for(v.spec, data, resolution=side, mode="adapt")
+            net = network_for(v.spec, data, resolution=side, mode="adapt", drop=drop)
             out_plan.append(Planned(v, seed, net, side, where(v, seed), name(v) if name else v.name))
     return out_plan
+
+
+def family_drop(baseline: NetSpec, base_resolution: int) -> int:
+    """The early strides the baseline drops at the base training side: every network scaled from it drops as many."""
+    from effsearch.engine.adapt import dropped_strides
+
+    return dropped_strides(baseline, base_resolution)
 
 
 def train_planned(planned: Sequence[Planned], data: Any, train: Any, *, on_training: OnTraining | None = None,
@@ -187,19 +198,21 @@ def run_compare(baseline: NetSpec, data: Any, config: CompareConfig, train: Any 
     train = train or TrainConfig()
     variants = compare_variants(baseline, config.coefficients, config.phis, resolution_multiple=config.resolution_multiple)
     base = config.base_resolution or data.default_resolution
-    planned = plan(variants, data, config.seeds, out, base_resolution=base)
-    head = _head(baseline, data, config, train, variants, base, len(planned))
-
-    def write(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        atomic_write_text(out / CSV, rows_to_csv(rows))
-        document = {**head, **_verdict_part(rows), "finished": len(rows), "complete": len(rows) == len(planned)}
-        atomic_write_json(out / JSON, document)
-        return document
-
-    rows, fresh = train_planned(planned, data, train, on_training=on_training, on_row=write, relative_to=out)
-    document = write(rows)
+    planned = plan(variants, data, config.seeds, out, base_resolution=base, strides_of=baseline)
+    head = compare_head(baseline, data, config, train, variants, base, len(planned))
+    rows, fresh = train_planned(planned, data, train, on_training=on_training,
+                                on_row=lambda rows: write_tables(out, head, rows), relative_to=out)
+    document = write_tables(out, head, rows)
     return CompareResult(out=out, variants=variants, rows=rows, summary=document["summary"], verdicts=document["verdicts"],
                          overall=document["overall"], planned=len(planned), trained=fresh, document=document)
+
+
+def write_tables(out: Path, head: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write ``compare.csv`` and ``compare.json`` (``head`` from :func:`compare_head`) for ``rows``; the document."""
+    atomic_write_text(out / CSV, rows_to_csv(rows))
+    document = {**head, **_verdict_part(rows), "finished": len(rows), "complete": len(rows) == head["planned"]}
+    atomic_write_json(out / JSON, document)
+    return document
 
 
 def _verdict_part(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -208,8 +221,9 @@ def _verdict_part(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"summary": summary, "verdicts": found, "overall": overall(found), "spread_rule": SPREAD_RULE}
 
 
-def _head(baseline: NetSpec, data: Any, config: CompareConfig, train: Any, variants: list[Variant], base: int,
-          planned: int) -> dict[str, Any]:
+def compare_head(baseline: NetSpec, data: Any, config: CompareConfig, train: Any, variants: list[Variant], base: int,
+                 planned: int) -> dict[str, Any]:
+    """What ``compare.json`` says of the comparison before any training: settings, variants, how many are planned."""
     from effsearch.arch.specio import spec_to_dict
 
     d = data.describe()
@@ -217,7 +231,7 @@ def _head(baseline: NetSpec, data: Any, config: CompareConfig, train: Any, varia
     return {
         "kind": "compare", "baseline": spec_to_dict(baseline), "coefficients": {"alpha": alpha, "beta": beta, "gamma": gamma},
         "phis": list(config.phis), "seeds": list(config.seeds), "resolution_multiple": config.resolution_multiple,
-        "base_resolution": base, "network_mode": "adapt",
+        "base_resolution": base, "network_mode": "adapt", "dropped_strides": family_drop(baseline, base),
         "data": {k: d.get(k) for k in ("name", "train", "val", "test", "num_classes", "image_size", "test_source")},
         "train": {k: v for k, v in train.to_dict().items() if k not in ("device", "threads", "kernels")},
         "variants": [variant_to_dict(v, base) for v in variants], "planned": planned,

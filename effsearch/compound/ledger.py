@@ -193,9 +193,10 @@ def _plain(value: Any) -> Any:
 
 
 def grid_settings(baseline: NetSpec, points: Sequence[GridPoint], proxy: Any, *, seed: int, dataset: str,
-                  resolution_multiple: int, scheduler: str) -> dict[str, Any]:
+                  resolution_multiple: int, scheduler: str, dropped_strides: int) -> dict[str, Any]:
     """What makes two grid runs the same experiment (a folder is only resumed with equal settings)."""
     return {
+        "dropped_strides": dropped_strides,
         "baseline": spec_to_dict(baseline),
         "points": [[p.alpha, p.beta, p.gamma] for p in points],
         "proxy": _plain(proxy),

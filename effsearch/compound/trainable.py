@@ -2,7 +2,11 @@
 
 Each point scales the baseline with :func:`effsearch.arch.scaling.compound_scale` (depth alpha,
 width beta, deployment resolution base * gamma) and trains it with the proxy input resized by gamma
-too, so the resolution coefficient changes what the proxy sees, not only the MACs. It reports proxy
+too, so the resolution coefficient changes what the proxy sees, not only the MACs. Every point drops
+the early strides the baseline drops at the base side (:func:`effsearch.engine.adapt.dropped_strides`),
+not the proxy's own count at its side: at 28 px the proxy drops the stem's stride and from 37 px on
+keeps it, which would train a gamma >= 1.32 point with a quarter of the spatial positions and
+penalise resolution for a reason that has nothing to do with it. It reports proxy
 accuracy, MACs and params (MACs at the deployment resolution, as everywhere). A plain function of a
 Tune config; the proxy trainer it calls knows nothing of Ray.
 """
@@ -20,6 +24,7 @@ from effsearch.arch.cost import count
 from effsearch.arch.scaling import RESOLUTION_MULTIPLE, compound_scale, proxy_resolution
 from effsearch.arch.spec import NetSpec
 from effsearch.compound.grid import GridPoint
+from effsearch.engine.adapt import MIN_FEATURE, adapt_for_proxy, dropped_strides
 from effsearch.errors import EffsearchError
 
 TrainFn = Callable[..., dict]
@@ -64,7 +69,11 @@ def evaluate_point(
     if known and point["index"] in known:
         _replay(known[point["index"]], fixed, tune.report)
         return
-    _train_and_report(spec, data, proxy, seed, fixed, threads, tune.report, train_fn, report_epochs)
+    min_feature = getattr(proxy, "min_feature", MIN_FEATURE)
+    drop = dropped_strides(baseline, base_resolution, min_feature)
+    trained = adapt_for_proxy(spec, fixed["proxy_resolution"], num_classes=data.num_classes, in_chans=data.in_chans,
+                              min_feature=min_feature, drop=drop)
+    _train_and_report(trained, data, proxy, seed, fixed, threads, tune.report, train_fn, report_epochs)
 
 
 def epoch_budget(proxy: Any) -> int:

@@ -1,9 +1,10 @@
 """Training the family's members to keep, and their test top-1 in ``family.json``.
 
 :func:`train_members` trains each member of a family as the search's proxy sees it (adapted to the
-data at ``round(base * member side / baseline side)`` pixels, the rule of
-:mod:`effsearch.compound.compare`) with the full recipe of :mod:`effsearch.train`, one folder per
-member and seed, ``OUT/members-trained/<name>-s<seed>/``, so the same call resumes. Each member of
+data at ``round(base * member side / baseline side)`` pixels with the baseline's early strides
+dropped, the rules of :mod:`effsearch.compound.compare` and
+:func:`~effsearch.compound.compare_run.plan`) with the full recipe of :mod:`effsearch.train`, one
+folder per member and seed, ``OUT/members-trained/<name>-s<seed>/``, so the same call resumes. Each member of
 ``family.json`` / ``family.yaml`` then carries ``trained``: the mean (and, with several seeds, the
 sample std) of test top-1 and one entry per seed. A later scale run that rewrites the family without
 training drops ``trained``; training again finds every folder finished and restores it in seconds.
@@ -53,7 +54,8 @@ def train_members(family: Family, data: Any, train: Any = None, out: str | Path 
     by_phi = {m.phi: m for m in family.members}
     variants = [member_variant(family, m) for m in family.members]
     planned = plan(variants, data, seeds, out, base_resolution=base_resolution,
-                   folder=lambda v, s: out / FOLDER / f"{by_phi[v.phi].name}-s{s}", name=lambda v: by_phi[v.phi].name)
+                   folder=lambda v, s: out / FOLDER / f"{by_phi[v.phi].name}-s{s}", name=lambda v: by_phi[v.phi].name,
+                   strides_of=family.baseline)
     rows, _ = train_planned(planned, data, train or TrainConfig(), on_training=on_training, relative_to=out)
     for row in rows:
         row["name"] = by_phi[row["phi"]].name

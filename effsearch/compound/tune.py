@@ -45,6 +45,7 @@ from effsearch.compound.ledger import (
 )
 from effsearch.compound.settings import TuneSettings
 from effsearch.compound.trainable import TrainFn, accepts_on_epoch, default_train_fn, epoch_budget, evaluate_point
+from effsearch.engine.adapt import MIN_FEATURE, dropped_strides
 from effsearch.runtime import stop
 from effsearch.runtime.cluster import ray_session
 
@@ -222,7 +223,8 @@ def run_grid(
     epochs = epoch_budget(proxy)
     base_res = int(getattr(proxy, "resolution", None) or data.default_resolution)
     fingerprint = grid_settings(baseline, points, proxy, seed=seed, dataset=str(getattr(data, "name", "")),
-                                resolution_multiple=resolution_multiple, scheduler=settings.scheduler)
+                                resolution_multiple=resolution_multiple, scheduler=settings.scheduler,
+                                dropped_strides=dropped_strides(baseline, base_res, getattr(proxy, "min_feature", MIN_FEATURE)))
     events = check_folder(folder, fingerprint)
     if settings.scheduler == "asha" and not accepts_on_epoch(train_fn or default_train_fn()):
         warnings.warn("the proxy trainer does not report after each epoch, so ASHA can only stop points at the end "

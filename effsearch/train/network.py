@@ -14,7 +14,8 @@ from effsearch.train.folder import TrainError
 MODES = ("as-is", "fit", "adapt")
 
 
-def network_for(spec: NetSpec, data: Any, *, resolution: int | None = None, mode: str = "as-is") -> NetSpec:
+def network_for(spec: NetSpec, data: Any, *, resolution: int | None = None, mode: str = "as-is",
+                drop: int | None = None) -> NetSpec:
     """The network to train on ``data``.
 
     * ``as-is``: ``spec`` itself at ``resolution`` (default its deployment resolution); its classes and
@@ -22,12 +23,14 @@ def network_for(spec: NetSpec, data: Any, *, resolution: int | None = None, mode
     * ``fit``: the same with a classifier for the data's classes and a stem for its channels;
     * ``adapt``: what the search's proxy trains, :func:`~effsearch.engine.adapt.adapt_for_proxy` at
       ``resolution`` (default the data set's proxy resolution): fitted, and the earliest strides
-      dropped so small images keep a feature map to the end.
+      dropped so small images keep a feature map to the end (``drop``: exactly that many, the
+      baseline's, for a network scaled from it; see :func:`~effsearch.engine.adapt.strides_for_proxy`).
     """
     if mode not in MODES:
         raise TrainError(f"network mode {mode!r} is unknown; use one of {', '.join(MODES)}")
     if mode == "adapt":
-        return adapt_for_proxy(spec, resolution or data.default_resolution, num_classes=data.num_classes, in_chans=data.in_chans)
+        return adapt_for_proxy(spec, resolution or data.default_resolution, num_classes=data.num_classes, in_chans=data.in_chans,
+                               drop=drop)
     net = spec.replace(resolution=int(resolution or spec.resolution))
     if mode == "fit":
         return net.replace(num_classes=data.num_classes, in_chans=data.in_chans)
