@@ -22,6 +22,12 @@ of ``effsearch train`` move a network by more than the band's architectures diff
         --steps 150,450,1350,4050 --seeds 0,1 --jobs 2     # one process per core
     .venv/bin/python benchmarks/bench_calibration.py --results benchmarks/results/calibration-wauto supernet --epochs 3
     .venv/bin/python benchmarks/bench_calibration.py --results benchmarks/results/calibration-wauto report --reference 4050
+    .venv/bin/python benchmarks/bench_calibration.py --results benchmarks/results/calibration-wauto schedules
+
+``schedules`` replays successive halving on the table: each first rung (150, 450, 1,350 steps, x3 per
+rung up to the top) with as many candidates as the shortest ladder over the whole table costs, the
+lower rungs read from one recorded seed per candidate and the top from both, and says how good a pick
+each ladder makes against the reference.
 
 Every step is resumable and idempotent: ``archs`` rewrites nothing it would write the same and refuses
 other arguments on an existing table; ``train`` runs only the (architecture, seed) pairs missing from
@@ -658,6 +664,85 @@ def render(report: dict) -> str:
     return "\n".join(lines)
 
 
+def ladder(first: int, top: int, factor: int = 3) -> list[int]:
+    """The rungs' steps from ``first`` up to ``top`` (each ``factor`` x the last); refuses a ``first`` that does not reach ``top``."""
+    steps = [first]
+    while steps[-1] < top:
+        steps.append(steps[-1] * factor)
+    if steps[-1] != top:
+        raise Refused(f"a first rung of {first} steps does not reach {top} by factors of {factor}")
+    return steps
+
+
+def schedule_cost(n: int, steps: list[int], top_seeds: int, factor: int = 3) -> int:
+    """Training steps successive halving spends on ``n`` candidates: the best 1/``factor`` go on, the top rung with every seed."""
+    cost, alive = 0, n
+    for k, s in enumerate(steps):
+        cost += alive * s * (top_seeds if k == len(steps) - 1 else 1)
+        alive = math.ceil(alive / factor)
+    return cost
+
+
+def simulate_schedule(rungs: dict[int, dict[str, dict[int, float]]], reference: dict[str, float], steps: list[int],
+                      budget: int, draws: int, seed: int, factor: int = 3) -> dict:
+    """Successive halving over the table, replayed: as many candidates as ``budget`` buys, drawn from the table;
+    at the lower rungs one recorded seed per candidate (drawn), at the top the mean of all; the pick's reference."""
+    top_seeds = sorted({s for v in rungs[steps[-1]].values() for s in v})
+    pool = sorted(a for a in reference if all(a in rungs[s] for s in steps) and
+                  set(rungs[steps[-1]][a]) >= set(top_seeds))
+    n = 0
+    while n < len(pool) and schedule_cost(n + 1, steps, len(top_seeds), factor) <= budget:
+        n += 1
+    if n == 0:
+        raise Refused(f"a budget of {budget} steps does not train one candidate through {steps}")
+    best_three = set(sorted(pool, key=lambda a: -reference[a])[:3])
+    rng = random.Random(seed)
+    picks = []
+    for _ in range(draws):
+        alive = rng.sample(pool, n)
+        for k, s in enumerate(steps):
+            if k == len(steps) - 1:
+                score = {a: statistics.fmean(rungs[s][a][t] for t in top_seeds) for a in alive}
+                picks.append(max(alive, key=lambda a: score[a]))
+            else:
+                score = {a: rungs[s][a][rng.choice(sorted(rungs[s][a]))] for a in alive}
+                alive = sorted(alive, key=lambda a: -score[a])[:math.ceil(len(alive) / factor)]
+    best = max(reference[a] for a in pool)
+    return {"rungs": steps, "candidates": n, "pool": len(pool), "cost": schedule_cost(n, steps, len(top_seeds), factor),
+            "pick_reference": statistics.fmean(reference[a] for a in picks),
+            "regret": statistics.fmean(best - reference[a] for a in picks),
+            "best_three": sum(a in best_three for a in picks) / len(picks), "draws": draws}
+
+
+def schedules(reference: int, firsts: list[int], top: int, draws: int, seed: int) -> list[dict]:
+    """Each first rung at the budget of the shortest one with the whole table; written to schedules-proxyREF.json."""
+    cache = json.loads(paths()["proxy"].read_text()) if paths()["proxy"].is_file() else {}
+    proxies = proxy_accuracies(cache, load_archs())
+    found = [key for key in proxies if key[0] == reference]
+    if not found:
+        raise Refused(f"no proxy runs at {reference} steps to rank against; run 'proxy --steps {reference}' first")
+    accs = {steps: acc for (steps, r), acc in proxies.items() if r == found[0][1]}
+    ref = {a: statistics.fmean(v.values()) for a, v in complete(accs[reference], _seeds_of(accs[reference])).items()}
+    ladders = [ladder(f, top) for f in sorted(firsts)]
+    missing = sorted({s for steps in ladders for s in steps} - set(accs))
+    if missing:
+        raise Refused(f"no proxy runs at {missing} steps; run 'proxy --steps ...' with them first")
+    first = ladders[0]
+    top_seeds = len({s for v in accs[top].values() for s in v})
+    pool = [a for a in ref if all(a in accs[s] for s in first)]
+    budget = schedule_cost(len(pool), first, top_seeds)
+    rows = [simulate_schedule(accs, ref, steps, budget, draws, seed) for steps in ladders]
+    write_json(ROOT / f"schedules-proxy{reference}.json", {"reference": reference, "budget": budget, "rows": rows})
+    print(f"successive halving replayed on the table, each first rung at the cost of {'/'.join(map(str, first))} "
+          f"over all {len(pool)} architectures ({budget} training steps); the pick ranked by the proxy at {reference} steps")
+    print("| rungs | candidates | pick's reference accuracy | regret | pick in the table's best 3 |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {'/'.join(map(str, r['rungs']))} | {r['candidates']} of {r['pool']} | {r['pick_reference']:.4f} | "
+              f"{r['regret']:.4f} | {r['best_three']:.2f} |")
+    return rows
+
+
 def report(reference: int | None = None) -> dict:
     data = compute_report(reference)
     write_json(paths()["report"] if reference is None else ROOT / f"report-proxy{reference}.json", data)
@@ -701,6 +786,12 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("report", help="markdown tables and report.json")
     r.add_argument("--reference", type=int, default=None, help="rank against the proxy at this many steps (its "
                    "seeds' mean) instead of table.csv; written to report-proxySTEPS.json")
+    h = sub.add_parser("schedules", help="replay successive halving on the table with longer first rungs at equal cost")
+    h.add_argument("--reference", type=int, default=4050)
+    h.add_argument("--firsts", default="150,450,1350", help="first rungs to compare")
+    h.add_argument("--top", type=int, default=1350)
+    h.add_argument("--draws", type=int, default=2000)
+    h.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.results is not None:
         ROOT = args.results.resolve()
@@ -716,6 +807,8 @@ def main(argv: list[str] | None = None) -> int:
         proxy(ints(args.steps), ints(args.seeds), args.resolution, args.threads, args.only)
     elif args.step == "supernet":
         supernet(args.epochs, args.rule, args.threads)
+    elif args.step == "schedules":
+        schedules(args.reference, ints(args.firsts), args.top, args.draws, args.seed)
     else:
         report(args.reference)
     return 0

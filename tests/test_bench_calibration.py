@@ -235,3 +235,38 @@ def test_keeps_counts_the_tables_best_third_an_evaluator_keeps(bench):
     mixed = {**backwards, "a08": 100.0, "a07": -1.5}  # a08 in its third (a08 a00 a01), a07 in its half of 4
     assert bench.keeps(mixed, target) == {"keeps_third": pytest.approx(1 / 3), "keeps_half": pytest.approx(2 / 3)}
     assert bench.keeps({"a00": 1.0, "a01": 2.0}, target) == {"keeps_third": None, "keeps_half": None}
+
+
+def test_schedule_cost_and_ladders(bench):
+    assert bench.ladder(150, 1350) == [150, 450, 1350] and bench.ladder(1350, 1350) == [1350]
+    with pytest.raises(bench.Refused, match="does not reach"):
+        bench.ladder(200, 1350)
+    # 12 candidates: 12 x 150, then 4 x 450, then 2 x 1350 with both seeds.
+    assert bench.schedule_cost(12, [150, 450, 1350], 2) == 12 * 150 + 4 * 450 + 2 * 1350 * 2
+
+
+def _ladder_table(noisy_low: bool) -> tuple[dict, dict]:
+    """12 architectures whose reference is their index; the top rung is exact, the lower rungs exact or noise."""
+    import random as _random
+
+    rng = _random.Random(5)
+    ref = {f"a{i:02d}": 0.80 + i / 100 for i in range(12)}
+    rungs = {}
+    for steps in (150, 450, 1350):
+        exact = steps == 1350 or not noisy_low
+        rungs[steps] = {a: {s: (v if exact else rng.random()) for s in (0, 1)} for a, v in ref.items()}
+    return rungs, ref
+
+
+def test_a_first_rung_that_ranks_wins_with_more_candidates_and_one_that_is_noise_loses(bench):
+    rungs, ref = _ladder_table(noisy_low=False)
+    budget = bench.schedule_cost(12, [150, 450, 1350], 2)
+    short = bench.simulate_schedule(rungs, ref, [150, 450, 1350], budget, draws=200, seed=0)
+    long = bench.simulate_schedule(rungs, ref, [1350], budget, draws=200, seed=0)
+    assert short["candidates"] == 12 and short["regret"] == 0 and short["best_three"] == 1
+    assert long["candidates"] == 3 and long["regret"] > 0  # 3 of 12 drawn: the best is rarely among them
+    rungs, ref = _ladder_table(noisy_low=True)
+    short = bench.simulate_schedule(rungs, ref, [150, 450, 1350], budget, draws=400, seed=0)
+    assert short["regret"] > long["regret"]  # promotions by noise: 2 random finalists of 12 against the best of 3 drawn
+    with pytest.raises(bench.Refused, match="does not train one"):
+        bench.simulate_schedule(rungs, ref, [1350], 100, draws=10, seed=0)
