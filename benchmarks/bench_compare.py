@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def key(p) -> str:
-    return f"{p.variant.kind}-phi{p.variant.phi}-s{p.seed}"
+    return row_key({"variant": p.variant.kind, "phi": p.variant.phi, "seed": p.seed})
+
+
+def row_key(row: dict) -> str:
+    return f"{row['variant']}-phi{row['phi']}-s{row['seed']}"
 
 
 def _settings(head: dict) -> dict:
@@ -153,7 +157,7 @@ def append_ledger(out: Path, head: dict, row: dict) -> None:
         with path.open("a") as f:
             if new:
                 f.write(json.dumps({"settings": _settings(head)}, default=str) + "\n")
-            f.write(json.dumps({"key": f"{row['variant']}-phi{row['phi']}-s{row['seed']}", "row": row}, default=str) + "\n")
+            f.write(json.dumps({"key": row_key(row), "row": row}, default=str) + "\n")
 
 
 if __name__ == "__main__":

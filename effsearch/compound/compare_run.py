@@ -30,6 +30,7 @@ from effsearch.arch.spec import NetSpec
 from effsearch.compound.compare import Variant, check_compare_phis, compare_variants, training_folder, variant_to_dict
 from effsearch.compound.family import check_coefficients
 from effsearch.compound.verdict import SPREAD_RULE, overall, summarize, verdicts
+from effsearch.engine.adapt import dropped_strides
 from effsearch.errors import EffsearchError
 from effsearch.runtime.results import atomic_write_json, atomic_write_text, check_writable
 
@@ -104,13 +105,14 @@ def plan(variants: Sequence[Variant], data: Any, seeds: Sequence[int], out: str 
 
     ``folder(variant, seed)`` and ``name(variant)`` default to the comparison's (``compare/<variant>-phi<k>-s<seed>``).
     ``strides_of`` (the baseline): every network drops as many early strides as it does at the base
-    side (:func:`family_drop`), so the MACs as trained keep the deployment's proportions; without it
+    side (:func:`~effsearch.engine.adapt.dropped_strides`), so the MACs as trained keep the deployment's
+    proportions; without it
     each network is adapted at its own side, as the search's proxy adapts a lone candidate.
     """
     from effsearch.train import network_for
 
     base = base_resolution or data.default_resolution
-    drop = None if strides_of is None else family_drop(strides_of, base)
+    drop = None if strides_of is None else dropped_strides(strides_of, base)
     where = folder or (lambda v, s: training_folder(out, v.kind, v.phi, s))
     out_plan = []
     for seed in seeds:
@@ -119,13 +121,6 @@ def plan(variants: Sequence[Variant], data: Any, seeds: Sequence[int], out: str 
             net = network_for(v.spec, data, resolution=side, mode="adapt", drop=drop)
             out_plan.append(Planned(v, seed, net, side, where(v, seed), name(v) if name else v.name))
     return out_plan
-
-
-def family_drop(baseline: NetSpec, base_resolution: int) -> int:
-    """The early strides the baseline drops at the base training side: every network scaled from it drops as many."""
-    from effsearch.engine.adapt import dropped_strides
-
-    return dropped_strides(baseline, base_resolution)
 
 
 def train_planned(planned: Sequence[Planned], data: Any, train: Any, *, on_training: OnTraining | None = None,
@@ -231,7 +226,7 @@ def compare_head(baseline: NetSpec, data: Any, config: CompareConfig, train: Any
     return {
         "kind": "compare", "baseline": spec_to_dict(baseline), "coefficients": {"alpha": alpha, "beta": beta, "gamma": gamma},
         "phis": list(config.phis), "seeds": list(config.seeds), "resolution_multiple": config.resolution_multiple,
-        "base_resolution": base, "network_mode": "adapt", "dropped_strides": family_drop(baseline, base),
+        "base_resolution": base, "network_mode": "adapt", "dropped_strides": dropped_strides(baseline, base),
         "data": {k: d.get(k) for k in ("name", "train", "val", "test", "num_classes", "image_size", "test_source")},
         "train": {k: v for k, v in train.to_dict().items() if k not in ("device", "threads", "kernels")},
         "variants": [variant_to_dict(v, base) for v in variants], "planned": planned,
