@@ -282,3 +282,31 @@ def test_every_point_trains_with_the_baselines_strides_whatever_its_side(monkeyp
         assert spec.resolution == side and spec.stem_stride == 1 and spec.num_classes == 10
         assert [b.stride for b in spec.blocks if b.stride > 1] == [2, 2, 2, 2]
     assert reports[-1]["macs"] == count(phi1_spec(b0, GridPoint(0, 1.0, 1.0, 1.5))).macs  # deployment MACs, as before
+
+
+def test_a_point_trained_in_the_callers_process_gives_its_thread_count_back(monkeypatch):
+    """The trainable once set torch's threads for good, so a later test in the same process ran on one thread."""
+    from types import SimpleNamespace
+
+    import torch
+    from ray import tune
+
+    from effsearch import get_preset
+    from effsearch.compound.trainable import evaluate_point
+    from effsearch.engine import ProxyConfig
+
+    monkeypatch.setattr(tune, "report", lambda row: None)
+    during = []
+
+    def trainer(spec, data, config, *, seed):
+        during.append(torch.get_num_threads())
+        return {"status": "ok", "accuracy": 0.5}
+
+    data = SimpleNamespace(name="fashion-mnist", default_resolution=28, num_classes=10, in_chans=1)
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2
+    evaluate_point({"point": GridPoint(0, 1.0, 1.0, 1.0).as_dict()}, baseline=get_preset("efficientnet-b0"),
+                   data=data, proxy=ProxyConfig(epochs=1), seed=0, base_resolution=28, threads=wanted,
+                   train_fn=trainer)
+    assert during == [wanted]
+    assert torch.get_num_threads() == before

@@ -25,6 +25,7 @@ from effsearch.arch.scaling import RESOLUTION_MULTIPLE, compound_scale, proxy_re
 from effsearch.arch.spec import NetSpec
 from effsearch.compound.grid import GridPoint
 from effsearch.engine.adapt import MIN_FEATURE, adapt_for_proxy, dropped_strides
+from effsearch.engine.threads import thread_scope
 from effsearch.errors import EffsearchError
 
 TrainFn = Callable[..., dict]
@@ -110,10 +111,15 @@ def _replay(record: dict[str, Any], fixed: dict[str, Any], report: Callable[[dic
 
 def _train_and_report(spec: NetSpec, data: Any, proxy: Any, seed: int, fixed: dict, threads: int, report: Callable,
                       train_fn: TrainFn | None, report_epochs: bool) -> None:
-    import torch
-
     train_fn = train_fn or default_train_fn()
-    torch.set_num_threads(max(1, threads))
+    # Scoped, not set: a Ray worker would not care, but a caller in its own process (a test, a notebook)
+    # must get its thread count back.
+    with thread_scope(max(1, threads)):
+        _train_scoped(spec, data, proxy, seed, fixed, report, train_fn, report_epochs)
+
+
+def _train_scoped(spec: NetSpec, data: Any, proxy: Any, seed: int, fixed: dict, report: Callable, train_fn: TrainFn,
+                  report_epochs: bool) -> None:
     config = dataclasses.replace(proxy, resolution=fixed["proxy_resolution"])
     epochs = epoch_budget(config)
     start = time.perf_counter()
