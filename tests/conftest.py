@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -19,6 +20,24 @@ def _threads() -> str:
 # while they wait starve the other processes (measured 7-10x slower; benchmarks/README.md).
 os.environ.setdefault("OMP_NUM_THREADS", _threads())
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_unchanged():
+    """Fail a test that leaves torch at another intra-op thread count: every later test in its worker
+    would run with it, and float32 results (and speed ratios) then depend on the order tests ran in."""
+    torch = sys.modules.get("torch")
+    # Not imported yet: torch will start at OMP_NUM_THREADS, which this file sets before it loads.
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    before = torch.get_num_threads() if torch is not None else int(env) if env.isdigit() else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is None or before is None:
+        return
+    after = torch.get_num_threads()
+    if after != before:
+        torch.set_num_threads(before)
+        pytest.fail(f"the test left torch at {after} intra-op threads (it found {before}); use thread_scope")
 
 
 @pytest.fixture
