@@ -115,34 +115,29 @@ def _train_and_report(spec: NetSpec, data: Any, proxy: Any, seed: int, fixed: di
     # Scoped, not set: a Ray worker would not care, but a caller in its own process (a test, a notebook)
     # must get its thread count back.
     with thread_scope(max(1, threads)):
-        _train_scoped(spec, data, proxy, seed, fixed, report, train_fn, report_epochs)
+        config = dataclasses.replace(proxy, resolution=fixed["proxy_resolution"])
+        epochs = epoch_budget(config)
+        start = time.perf_counter()
 
+        def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
+            # The last epoch is reported once, below, with the final metrics, so 'epoch' stays monotonic.
+            if epoch < epochs:
+                report({**fixed, "epoch": epoch, "accuracy": float(metrics.get("accuracy") or 0.0), "final": False,
+                        "train_seconds": time.perf_counter() - start})
 
-def _train_scoped(spec: NetSpec, data: Any, proxy: Any, seed: int, fixed: dict, report: Callable, train_fn: TrainFn,
-                  report_epochs: bool) -> None:
-    config = dataclasses.replace(proxy, resolution=fixed["proxy_resolution"])
-    epochs = epoch_budget(config)
-    start = time.perf_counter()
-
-    def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
-        # The last epoch is reported once, below, with the final metrics, so 'epoch' stays monotonic.
-        if epoch < epochs:
-            report({**fixed, "epoch": epoch, "accuracy": float(metrics.get("accuracy") or 0.0), "final": False,
-                    "train_seconds": time.perf_counter() - start})
-
-    if report_epochs and accepts_on_epoch(train_fn):
-        metrics = train_fn(spec, data, config, seed=seed, on_epoch=on_epoch)
-    else:
-        metrics = train_fn(spec, data, config, seed=seed)
-    accuracy = metrics.get("accuracy")
-    ok = metrics.get("status") == "ok" and isinstance(accuracy, (int, float)) and math.isfinite(accuracy)
-    report({
-        **fixed, "epoch": epochs, "final": True,
-        # ASHA and the selection need a number: a failed point scores 0 and is never selected.
-        "accuracy": float(accuracy) if ok else 0.0,
-        "loss": metrics.get("loss"), "status": "ok" if ok else "failed",
-        "reason": None if ok else str(metrics.get("reason") or f"no usable accuracy ({accuracy!r})"),
-        # Wall time in the trainer (training and any per-epoch validation), as in the per-epoch reports,
-        # so full and early-stopped points are charged alike.
-        "train_seconds": time.perf_counter() - start, "device": metrics.get("device"),
-    })
+        if report_epochs and accepts_on_epoch(train_fn):
+            metrics = train_fn(spec, data, config, seed=seed, on_epoch=on_epoch)
+        else:
+            metrics = train_fn(spec, data, config, seed=seed)
+        accuracy = metrics.get("accuracy")
+        ok = metrics.get("status") == "ok" and isinstance(accuracy, (int, float)) and math.isfinite(accuracy)
+        report({
+            **fixed, "epoch": epochs, "final": True,
+            # ASHA and the selection need a number: a failed point scores 0 and is never selected.
+            "accuracy": float(accuracy) if ok else 0.0,
+            "loss": metrics.get("loss"), "status": "ok" if ok else "failed",
+            "reason": None if ok else str(metrics.get("reason") or f"no usable accuracy ({accuracy!r})"),
+            # Wall time in the trainer (training and any per-epoch validation), as in the per-epoch reports,
+            # so full and early-stopped points are charged alike.
+            "train_seconds": time.perf_counter() - start, "device": metrics.get("device"),
+        })
