@@ -54,3 +54,25 @@ def test_shards_train_their_share_and_the_plain_run_collects_every_training(tmp_
     for r in rows:
         if r["variant"] != "baseline":
             assert 1.3 < float(r["train_macs"]) / base < 3.5, r["variant"]
+
+
+@pytest.mark.parametrize("name", ["mobilenet-v2", "efficientnet-b0", "resnet-18"])
+def test_a_narrowed_baseline_scales_as_finely_as_the_full_one(name, monkeypatch):
+    # At a quarter of the width with the published divisor of 8, MobileNetV2's width-only network
+    # at phi 1 could only be matched 29% over the compound member's MACs; with the narrowed divisor
+    # every single dimension is matched within the depth's whole-layer steps.
+    from effsearch.arch.presets import get_preset
+    from effsearch.compound.compare import compare_variants
+
+    bench = load_script("bench_compare", monkeypatch)
+    quarter = bench.narrowed(get_preset(name), 0.25)
+    assert quarter.channel_divisor == 2 and quarter.name == f"{name}-w0.25"
+    variants = compare_variants(quarter, (1.2, 1.1, 1.15), (1, 2))
+    base = next(v.macs for v in variants if v.kind == "baseline")
+    for v in variants:
+        if v.kind in ("width", "resolution"):
+            assert abs(v.mismatch) < 0.05, (v.kind, v.phi, v.mismatch)
+        elif v.kind == "depth":
+            assert abs(v.mismatch) < 0.08, (v.kind, v.phi, v.mismatch)
+    compound2 = next(v.macs for v in variants if v.kind == "compound" and v.phi == 2)
+    assert 3.5 < compound2 / base < 4.5  # about 2^2, where the divisor of 8 made it 5.8-6.7x

@@ -89,3 +89,23 @@ def test_compound_scale_follows_coefficients():
 def test_scale_rejects_bad_multipliers(bad):
     with pytest.raises(SpecError, match="multiplier"):
         scale(get_preset("efficientnet-b0"), width=bad)
+
+
+def test_a_stand_in_keeps_the_divisor_it_was_narrowed_with():
+    b0 = get_preset("efficientnet-b0")
+    assert b0.channel_divisor == 8
+    quarter = scale(b0, width=0.25, divisor=2)
+    assert quarter.channel_divisor == 2
+    assert [b.out_chs for b in quarter.blocks] == [4, 6, 10, 20, 28, 48, 80]
+    # Scaled again without a divisor it rounds to its own 2, not the published 8: 4 x 1.1 stays
+    # near 4, where 8's rule would have made every 4- and 6-channel stage 8.
+    grown = scale(quarter, width=1.1)
+    assert grown.channel_divisor == 2
+    assert [b.out_chs for b in grown.blocks][:3] == [4, 6, 12]
+    assert [b.out_chs for b in scale(quarter, width=1.1, divisor=8).blocks][:3] == [8, 8, 16]
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, True])
+def test_scale_rejects_a_bad_divisor(bad):
+    with pytest.raises(SpecError, match="channel divisor"):
+        scale(get_preset("efficientnet-b0"), width=0.5, divisor=bad)

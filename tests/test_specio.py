@@ -52,3 +52,13 @@ def test_missing_file_and_unknown_preset():
         load_spec("nowhere/spec.yaml")
     with pytest.raises(SpecError, match="unknown preset"):
         load_spec("efficientnet-b9")
+
+
+def test_a_divisor_other_than_eight_is_written_and_read_back_and_eight_is_not_written(tmp_path):
+    b0 = get_preset("efficientnet-b0")
+    assert "channel_divisor" not in spec_to_dict(b0)  # files of every earlier network stay as they were
+    quarter = b0.replace(channel_divisor=2, name="b0-quarter")
+    assert spec_to_dict(quarter)["channel_divisor"] == 2
+    assert load_spec(save_spec(quarter, tmp_path / "q.yaml")) == quarter
+    with pytest.raises(SpecError, match="channel_divisor"):
+        spec_from_dict({**spec_to_dict(b0), "channel_divisor": 0})

@@ -54,7 +54,7 @@ def scale(
     width: float = 1.0,
     depth: float = 1.0,
     resolution: int | None = None,
-    divisor: int = CHANNEL_DIVISOR,
+    divisor: int | None = None,
     name: str | None = None,
 ) -> NetSpec:
     """``spec`` with every width multiplied by ``width``, every stage's repeats by ``depth``, at ``resolution``.
@@ -63,9 +63,14 @@ def scale(
     conv, ``head_chs`` 0, keeps none). Every block's ``in_chs``/``out_chs`` scale, whatever its op: a
     bottleneck's inner width (``out_chs / exp_ratio``) follows, as MobileNet's width multiplier
     does, not Wide-ResNet's rule (which widens only the inner convs). Repeats never drop below one.
+    Channels round to ``divisor``, by default the spec's own ``channel_divisor``; the result keeps
+    the divisor it was rounded to, so a stand-in made with ``divisor=2`` goes on scaling with 2.
     """
     _check_multiplier("width", width)
     _check_multiplier("depth", depth)
+    divisor = spec.channel_divisor if divisor is None else divisor
+    if not isinstance(divisor, int) or isinstance(divisor, bool) or divisor < 1:
+        raise SpecError(f"channel divisor {divisor!r} is invalid (expected an integer >= 1)")
     blocks = tuple(
         dataclasses.replace(
             block,
@@ -81,6 +86,7 @@ def scale(
         stem_chs=round_channels(spec.stem_chs, width, divisor),
         head_chs=round_channels(spec.head_chs, width, divisor) if spec.head_chs else 0,
         resolution=spec.resolution if resolution is None else int(resolution),
+        channel_divisor=divisor,
         name=spec.name if name is None else name,
     )
 

@@ -126,7 +126,9 @@ class NetSpec:
 
     ``stem_kernel`` is the stem conv's size (ResNet's is 7); ``stem_pool`` adds ResNet's 3x3 stride-2
     max pool after it; ``head_chs`` 0 means no head conv, so the classifier reads the last stage
-    (ResNet, MobileNetV1).
+    (ResNet, MobileNetV1). ``channel_divisor`` is the multiple its channels round to when it is
+    scaled: 8 for the published networks; a stand-in at a quarter of their width rounds to 2, so
+    that its scaled widths step as finely, relative to its size, as the full network's do.
     """
 
     blocks: tuple[BlockSpec, ...]
@@ -141,6 +143,7 @@ class NetSpec:
     in_chans: int = 3
     stem_kernel: int = 3
     stem_pool: bool = False
+    channel_divisor: int = 8
     name: str = ""
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -156,6 +159,7 @@ class NetSpec:
         if self.stem_stride not in (1, 2):
             _fail(what, "stem_stride", self.stem_stride, "expected 1 or 2")
         _check_int(what, "stem_kernel", self.stem_kernel, 1)
+        _check_int(what, "channel_divisor", self.channel_divisor, 1)
         if self.stem_kernel % 2 == 0 or self.stem_kernel > MAX_KERNEL:
             _fail(what, "stem_kernel", self.stem_kernel, f"expected an odd size from 1 to {MAX_KERNEL}")
         if not isinstance(self.stem_pool, bool):

@@ -20,11 +20,11 @@ from effsearch.errors import SpecError
 
 _NET_FIELDS = (
     "name", "resolution", "stem_chs", "head_chs", "num_classes", "dropout", "drop_connect", "act",
-    "stem_stride", "in_chans", "stem_kernel", "stem_pool",
+    "stem_stride", "in_chans", "stem_kernel", "stem_pool", "channel_divisor",
 )
 # Written only where they differ from these defaults, so every file (and every resume record built
 # from spec_to_dict) of a network without them stays as it was before they existed.
-_OPTIONAL = {"stem_kernel": 3, "stem_pool": False}
+_OPTIONAL = {"stem_kernel": 3, "stem_pool": False, "channel_divisor": 8}
 SPEC_FILES = ("baseline.yaml", "spec.yaml", "baseline.json")
 # Written beside the spec, never read back: derived data the spec determines.
 _DERIVED = ("timm_arch_def", "timm_faithful", "timm_differs", "meta", "params", "macs")
