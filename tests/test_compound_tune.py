@@ -11,7 +11,7 @@ from ray.tune import Callback
 
 from effsearch.arch.scaling import compound_scale, proxy_resolution
 from effsearch.compound.grid import GridConfig, GridPoint, grid_points
-from effsearch.compound.ledger import LEDGER, attempts, check_folder, grid_rows, read_ledger, select_best
+from effsearch.compound.ledger import LEDGER, attempts, check_folder, grid_budget, grid_rows, read_ledger, select_best
 from effsearch.compound.settings import TuneSettings
 from effsearch.compound.trainable import _replay, phi1_spec
 from effsearch.errors import EffsearchError
@@ -172,7 +172,7 @@ def test_an_interrupted_grid_resumes_without_retraining_finished_points(ray_clus
     starts = attempts(events)
     assert all(starts[i] == 1 for i in finished)  # Tune did not start the finished points again
     assert all(_trained(events)[p.index] == 1 for p in points)
-    assert second.best is not None and second.best.index == select_best(second.rows)
+    assert second.best is not None and second.best.index == select_best(second.rows, grid_budget(tiny_spec, points))
     assert (tmp_path / "grid.csv").read_text().count("\n") == len(points) + 1
 
     # Without Tune's state (a hard kill before its snapshot), recorded points are replayed, not trained.
@@ -230,9 +230,15 @@ def test_asha_stops_poor_points_and_keeps_the_best(ray_cluster, digits, tiny_spe
     assert stopped and all(rows[i]["epochs"] == 1 for i in stopped)
     assert sum(r["epochs"] for r in rows.values()) < 3 * len(points)
     best = max(quality.values())
-    # The best point is never stopped (it leads at every rung), so it is trained fully and selected.
+    # The best point is never stopped (it leads at every rung), so it is trained fully; the
+    # selection is the best of the fully trained points whose counted MACs keep to the budget.
     assert any(rows[i]["status"] == "ok" and quality[i] == best for i in rows)
-    assert quality[result.best.index] == pytest.approx(best)
+    budget = grid_budget(tiny_spec, points)
+    full = [i for i, r in rows.items() if r["status"] == "ok"]
+    # (tiny_spec's rounding puts every fully trained point over it, so the cheapest compete.)
+    cheapest = min(rows[i]["macs"] for i in full)
+    within = [i for i in full if rows[i]["macs"] <= budget] or [i for i in full if rows[i]["macs"] == cheapest]
+    assert quality[result.best.index] == pytest.approx(max(quality[i] for i in within))
     assert all(r["accuracy"] == pytest.approx(quality[i]) for i, r in rows.items() if r["status"] == "ok")
 
 
@@ -310,3 +316,42 @@ def test_a_point_trained_in_the_callers_process_gives_its_thread_count_back(monk
                    train_fn=trainer)
     assert during == [wanted]
     assert torch.get_num_threads() == before
+
+
+def test_selection_keeps_to_the_counted_budget_and_says_why_a_point_lost():
+    # Rounding gave point 1 the most MACs (3.0x for a ratio of 2.09 in the d8 ResNet-18 grid), and
+    # with them the best accuracy; within the budget, point 2 is the best.
+    rows = [
+        {"index": 0, "status": "ok", "accuracy": 0.90, "macs": 250, "reason": None},
+        {"index": 1, "status": "ok", "accuracy": 0.95, "macs": 300, "reason": None},
+        {"index": 2, "status": "ok", "accuracy": 0.92, "macs": 200, "reason": None},
+    ]
+    assert select_best(rows) == 1
+    assert select_best(rows, budget=260) == 2
+    # Nothing within: the cheapest compete, not the most accurate.
+    assert select_best(rows, budget=100) == 2
+    assert select_best([{**rows[0], "macs": 200}, rows[1], rows[2]], budget=100) == 2  # tie in MACs: accuracy
+
+
+def test_grid_rows_mark_the_over_budget_point_and_select_within(tmp_path):
+    from effsearch.arch.cost import count
+    from effsearch.arch.presets import get_preset
+    from effsearch.arch.scaling import compound_scale
+    from effsearch.compound.grid import GridConfig, grid_points
+    from effsearch.compound.ledger import grid_budget
+
+    base = get_preset("resnet-18")
+    points = grid_points(GridConfig(step=0.1))
+    budget = grid_budget(base, points)
+    assert budget == pytest.approx(count(base).macs * max(p.flops_ratio for p in points), rel=1e-6)
+    # Each point's counted MACs, as the trainable records them; the accuracy rises with MACs, so
+    # without the budget the selection would be the point rounding made largest.
+    macs = {p.index: count(compound_scale(base, alpha=p.alpha, beta=p.beta, gamma=p.gamma, phi=1)).macs for p in points}
+    events = [{"event": "done", "index": i, "status": "ok", "accuracy": m / 1e12, "macs": m, "epoch": 1} for i, m in macs.items()]
+    rows = grid_rows(points, events, epochs=1, budget=budget)
+    chosen = next(r for r in rows if r["selected"])
+    assert chosen["macs"] <= budget
+    assert chosen["macs"] == max(m for m in macs.values() if m <= budget)
+    over = [r for r in rows if r["macs"] > budget]
+    assert all(r["reason"].startswith("over budget") for r in over)
+    assert not any(r["reason"] for r in rows if r["macs"] <= budget)

@@ -36,6 +36,7 @@ from effsearch.compound.ledger import (
     TUNE_DIR,
     check_folder,
     finished_points,
+    grid_budget,
     grid_rows,
     grid_settings,
     ledger_callback,
@@ -84,11 +85,11 @@ def trial_name(trial: Any) -> str:
 
 
 def _tuner(trainable: Any, points: Sequence[GridPoint], folder: Path, settings: TuneSettings, epochs: int, callbacks: Sequence[Any],
-           on_point: Callable[[dict], None] | None):
+           on_point: Callable[[dict], None] | None, budget: float | None = None):
     from ray import tune
 
     path = folder / TUNE_DIR
-    ledger = ledger_callback(folder / LEDGER, points, epochs, on_point)
+    ledger = ledger_callback(folder / LEDGER, points, epochs, on_point, budget)
     if tune.Tuner.can_restore(str(path)):
         # Finished trials are kept as they are; unfinished and errored ones run again from scratch.
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, restart_errored=True)
@@ -226,6 +227,7 @@ def run_grid(
                                 resolution_multiple=resolution_multiple, scheduler=settings.scheduler,
                                 dropped_strides=dropped_strides(baseline, base_res, getattr(proxy, "min_feature", MIN_FEATURE)))
     events = check_folder(folder, fingerprint)
+    budget = grid_budget(baseline, points)
     if settings.scheduler == "asha" and not accepts_on_epoch(train_fn or default_train_fn()):
         warnings.warn("the proxy trainer does not report after each epoch, so ASHA can only stop points at the end "
                       "(no savings); use the fifo scheduler", stacklevel=2)
@@ -241,9 +243,9 @@ def run_grid(
         on_start()
     with ray_session(num_cpus=settings.num_cpus, address=settings.ray_address, verbose=settings.verbose), \
             _quiet(settings.verbose), _stop_gracefully():
-        _tuner(trainable, points, folder, settings, epochs, [*callbacks, _stop_callback()], on_point).fit()
-    rows = grid_rows(points, read_ledger(folder / LEDGER), epochs)
+        _tuner(trainable, points, folder, settings, epochs, [*callbacks, _stop_callback()], on_point, budget).fit()
+    rows = grid_rows(points, read_ledger(folder / LEDGER), epochs, budget)
     write_grid_csv(folder, rows)
-    best = select_best(rows)
+    best = select_best(rows, budget)
     complete = all(r["status"] != "pending" for r in rows)
     return GridResult(rows, points[best] if best is not None else None, complete, folder)
