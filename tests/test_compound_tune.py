@@ -355,3 +355,20 @@ def test_grid_rows_mark_the_over_budget_point_and_select_within(tmp_path):
     over = [r for r in rows if r["macs"] > budget]
     assert all(r["reason"].startswith("over budget") for r in over)
     assert not any(r["reason"] for r in rows if r["macs"] <= budget)
+
+
+def test_the_printed_grid_says_which_points_lost_on_their_counted_macs(tmp_path):
+    from rich.console import Console
+
+    from effsearch.cli.scale_tables import grid_table
+    from effsearch.compound.tune import GridResult
+
+    points = _points(2)
+    events = [{"event": "done", "index": 0, "status": "ok", "accuracy": 0.95, "macs": 300, "params": 10, "epoch": 1},
+              {"event": "done", "index": 1, "status": "ok", "accuracy": 0.90, "macs": 200, "params": 10, "epoch": 1}]
+    rows = grid_rows(points, events, epochs=1, budget=250)
+    console = Console(record=True, width=200)
+    console.print(grid_table(GridResult(rows, points[1], True, tmp_path)))
+    lines = console.export_text().splitlines()
+    assert any("0.9500" in line and "ok, over budget" in line for line in lines)
+    assert any("0.9000" in line and "*" in line and "over budget" not in line for line in lines)
