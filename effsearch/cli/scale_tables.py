@@ -32,8 +32,11 @@ def grid_table(result: GridResult, top: int = 10) -> Table:
 
 
 def _status(row: dict[str, Any]) -> str:
+    from effsearch.compound.ledger import OVER_BUDGET
+
     # A more accurate point above the selected one needs its reason on the line: its counted MACs.
-    return "ok, over budget" if row["status"] == "ok" and str(row.get("reason") or "").startswith("over budget") else row["status"]
+    over = row["status"] == "ok" and str(row.get("reason") or "").startswith(OVER_BUDGET)
+    return f"ok, {OVER_BUDGET}" if over else row["status"]
 
 
 def family_table(family: Family, trained: list[dict[str, Any]] | None = None) -> Table:

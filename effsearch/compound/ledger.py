@@ -27,6 +27,8 @@ LEDGER = "grid.jsonl"
 
 
 TUNE_DIR = "tune"
+OVER_BUDGET = "over budget"
+"""How a trained point whose counted MACs are over the grid's budget starts its ``reason``."""
 
 
 GRID_COLUMNS = (
@@ -153,7 +155,7 @@ def grid_rows(points: Sequence[GridPoint], events: Sequence[dict[str, Any]], epo
     for row in rows:
         row["selected"] = best is not None and row["index"] == best
         if budget and row["status"] == "ok" and row["macs"] is not None and float(row["macs"]) > budget and not row["reason"]:
-            row["reason"] = f"over budget: {float(row['macs']) / 1e6:.1f}M counted MACs, the grid allows {budget / 1e6:.1f}M"
+            row["reason"] = f"{OVER_BUDGET}: {float(row['macs']) / 1e6:.1f}M counted MACs, the grid allows {budget / 1e6:.1f}M"
     return rows
 
 
@@ -185,8 +187,8 @@ def select_best(rows: Sequence[dict[str, Any]], budget: float | None = None) -> 
     ok = [r for r in rows if r["status"] == "ok" and r["accuracy"] is not None]
     if not ok:
         return None
-    counted = [r for r in ok if r["macs"] is not None]
-    if budget and counted:
+    counted = [r for r in ok if r["macs"] is not None] if budget else []
+    if counted:
         within = [r for r in counted if float(r["macs"]) <= budget]
         cheapest = min(float(r["macs"]) for r in counted)
         ok = within or [r for r in counted if float(r["macs"]) == cheapest]
