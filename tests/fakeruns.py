@@ -141,7 +141,8 @@ def write_scale_run(folder: Path, *, seed: int = 0, phis: int = 7, failed: int =
     grid = pd.DataFrame(rows)
     grid["epochs"] = 3
     grid.loc[grid.index[:failed], ["status", "reason", "accuracy"]] = ["failed", "synthetic failure", np.nan]
-    # ASHA stopped one point early (it keeps its accuracy); one has not run yet.
+    # ASHA stopped one point early (it keeps its accuracy); one has not run yet; one was over budget.
+    grid.loc[grid.index[-3], ["status", "reason", "accuracy", "epochs"]] = ["skipped", "over budget (not trained)", np.nan, 0]
     grid.loc[grid.index[-2], ["status", "epochs"]] = ["stopped", 1]
     grid.loc[grid.index[-1], ["status", "accuracy", "epochs"]] = ["pending", np.nan, 0]
     best = grid["accuracy"].idxmax()

@@ -156,9 +156,13 @@ def test_small_grid_end_to_end_and_the_family_uses_the_winner(ray_cluster, tmp_p
             "--epochs", "1", "--proxy-resolution", "12", "--workers", "2", "--out", str(out)]
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert "[3/3]" in captured.err and "grid at phi = 1: 3 points (3 ok)" in captured.out
+    # Whole layers and the rounded side put two of the three points over the grid's budget, so
+    # they are counted, not trained.
+    assert "1 to train (2 over budget)" in captured.err and "[1/1]" in captured.err
+    assert "grid at phi = 1: 3 points (1 ok, 2 over budget, not trained)" in captured.out
     grid = pd.read_csv(out / "grid.csv")
-    assert len(grid) == 3 and (grid["status"] == "ok").all() and grid["selected"].sum() == 1
+    assert len(grid) == 3 and grid["status"].tolist() == ["skipped", "skipped", "ok"] and grid["selected"].sum() == 1
+    assert grid["macs"].notna().all()
     assert grid["proxy_resolution"].tolist() == [15, 12, 12]  # round(12 * gamma): gamma 1.25, 1, 1
     winner = grid[grid["selected"]].iloc[0]
     best = grid.sort_values(["accuracy", "macs"], ascending=[False, True]).iloc[0]

@@ -127,6 +127,18 @@ def _points(n):
     return grid_points(GridConfig(step=0.1, tolerance=0.1))[:n]
 
 
+@pytest.fixture
+def exact_spec(tiny_spec):
+    """tiny_spec with channels rounded to 1, so rounding keeps most points within the grid's budget.
+
+    With the default multiple of 8 only one of the 21 points keeps to it; with 1, the plan trains 6
+    (1, 3, 4, 11, 15, 19), skips 12 over budget and lets 3 share a trained point's network.
+    """
+    import dataclasses
+
+    return dataclasses.replace(tiny_spec, channel_divisor=1)
+
+
 INTERRUPTED: list[int] = []  # module state, so the restored copy Tune pickled sees the same flag
 
 
@@ -152,34 +164,41 @@ def _trained(events):
 
 
 @pytest.mark.slow
-def test_an_interrupted_grid_resumes_without_retraining_finished_points(ray_cluster, digits, tiny_spec, tmp_path):
+def test_an_interrupted_grid_resumes_without_retraining_finished_points(ray_cluster, digits, exact_spec, tmp_path):
+    from effsearch.compound.plan import GridPlan
     from effsearch.compound.tune import run_grid
     from effsearch.proxy import ProxyConfig
 
     interrupt = InterruptAfter(2)
-    points, proxy = _points(4), ProxyConfig(epochs=1, resolution=12, threads=1)
+    points, proxy = _points(21), ProxyConfig(epochs=1, resolution=12, threads=1)
     settings = TuneSettings(max_concurrent=1)  # one point at a time, so "two finished" is exact
     kwargs = {"data": digits, "proxy": proxy, "folder": tmp_path, "settings": settings}
 
-    first = run_grid(tiny_spec, points, callbacks=[interrupt], **kwargs)
+    first = run_grid(exact_spec, points, callbacks=[interrupt], **kwargs)
     assert INTERRUPTED and not first.complete
-    finished = {r["index"] for r in first.rows if r["status"] == "ok"}
+    finished = {r["index"] for r in first.rows if r["status"] == "ok" and not r["reason"]}
     assert len(finished) >= 2 and any(r["status"] == "pending" for r in first.rows)
 
-    second = run_grid(tiny_spec, points, **kwargs)
-    assert second.complete and all(r["status"] == "ok" for r in second.rows)
+    second = run_grid(exact_spec, points, **kwargs)
+    plan = GridPlan.from_events(read_ledger(tmp_path / LEDGER))
+    assert len(plan.train) == 6 and len(plan.skipped) == 12 and len(plan.same_as) == 3
+    assert second.complete
+    assert {r["index"] for r in second.rows if r["status"] == "skipped"} == set(plan.skipped)
+    assert all(r["status"] == "ok" for r in second.rows if r["index"] not in plan.skipped)
     events = read_ledger(tmp_path / LEDGER)
     starts = attempts(events)
     assert all(starts[i] == 1 for i in finished)  # Tune did not start the finished points again
-    assert all(_trained(events)[p.index] == 1 for p in points)
-    assert second.best is not None and second.best.index == select_best(second.rows, grid_budget(tiny_spec, points))
+    assert _trained(events) == dict.fromkeys(plan.train, 1)  # nothing skipped or shared was trained
+    rows = {r["index"]: r for r in second.rows}
+    assert all(rows[i]["accuracy"] == rows[j]["accuracy"] for i, j in plan.same_as.items())
+    assert second.best is not None and second.best.index == select_best(second.rows, grid_budget(exact_spec, points))
     assert (tmp_path / "grid.csv").read_text().count("\n") == len(points) + 1
 
     # Without Tune's state (a hard kill before its snapshot), recorded points are replayed, not trained.
     import shutil
 
     shutil.rmtree(tmp_path / "tune")
-    third = run_grid(tiny_spec, points, **kwargs)
+    third = run_grid(exact_spec, points, **kwargs)
     assert _trained(read_ledger(tmp_path / LEDGER)) == _trained(events)
     assert [r["accuracy"] for r in third.rows] == [r["accuracy"] for r in second.rows]
     assert third.best == second.best
@@ -214,45 +233,44 @@ class ScriptedProxy:
 
 
 @pytest.mark.slow
-def test_asha_stops_poor_points_and_keeps_the_best(ray_cluster, digits, tiny_spec, tmp_path):
+def test_asha_stops_poor_points_and_keeps_the_best(ray_cluster, digits, exact_spec, tmp_path):
     from effsearch.compound.trainable import phi1_spec
     from effsearch.compound.tune import run_grid
     from effsearch.proxy import ProxyConfig
 
-    points, proxy = _points(8), ProxyConfig(epochs=3, resolution=12, threads=1)
+    points, proxy = _points(21), ProxyConfig(epochs=3, resolution=12, threads=1)
     trainer = ScriptedProxy()
     settings = TuneSettings(scheduler="asha", max_concurrent=1, grace_period=1, reduction_factor=3)
-    result = run_grid(tiny_spec, points, data=digits, proxy=proxy, folder=tmp_path, settings=settings, train_fn=trainer)
+    result = run_grid(exact_spec, points, data=digits, proxy=proxy, folder=tmp_path, settings=settings, train_fn=trainer)
     rows = {r["index"]: r for r in result.rows}
-    quality = {p.index: trainer.quality(phi1_spec(tiny_spec, p), proxy.replace(resolution=proxy_resolution(12, p.gamma)))
+    quality = {p.index: trainer.quality(phi1_spec(exact_spec, p), proxy.replace(resolution=proxy_resolution(12, p.gamma)))
                for p in points}
-    stopped = [i for i, r in rows.items() if r["status"] == "stopped"]
+    budget = grid_budget(exact_spec, points)
+    # Only points within the budget are trained, so ASHA compares points that can be selected.
+    trained = [i for i, r in rows.items() if r["status"] in ("ok", "stopped")]
+    assert trained and all(rows[i]["macs"] <= budget for i in trained)
+    assert all(rows[i]["macs"] > budget for i, r in rows.items() if r["status"] == "skipped")
+    stopped = [i for i in trained if rows[i]["status"] == "stopped"]
     assert stopped and all(rows[i]["epochs"] == 1 for i in stopped)
-    assert sum(r["epochs"] for r in rows.values()) < 3 * len(points)
-    best = max(quality.values())
-    # The best point is never stopped (it leads at every rung), so it is trained fully; the
-    # selection is the best of the fully trained points whose counted MACs keep to the budget.
-    assert any(rows[i]["status"] == "ok" and quality[i] == best for i in rows)
-    budget = grid_budget(tiny_spec, points)
-    full = [i for i, r in rows.items() if r["status"] == "ok"]
-    # (tiny_spec's rounding puts every fully trained point over it, so the cheapest compete.)
-    cheapest = min(rows[i]["macs"] for i in full)
-    within = [i for i in full if rows[i]["macs"] <= budget] or [i for i in full if rows[i]["macs"] == cheapest]
-    assert quality[result.best.index] == pytest.approx(max(quality[i] for i in within))
-    assert all(r["accuracy"] == pytest.approx(quality[i]) for i, r in rows.items() if r["status"] == "ok")
+    assert sum(rows[i]["epochs"] for i in trained) < 3 * len(trained)
+    best = max(quality[i] for i in trained)
+    # The best point is never stopped (it leads at every rung), so it is trained fully and selected.
+    assert quality[result.best.index] == pytest.approx(best) and rows[result.best.index]["status"] == "ok"
+    assert all(rows[i]["accuracy"] == pytest.approx(quality[i]) for i in trained if rows[i]["status"] == "ok")
 
 
 @pytest.mark.slow
-def test_crashed_points_are_retried_then_recorded_as_failed(ray_cluster, digits, tiny_spec, tmp_path):
+def test_crashed_points_are_retried_then_recorded_as_failed(ray_cluster, digits, exact_spec, tmp_path):
     from effsearch.compound.tune import run_grid
     from effsearch.proxy import ProxyConfig
 
-    points, proxy = _points(3), ProxyConfig(epochs=1, resolution=12, threads=1)
+    # Three points the plan trains, each at its own proxy side.
+    points, proxy = [_points(21)[i] for i in (1, 3, 4)], ProxyConfig(epochs=1, resolution=12, threads=1)
     crash, fail = (proxy_resolution(12, p.gamma) for p in points[:2])
     assert crash != fail
     trainer = ScriptedProxy(crash_resolution=crash, fail_resolution=fail)
     settings = TuneSettings(max_failures=1, max_concurrent=2)
-    result = run_grid(tiny_spec, points, data=digits, proxy=proxy, folder=tmp_path, settings=settings, train_fn=trainer)
+    result = run_grid(exact_spec, points, data=digits, proxy=proxy, folder=tmp_path, settings=settings, train_fn=trainer)
     crashed, failed, good = result.rows
     assert crashed["status"] == "failed" and "simulated worker crash" in crashed["reason"] and crashed["attempts"] == 2
     assert failed["status"] == "failed" and failed["reason"] == "diverged: loss is nan" and failed["attempts"] == 1

@@ -193,6 +193,7 @@ def test_grid_and_family_figures(runs_dir: Path) -> None:
     assert any(t.meta["role"] == "constraint" for t in grid.data)
     assert len(next(t for t in grid.data if t.meta["role"] == "grid_failed").x) == 1
     assert len(next(t for t in grid.data if t.meta["role"] == "grid_pending").x) == 1
+    assert len(next(t for t in grid.data if t.meta["role"] == "grid_over_budget").x) == 1
     measured = next(t for t in grid.data if t.meta["role"] == "grid")
     assert len(measured.x) == int(run.grid["accuracy"].notna().sum()) and "circle-open" in list(measured.marker.symbol)
     family = compound_figures.family_figure([run])

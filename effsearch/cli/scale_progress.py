@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _progress(total: int) -> Callable[[dict[str, Any], int], None]:
+def _progress(total: list[int]) -> Callable[[dict[str, Any], int], None]:
     """One stderr line per finished point; a resumed grid counts on from the points it already had."""
     done = [0]
 
@@ -19,7 +19,7 @@ def _progress(total: int) -> Callable[[dict[str, Any], int], None]:
         done[0] += 1
         acc = record.get("accuracy")
         print(
-            f"[{already + done[0]}/{total}] alpha={record['alpha']:g} beta={record['beta']:g} gamma={record['gamma']:g}: "
+            f"[{already + done[0]}/{total[0]}] alpha={record['alpha']:g} beta={record['beta']:g} gamma={record['gamma']:g}: "
             f"accuracy {'-' if acc is None else f'{acc:.4f}'} ({record.get('status')}, {record.get('epoch')} epochs, "
             f"{record.get('train_seconds') or 0:.1f} s)",
             file=sys.stderr, flush=True,
@@ -36,16 +36,23 @@ def announce_grid(scale: Any, where: Any, args: argparse.Namespace) -> tuple[Cal
     """
     from effsearch.compound.grid import grid_points
     from effsearch.compound.ledger import LEDGER, finished_points, read_ledger
+    from effsearch.compound.plan import GridPlan
 
-    total = len(grid_points(scale.grid))
-    already = [0]
+    points = len(grid_points(scale.grid))
+    total, already = [points], [0]
     progress = _progress(total)
 
     def on_start(data: Any = None, proxy: Any = None, out: Any = None) -> None:
         folder = Path(out or where.out)
-        already[0] = len(finished_points(read_ledger(folder / LEDGER)))
+        events = read_ledger(folder / LEDGER)
+        plan = GridPlan.from_events(events)
+        trained = set(plan.train) if plan is not None else set(range(points))
+        # Points trained before a plan left them out (an earlier version's grid) still count as done.
+        already[0] = len(set(finished_points(events)) & trained)
+        total[0] = len(trained)
         epochs = getattr(proxy, "epochs", None)
-        print(f"effsearch: {total} grid points at phi = 1 on {getattr(data, 'name', 'the data')}, "
+        left_out = "" if plan is None else _left_out(plan)
+        print(f"effsearch: {points} grid points at phi = 1 on {getattr(data, 'name', 'the data')}{left_out}, "
               f"{'' if epochs is None else f'{epochs:g} epochs each '}({where.scheduler}); results in {folder}",
               file=sys.stderr)
 
@@ -53,6 +60,13 @@ def announce_grid(scale: Any, where: Any, args: argparse.Namespace) -> tuple[Cal
         progress(record, already[0])
 
     return on_start, on_point
+
+
+def _left_out(plan: Any) -> str:
+    """', 12 to train (9 over budget, 4 the same network as another)': what the plan saves, if anything."""
+    parts = [f"{n} {what}" for n, what in ((len(plan.skipped), "over budget"),
+                                           (len(plan.same_as), "the same network as another")) if n]
+    return f", {len(plan.train)} to train ({', '.join(parts)})" if parts else ""
 
 
 def on_training(quiet: bool) -> Callable[[dict[str, Any]], None] | None:

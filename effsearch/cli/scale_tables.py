@@ -14,12 +14,17 @@ if TYPE_CHECKING:
 def grid_table(result: GridResult, top: int = 10) -> Table:
     from rich.table import Table
 
+    from effsearch.compound.plan import SAME_NETWORK
     from effsearch.units import format_count
 
     rows = [r for r in result.rows if r["accuracy"] is not None]
     rows.sort(key=lambda r: (not r["selected"], r["status"] != "ok", -float(r["accuracy"]), r["macs"] or 0))
-    counts = {s: sum(r["status"] == s for r in result.rows) for s in ("ok", "stopped", "failed", "pending")}
-    title = f"grid at phi = 1: {len(result.rows)} points (" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ")"
+    counts = {s: sum(r["status"] == s for r in result.rows) for s in ("ok", "stopped", "failed", "skipped", "pending")}
+    shared = sum(str(r.get("reason") or "").startswith(SAME_NETWORK) for r in result.rows)
+    label = {"skipped": "over budget, not trained"}
+    title = (f"grid at phi = 1: {len(result.rows)} points ("
+             + ", ".join(f"{n} {label.get(s, s)}" for s, n in counts.items() if n) + ")"
+             + (f"; {shared} shared another point's network and were trained once" if shared else ""))
     table = Table(title=title, title_justify="left")
     for col in ("", "alpha", "beta", "gamma", "a*b^2*g^2", "accuracy", "epochs", "MACs", "params", "status"):
         table.add_column(col, justify="left" if col in ("", "status") else "right")
@@ -32,11 +37,15 @@ def grid_table(result: GridResult, top: int = 10) -> Table:
 
 
 def _status(row: dict[str, Any]) -> str:
-    from effsearch.compound.ledger import OVER_BUDGET
+    from effsearch.compound.plan import OVER_BUDGET, SAME_NETWORK
 
     # A more accurate point above the selected one needs its reason on the line: its counted MACs.
-    over = row["status"] == "ok" and str(row.get("reason") or "").startswith(OVER_BUDGET)
-    return f"ok, {OVER_BUDGET}" if over else row["status"]
+    reason = str(row.get("reason") or "")
+    if row["status"] == "ok" and reason.startswith(OVER_BUDGET):
+        return f"ok, {OVER_BUDGET}"
+    if reason.startswith(SAME_NETWORK):
+        return f"{row['status']}, as point {reason[len(SAME_NETWORK):].split()[0]}"
+    return row["status"]
 
 
 def family_table(family: Family, trained: list[dict[str, Any]] | None = None) -> Table:

@@ -20,6 +20,7 @@ from typing import Any
 from effsearch.arch.spec import NetSpec
 from effsearch.arch.specio import spec_to_dict
 from effsearch.compound.grid import GridPoint
+from effsearch.compound.plan import SAME_NETWORK, GridPlan, over_budget_reason
 from effsearch.errors import EffsearchError
 from effsearch.runtime.fingerprint import check_same
 
@@ -27,8 +28,6 @@ LEDGER = "grid.jsonl"
 
 
 TUNE_DIR = "tune"
-OVER_BUDGET = "over budget"
-"""How a trained point whose counted MACs are over the grid's budget starts its ``reason``."""
 
 
 GRID_COLUMNS = (
@@ -51,7 +50,7 @@ def read_ledger(path: str | Path) -> list[dict[str, Any]]:
     return events
 
 
-def _append(path: Path, event: dict[str, Any]) -> None:
+def append_event(path: Path, event: dict[str, Any]) -> None:
     # One short line per write with O_APPEND, flushed at once, so a kill loses at most that line.
     with path.open("a") as fh:
         fh.write(json.dumps({**event, "time": round(time.time(), 3)}, default=str) + "\n")
@@ -90,7 +89,7 @@ def ledger_callback(path: Path, points: Sequence[GridPoint], epochs: int, on_poi
         def on_trial_start(self, iteration, trials, trial, **info) -> None:
             self.curves[trial.trial_id] = []
             self.closed.discard(trial.trial_id)
-            _append(path, {"event": "start", "index": trial.config["point"]["index"], "trial_id": trial.trial_id})
+            append_event(path, {"event": "start", "index": trial.config["point"]["index"], "trial_id": trial.trial_id})
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
             curve = self.curves.setdefault(trial.trial_id, [])
@@ -107,7 +106,7 @@ def ledger_callback(path: Path, points: Sequence[GridPoint], epochs: int, on_poi
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
             reason = _error_line(trial)
-            _append(path, {"event": "error", "index": trial.config["point"]["index"], "trial_id": trial.trial_id, "reason": reason})
+            append_event(path, {"event": "error", "index": trial.config["point"]["index"], "trial_id": trial.trial_id, "reason": reason})
             self._refresh()
 
         def _done(self, trial, result: dict, status: str) -> None:
@@ -116,7 +115,7 @@ def ledger_callback(path: Path, points: Sequence[GridPoint], epochs: int, on_poi
                     "macs", "params", "resolution", "proxy_resolution", "device", "replayed")
             record = {k: result.get(k) for k in keep}
             record.update(event="done", status=status, curve=self.curves.get(trial.trial_id, []), trial_id=trial.trial_id)
-            _append(path, record)
+            append_event(path, record)
             self._refresh()
             if self.on_point is not None:
                 self.on_point(record)
@@ -144,18 +143,33 @@ def grid_rows(points: Sequence[GridPoint], events: Sequence[dict[str, Any]], epo
               budget: float | None = None) -> list[dict[str, Any]]:
     """One ``grid.csv`` row per point; points never run are ``pending``; the selected one is marked.
 
-    With ``budget`` (see :func:`select_best`), a trained point whose counted MACs are over it says so
-    in ``reason``, since that is why a more accurate point was not selected.
+    The ledger's plan (:mod:`effsearch.compound.plan`) makes the points it left out ``skipped`` and
+    gives a point that shares another's network that point's result. With ``budget`` (see
+    :func:`select_best`), a trained point whose counted MACs are over it says so in ``reason``,
+    since that is why a more accurate point was not selected. A point trained before the plan said
+    to skip it (a grid begun by an earlier version) keeps its training.
     """
     done = finished_points(events)
     errors = {int(e["index"]): e for e in events if e.get("event") == "error"}
     tries = attempts(events)
+    plan = GridPlan.from_events(events) or GridPlan(train=tuple(p.index for p in points))
     rows = [_row(p, done.get(p.index), errors.get(p.index), tries.get(p.index, 0), epochs) for p in points]
+    by_index = {r["index"]: r for r in rows}
+    for row in rows:
+        i = row["index"]
+        if i in done or i in errors:
+            continue
+        if i in plan.skipped:
+            row.update({**plan.counted.get(i, {}), "status": "skipped", "reason": plan.skipped[i]})
+        elif i in plan.same_as and by_index.get(plan.same_as[i], {}).get("status") != "pending":
+            twin = by_index[plan.same_as[i]]
+            keep = ("accuracy", "macs", "params", "status", "epochs", "resolution", "proxy_resolution")
+            row.update({**{k: twin[k] for k in keep}, "train_seconds": 0.0, "reason": f"{SAME_NETWORK} {twin['index']} (trained once)"})
     best = select_best(rows, budget)
     for row in rows:
         row["selected"] = best is not None and row["index"] == best
         if budget and row["status"] == "ok" and row["macs"] is not None and float(row["macs"]) > budget and not row["reason"]:
-            row["reason"] = f"{OVER_BUDGET}: {float(row['macs']) / 1e6:.1f}M counted MACs, the grid allows {budget / 1e6:.1f}M"
+            row["reason"] = over_budget_reason(float(row["macs"]), budget)
     return rows
 
 
@@ -245,7 +259,7 @@ def check_folder(folder: Path, settings: dict[str, Any]) -> list[dict[str, Any]]
         if (folder / TUNE_DIR).exists():
             raise EffsearchError(f"{folder / TUNE_DIR} exists but {path} does not; use a new results folder")
         folder.mkdir(parents=True, exist_ok=True)
-        _append(path, {"event": "settings", "settings": settings})
+        append_event(path, {"event": "settings", "settings": settings})
         return []
     if "points" in settings and previous.get("points") != settings["points"]:
         raise EffsearchError(f"the grid in {folder} has {len(previous.get('points') or [])} points, this run "

@@ -34,6 +34,7 @@ from effsearch.compound.ledger import (
     GRID_COLUMNS,
     LEDGER,
     TUNE_DIR,
+    append_event,
     check_folder,
     finished_points,
     grid_budget,
@@ -44,6 +45,7 @@ from effsearch.compound.ledger import (
     select_best,
     write_grid_csv,
 )
+from effsearch.compound.plan import plan_grid
 from effsearch.compound.settings import TuneSettings
 from effsearch.compound.trainable import TrainFn, accepts_on_epoch, default_train_fn, epoch_budget, evaluate_point
 from effsearch.engine.adapt import MIN_FEATURE, dropped_strides
@@ -85,7 +87,7 @@ def trial_name(trial: Any) -> str:
 
 
 def _tuner(trainable: Any, points: Sequence[GridPoint], folder: Path, settings: TuneSettings, epochs: int, callbacks: Sequence[Any],
-           on_point: Callable[[dict], None] | None, budget: float | None = None):
+           on_point: Callable[[dict], None] | None, budget: float | None = None, train: Sequence[int] | None = None):
     from ray import tune
 
     path = folder / TUNE_DIR
@@ -97,7 +99,7 @@ def _tuner(trainable: Any, points: Sequence[GridPoint], folder: Path, settings: 
         return tuner
     return tune.Tuner(
         trainable,
-        param_space={"point": tune.grid_search([p.as_dict() for p in points])},
+        param_space={"point": tune.grid_search([p.as_dict() for p in points if train is None or p.index in train])},
         tune_config=tune.TuneConfig(
             metric="accuracy", mode="max", scheduler=_scheduler(settings, epochs),
             max_concurrent_trials=settings.max_concurrent, trial_name_creator=trial_name, trial_dirname_creator=trial_name,
@@ -228,6 +230,7 @@ def run_grid(
                                 dropped_strides=dropped_strides(baseline, base_res, getattr(proxy, "min_feature", MIN_FEATURE)))
     events = check_folder(folder, fingerprint)
     budget = grid_budget(baseline, points)
+    plan = plan_grid(baseline, points, budget, base_resolution=base_res, resolution_multiple=resolution_multiple)
     if settings.scheduler == "asha" and not accepts_on_epoch(train_fn or default_train_fn()):
         warnings.warn("the proxy trainer does not report after each epoch, so ASHA can only stop points at the end "
                       "(no savings); use the fifo scheduler", stacklevel=2)
@@ -239,13 +242,15 @@ def run_grid(
         ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
+    append_event(folder / LEDGER, plan.event())
     if on_start is not None:
         on_start()
     with ray_session(num_cpus=settings.num_cpus, address=settings.ray_address, verbose=settings.verbose), \
             _quiet(settings.verbose), _stop_gracefully():
-        _tuner(trainable, points, folder, settings, epochs, [*callbacks, _stop_callback()], on_point, budget).fit()
+        _tuner(trainable, points, folder, settings, epochs, [*callbacks, _stop_callback()], on_point, budget, plan.train).fit()
     rows = grid_rows(points, read_ledger(folder / LEDGER), epochs, budget)
     write_grid_csv(folder, rows)
     best = select_best(rows, budget)
     complete = all(r["status"] != "pending" for r in rows)
-    return GridResult(rows, points[best] if best is not None else None, complete, folder)
+    chosen = next((p for p in points if p.index == best), None)  # a point's index is its own, not its place in the list
+    return GridResult(rows, chosen, complete, folder)

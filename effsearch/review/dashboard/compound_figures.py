@@ -51,7 +51,7 @@ def _constraint_marks(fig: go.Figure, grid: pd.DataFrame) -> None:
 
 
 def _grid_traces(fig: go.Figure, run: RunData, grid: pd.DataFrame, i: int, span: tuple[float, float], show_scale: bool) -> None:
-    """Measured points coloured by accuracy (open when ASHA stopped them early), failed and pending ones, the choice."""
+    """Measured points coloured by accuracy (open when ASHA stopped them early), failed, skipped and pending ones, the choice."""
     measured = grid[np.isfinite(grid["accuracy"])]
     symbols = np.where(measured["status"] == "stopped", "circle-open", "circle")
     hover = "α %{x:.3f} β %{y:.3f} γ %{text}<br>accuracy %{marker.color:.4f}<extra>" + run.name + "</extra>"
@@ -68,12 +68,14 @@ def _grid_traces(fig: go.Figure, run: RunData, grid: pd.DataFrame, i: int, span:
                              hovertemplate="ratio %{x:.3f}<br>accuracy %{y:.4f}<extra></extra>"), row=1, col=2)
     unmeasured = grid[~np.isfinite(grid["accuracy"])]
     for label, part, marker in (
-        ("failed", unmeasured[unmeasured["status"] != "pending"], {"symbol": "x", "size": 11, "color": "crimson"}),
+        ("failed", unmeasured[~unmeasured["status"].isin(("pending", "skipped"))], {"symbol": "x", "size": 11, "color": "crimson"}),
+        ("over budget, not trained", unmeasured[unmeasured["status"] == "skipped"],
+         {"symbol": "square-open", "size": 11, "color": "grey"}),
         ("pending", unmeasured[unmeasured["status"] == "pending"], {"symbol": "circle-open", "size": 14, "color": "grey"}),
     ):
         if len(part):
             fig.add_trace(go.Scatter(x=part["alpha"], y=part["beta"], mode="markers", marker=marker, text=part.get("reason"),
-                                     name=f"{run.name}: {label} ({len(part)})", meta={"role": f"grid_{label}", "run": run.name}),
+                                     name=f"{run.name}: {label} ({len(part)})", meta={"role": f"grid_{label.split(',')[0].replace(' ', '_')}", "run": run.name}),
                           row=1, col=1)
     _chosen_marks(fig, run, grid, i)
 

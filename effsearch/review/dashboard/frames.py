@@ -216,7 +216,7 @@ def normalize_grid(grid: pd.DataFrame) -> pd.DataFrame:
     out = grid.copy()
     for col in ("alpha", "beta", "gamma", "flops_ratio", "accuracy", "macs", "params", "train_seconds", "epochs"):
         out[col] = pd.to_numeric(out[col], errors="coerce") if col in out else np.nan
-    # ok, stopped (ASHA ended it early; its accuracy counts), failed, pending (not run yet)
+    # ok, stopped (ASHA ended it early; its accuracy counts), failed, skipped (over budget), pending (not run yet)
     out["status"] = _text(out["status"]).str.lower() if "status" in out else "ok"
     out["reason"] = _text(out["reason"]) if "reason" in out else ""
     out["selected"] = as_bool(out["selected"]) if "selected" in out else False
