@@ -1,0 +1,64 @@
+"""benchmarks/bench_fair_report.py: the fair test's tables from the ledgers, paired by seed."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.benchscript import load_script
+
+# Test top-1 by variant and phi, seeds 0-2 (seed 3 of width-only is in the ledger and must not count).
+ACCURACY = {
+    ("baseline", 0): [0.900, 0.902, 0.901],
+    ("compound", 1): [0.910, 0.912, 0.911], ("width", 1): [0.909, 0.913, 0.908, 0.990],
+    ("depth", 1): [0.900, 0.901, 0.902], ("resolution", 1): [0.911, 0.911, 0.912],
+}
+MACS = {"baseline": 100e6, "compound": 210e6, "width": 205e6, "depth": 190e6, "resolution": 212e6}
+
+
+def _ledger(folder, accuracy, kind="compare"):
+    folder.mkdir(parents=True)
+    lines = [{"settings": {"kind": kind}}]
+    for (variant, phi), values in accuracy.items():
+        for seed, acc in enumerate(values):
+            lines.append({"key": f"{variant}-phi{phi}-s{seed}", "row": {"variant": variant, "phi": phi, "seed": seed,
+                                                                        "test_accuracy": acc, "macs": MACS[variant]}})
+    (folder / "rows.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+
+
+@pytest.fixture
+def results(tmp_path):
+    _ledger(tmp_path / "compare-fair" / "resnet-18-w0.25", ACCURACY)
+    _ledger(tmp_path / "compare-fair-grid" / "resnet-18-w0.25", {("compound", 1): [0.913, 0.911, 0.914]})
+    grid = tmp_path / "grid-fair" / "resnet-18-w0.25"
+    grid.mkdir(parents=True)
+    pd.DataFrame([
+        {"alpha": 1.0, "beta": 1.4, "gamma": 1.0, "accuracy": 0.92, "macs": 195e6, "status": "ok", "reason": None, "selected": True},
+        {"alpha": 1.1, "beta": 1.2, "gamma": 1.1, "accuracy": 0.92, "macs": 195e6, "status": "ok",
+         "reason": "the same network as point 0 (trained once)", "selected": False},
+        {"alpha": 1.2, "beta": 1.2, "gamma": 1.1, "accuracy": None, "macs": 300e6, "status": "skipped",
+         "reason": "over budget: 300M counted MACs, the grid allows 209M (not trained)", "selected": False},
+    ]).to_csv(grid / "grid.csv", index=False)
+    return tmp_path
+
+
+def test_the_tables_pair_by_seed_and_name_the_best_single_dimension(results, monkeypatch, capsys):
+    report = load_script("bench_fair_report", monkeypatch)
+    assert report.main(["--results", str(results), "--baselines", "resnet-18,mobilenet-v2"]) == 0
+    text = capsys.readouterr().out
+    rows = {line.split("|")[1].strip() + line.split("|")[2].strip(): line for line in text.splitlines()
+            if line.startswith("| resnet-18") or line.startswith("| mobilenet-v2")}
+    phi1 = rows["resnet-181"]
+    assert "0.9110 ± 0.0010 [2.10x]" in phi1
+    # width-only: 0.910 (SD 0.0026) over seeds 0-2 only; compound - width = +0.001, 2 of 3, within the spread
+    assert "0.9100 ± 0.0026 [2.05x], +0.0010 (2 of 3)" in phi1
+    # depth-only: +0.010 on every seed, beyond both SDs (0.0010)
+    assert "**+0.0100 (3 of 3)**" in phi1
+    # resolution-only has the best mean of the singles: compound trails it by 0.0003, winning 1 of 3 seeds
+    assert phi1.rstrip(" |").endswith("-0.0003 (1 of 3) vs resolution-only")
+    assert "baseline 0.9010 ± 0.0010 (100.0M)" in rows["resnet-180"]
+    assert "not run" in rows["mobilenet-v2"]
+    grid = next(line for line in text.splitlines() if line.startswith("| resnet-18 | 1 / 1 / 1"))
+    assert "(1, 1.4, 1), 0.9200 | 1 | 0.9110 ± 0.0010 | 0.9127 ± 0.0015 | **+0.0017 (2 of 3)** |" in grid  # beyond both SDs
