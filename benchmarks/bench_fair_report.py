@@ -144,9 +144,16 @@ def grid_table(baselines: list[str], results: Path, width: str) -> list[str]:
                 out.append(f"| {b} | {points} | {pick} | | | not trained yet | |")
                 continue
             paper, mine = by_seed(paper_rows, "compound", phi), by_seed(grid_rows, "compound", phi)
-            out.append(f"| {b} | {points} | {pick} | {phi} | {_mean_sd(paper)} | {_mean_sd(mine)} | "
-                       f"{_paired_text(paired(mine, paper))} |")
+            out.append(f"| {b} | {points} | {pick} | {phi} | {_mean_sd(paper)}{_size(paper_rows, phi)} | "
+                       f"{_mean_sd(mine)}{_size(grid_rows, phi, paper_rows)} | {_paired_text(paired(mine, paper))} |")
     return out
+
+
+def _size(rows: list[dict], phi: int, base_rows: list[dict] | None = None) -> str:
+    """' [2.26x]': the compound member's MACs over the baseline's (the baseline from ``base_rows`` if given)."""
+    base = next((r["macs"] for r in (base_rows or rows) if r["variant"] == "baseline"), None)
+    macs = next((r["macs"] for r in rows if r["variant"] == "compound" and int(r["phi"]) == phi), None)
+    return "" if base is None or macs is None else f" [{macs / base:.2f}x]"
 
 
 def _shared(folder: Path) -> int:

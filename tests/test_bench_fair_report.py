@@ -61,4 +61,4 @@ def test_the_tables_pair_by_seed_and_name_the_best_single_dimension(results, mon
     assert "baseline 0.9010 ± 0.0010 (100.0M)" in rows["resnet-180"]
     assert "not run" in rows["mobilenet-v2"]
     grid = next(line for line in text.splitlines() if line.startswith("| resnet-18 | 1 / 1 / 1"))
-    assert "(1, 1.4, 1), 0.9200 | 1 | 0.9110 ± 0.0010 | 0.9127 ± 0.0015 | **+0.0017 (2 of 3)** |" in grid  # beyond both SDs
+    assert "(1, 1.4, 1), 0.9200 | 1 | 0.9110 ± 0.0010 [2.10x] | 0.9127 ± 0.0015 [2.10x] | **+0.0017 (2 of 3)** |" in grid  # beyond both SDs
