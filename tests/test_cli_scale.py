@@ -101,6 +101,8 @@ def test_duplicate_members_are_warned(tmp_path, capsys, tiny_spec):
         (["--steps", "10"], "unrecognized arguments: --steps 10"),
         (["--seconds", "10"], "unrecognized arguments: --seconds 10"),
         (["--workers", "0"], "--workers 0 is invalid; give an integer from 1 to 100000 or auto"),
+        (["--grid-seeds", "0"], "--grid-seeds 0 is invalid"),
+        (["--grid-seeds", "2", "--scheduler", "asha"], "use --scheduler fifo with several seeds"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(argv, message, capsys, tmp_path):

@@ -115,3 +115,93 @@ def test_the_grid_header_says_what_the_plan_saves(skipped, same, expected):
 
     plan = GridPlan(train=(0, 1, 2), skipped={10 + i: "" for i in range(skipped)}, same_as={20 + i: 0 for i in range(same)})
     assert _left_out(plan) == expected
+
+
+# --------------------------------------------------------------------------- several seeds per point
+
+
+class SeededTrainer:
+    """A proxy trainer whose accuracy depends on the seed, recording what it trained."""
+
+    def __init__(self, fail_seed=None):
+        self.calls, self.fail_seed = [], fail_seed
+
+    def __call__(self, spec, data, config, *, seed=0, on_epoch=None):
+        self.calls.append(seed)
+        if seed == self.fail_seed:
+            return {"status": "failed", "reason": "diverged: loss is nan", "accuracy": 0.0}
+        return {"status": "ok", "accuracy": 0.80 + 0.01 * seed, "loss": 1.0 - 0.01 * seed}
+
+
+def _seeds(trainer, seeds, done=None):
+    from effsearch.compound.trainable import _train_seeds
+    from effsearch.proxy import ProxyConfig
+
+    reports = []
+    fixed = {"index": 3, "proxy_resolution": 12, "macs": 1, "params": 1}
+    final = _train_seeds(None, None, ProxyConfig(epochs=1, resolution=12), seeds, fixed, 1, reports.append, trainer, done or {})
+    return final, reports
+
+
+def test_a_point_with_several_seeds_scores_their_mean_and_reports_each():
+    trainer = SeededTrainer()
+    final, reports = _seeds(trainer, range(0, 3))
+    assert trainer.calls == [0, 1, 2]
+    assert [r["seed_done"] for r in reports] == [0, 1, 2] and not any(r["final"] for r in reports)
+    assert final["final"] and final["status"] == "ok"
+    assert final["accuracy"] == pytest.approx(0.81) and final["accuracy_sd"] == pytest.approx(0.01)
+    assert final["seed_accuracies"] == pytest.approx([0.80, 0.81, 0.82])
+
+
+def test_seeds_an_earlier_attempt_finished_are_not_trained_again():
+    trainer = SeededTrainer()
+    done = {0: {"status": "ok", "accuracy": 0.5, "loss": 0.5, "train_seconds": 7.0}}
+    final, reports = _seeds(trainer, range(0, 2), done)
+    assert trainer.calls == [1] and [r["seed_done"] for r in reports] == [1]
+    assert final["seed_accuracies"] == pytest.approx([0.5, 0.81]) and final["train_seconds"] >= 7.0
+
+
+def test_a_seed_that_fails_fails_the_point():
+    final, _ = _seeds(SeededTrainer(fail_seed=1), range(0, 3))
+    assert final["status"] == "failed" and final["reason"] == "seed 1: diverged: loss is nan"
+
+
+def test_rows_and_resume_read_each_seed_from_the_ledger():
+    from effsearch.compound.ledger import finished_seeds
+
+    points = grid_points(GridConfig(step=0.1, tolerance=0.1))[:2]
+    events = [{"event": "seed", "index": 1, "seed": 0, "status": "ok", "accuracy": 0.8},
+              {"event": "seed", "index": 1, "seed": 1, "status": "failed", "accuracy": 0.0},
+              {**_done(0, 0.81, 4e6), "accuracy_sd": 0.01, "seed_accuracies": [0.80, 0.81, 0.82]}]
+    assert {i: sorted(s) for i, s in finished_seeds(events).items()} == {1: [0]}
+    rows = grid_rows(points, events, epochs=1)
+    assert rows[0]["seeds"] == 3 and rows[0]["accuracy_sd"] == 0.01 and rows[1]["status"] == "pending"
+    one = grid_rows(points, [_done(0, 0.81, 4e6)], epochs=1)
+    assert one[0]["seeds"] == 1 and one[0]["accuracy_sd"] is None
+
+
+def test_the_seed_count_is_part_of_a_grids_fingerprint_only_above_one(tiny_spec):
+    from effsearch.compound.ledger import grid_settings
+    from effsearch.proxy import ProxyConfig
+
+    points = grid_points(GridConfig(step=0.1, tolerance=0.1))[:2]
+    kwargs = {"seed": 0, "dataset": "digits", "resolution_multiple": 8, "scheduler": "fifo", "dropped_strides": 0}
+    one = grid_settings(tiny_spec, points, ProxyConfig(), **kwargs)
+    assert "seeds" not in one and one == grid_settings(tiny_spec, points, ProxyConfig(), seeds=1, **kwargs)
+    assert grid_settings(tiny_spec, points, ProxyConfig(), seeds=3, **kwargs)["seeds"] == 3
+
+
+def test_several_seeds_under_asha_are_refused_before_anything_is_written(tiny_spec, tmp_path):
+    from effsearch.compound.settings import TuneSettings
+    from effsearch.compound.tune import run_grid
+    from effsearch.errors import EffsearchError
+    from effsearch.proxy import ProxyConfig
+
+    out = tmp_path / "grid"
+    points = grid_points(GridConfig(step=0.1, tolerance=0.1))[:2]
+    with pytest.raises(EffsearchError, match="ASHA cannot compare points epoch by epoch"):
+        run_grid(tiny_spec, points, data=None, proxy=ProxyConfig(epochs=1), folder=out,
+                 settings=TuneSettings(scheduler="asha"), seeds=2)
+    with pytest.raises(EffsearchError, match="whole number >= 1"):
+        run_grid(tiny_spec, points, data=None, proxy=ProxyConfig(epochs=1), folder=out, seeds=0)
+    assert not out.exists()

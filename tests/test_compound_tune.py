@@ -390,3 +390,39 @@ def test_the_printed_grid_says_which_points_lost_on_their_counted_macs(tmp_path)
     lines = console.export_text().splitlines()
     assert any("0.9500" in line and "ok, over budget" in line for line in lines)
     assert any("0.9000" in line and "*" in line and "over budget" not in line for line in lines)
+
+
+class SeededProxy(ScriptedProxy):
+    """ScriptedProxy whose seed moves the accuracy, so a point's mean differs from any one seed."""
+
+    def __call__(self, spec, data, config, *, seed=0, on_epoch=None):
+        out = super().__call__(spec, data, config, seed=seed, on_epoch=on_epoch)
+        return {**out, "accuracy": out["accuracy"] + 0.01 * seed}
+
+
+@pytest.mark.slow
+def test_several_seeds_per_point_rank_points_on_their_mean_and_resume(ray_cluster, digits, exact_spec, tmp_path):
+    from effsearch.compound.trainable import phi1_spec
+    from effsearch.compound.tune import run_grid
+    from effsearch.proxy import ProxyConfig
+
+    points, proxy = [_points(21)[i] for i in (1, 3, 4)], ProxyConfig(epochs=1, resolution=12, threads=1)
+    trainer = SeededProxy()
+    kwargs = {"data": digits, "proxy": proxy, "folder": tmp_path, "settings": TuneSettings(max_concurrent=2),
+              "train_fn": trainer, "seeds": 3, "seed": 1}
+    result = run_grid(exact_spec, points, **kwargs)
+    quality = {p.index: trainer.quality(phi1_spec(exact_spec, p), proxy.replace(resolution=proxy_resolution(12, p.gamma)))
+               for p in points}
+    rows = {r["index"]: r for r in result.rows}
+    for i, row in rows.items():  # seeds 1, 2, 3: mean quality + 0.02, SD 0.01
+        assert row["status"] == "ok" and row["seeds"] == 3
+        assert row["accuracy"] == pytest.approx(quality[i] + 0.02) and row["accuracy_sd"] == pytest.approx(0.01)
+    events = read_ledger(tmp_path / LEDGER)
+    seeds = sorted((e["index"], e["seed"]) for e in events if e.get("event") == "seed")
+    assert seeds == sorted((p.index, s) for p in points for s in (1, 2, 3))
+    assert result.best.index == max(quality, key=quality.get)
+    again = run_grid(exact_spec, points, **kwargs)
+    assert sum(e.get("event") == "seed" for e in read_ledger(tmp_path / LEDGER)) == len(seeds)  # nothing trained again
+    assert again.best == result.best
+    with pytest.raises(EffsearchError, match="seeds"):  # another seed count is another experiment
+        run_grid(exact_spec, points, **{**kwargs, "seeds": 2})

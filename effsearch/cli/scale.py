@@ -85,6 +85,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     grid.add_argument("--tolerance", type=float_range(0), default=0.1, help="keep |alpha*beta^2*gamma^2 - 2| <= this (default: 0.1)")
     for name, default in (("alpha", "1,2"), ("beta", "1,1.5"), ("gamma", "1,1.5")):
         grid.add_argument(f"--{name}-range", default=default, metavar="LO,HI", help=f"{name} from LO to HI (default: {default})")
+    grid.add_argument("--grid-seeds", type=int_range(1, 100), default=1, metavar="N",
+                      help="train each point with N seeds (--seed upwards) and rank points on their mean, when the "
+                           "points differ by about the seeds' spread (default: 1; fifo only)")
     grid.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo",
                       help="fifo trains every point fully; asha stops poor points early (default: fifo)")
     grid.add_argument("--asha-grace", type=COUNT, default=1, metavar="EPOCHS", help="ASHA: epochs before a point can be stopped (default: 1)")

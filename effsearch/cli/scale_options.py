@@ -65,11 +65,15 @@ def configs(args: argparse.Namespace) -> tuple[Any, Any]:
     from effsearch.compound.run import ScaleConfig, ScaleRunConfig
 
     coeffs = parse_numbers(args.coefficients, 3, "--coefficients", "1.2,1.1,1.15") if args.coefficients else None
+    if args.grid_seeds > 1 and args.scheduler == "asha":
+        raise EffsearchError(f"--grid-seeds {args.grid_seeds} trains each point's seeds one after another, so ASHA cannot "
+                             "compare points epoch by epoch; use --scheduler fifo with several seeds")
     targets = targets_from_args(args)
     phis = parse_phis(args.phi) if args.phi else ([] if targets else list(range(8)))
     scale = ScaleConfig(phis=tuple(phis), targets=targets, rule="official" if args.preset == "official" else "compound",
                         coefficients=coeffs, grid=grid_config_from_args(args), resolution_multiple=args.resolution_multiple,
-                        ignore_constraint=args.ignore_constraint, latency=args.latency, seed=args.seed)
+                        ignore_constraint=args.ignore_constraint, latency=args.latency, seed=args.seed,
+                        grid_seeds=args.grid_seeds)
     run = ScaleRunConfig(out=args.out, workers=args.workers, ray_address=args.ray_address,
                          cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                          max_failures=args.max_failures, scheduler=args.scheduler, asha_grace=args.asha_grace,

@@ -17,10 +17,11 @@ def _progress(total: list[int]) -> Callable[[dict[str, Any], int], None]:
         if record.get("replayed"):
             return  # finished in an earlier run: already counted
         done[0] += 1
-        acc = record.get("accuracy")
+        acc, seeds = record.get("accuracy"), len(record.get("seed_accuracies") or ())
+        spread = f" ± {record.get('accuracy_sd') or 0:.4f} over {seeds} seeds" if seeds > 1 else ""
         print(
             f"[{already + done[0]}/{total[0]}] alpha={record['alpha']:g} beta={record['beta']:g} gamma={record['gamma']:g}: "
-            f"accuracy {'-' if acc is None else f'{acc:.4f}'} ({record.get('status')}, {record.get('epoch')} epochs, "
+            f"accuracy {'-' if acc is None else f'{acc:.4f}'}{spread} ({record.get('status')}, {record.get('epoch')} epochs, "
             f"{record.get('train_seconds') or 0:.1f} s)",
             file=sys.stderr, flush=True,
         )
@@ -53,7 +54,8 @@ def announce_grid(scale: Any, where: Any, args: argparse.Namespace) -> tuple[Cal
         epochs = getattr(proxy, "epochs", None)
         left_out = "" if plan is None else _left_out(plan)
         print(f"effsearch: {points} grid points at phi = 1 on {getattr(data, 'name', 'the data')}{left_out}, "
-              f"{'' if epochs is None else f'{epochs:g} epochs each '}({where.scheduler}); results in {folder}",
+              f"{'' if epochs is None else f'{epochs:g} epochs each '}"
+              f"{f'x {scale.grid_seeds} seeds ' if scale.grid_seeds > 1 else ''}({where.scheduler}); results in {folder}",
               file=sys.stderr)
 
     def on_point(record: dict[str, Any]) -> None:

@@ -21,19 +21,27 @@ def grid_table(result: GridResult, top: int = 10) -> Table:
     rows.sort(key=lambda r: (not r["selected"], r["status"] != "ok", -float(r["accuracy"]), r["macs"] or 0))
     counts = {s: sum(r["status"] == s for r in result.rows) for s in ("ok", "stopped", "failed", "skipped", "pending")}
     shared = sum(str(r.get("reason") or "").startswith(SAME_NETWORK) for r in result.rows)
+    seeds = max((int(r.get("seeds") or 1) for r in result.rows), default=1)
     label = {"skipped": "over budget, not trained"}
     title = (f"grid at phi = 1: {len(result.rows)} points ("
              + ", ".join(f"{n} {label.get(s, s)}" for s, n in counts.items() if n) + ")"
-             + (f"; {shared} shared another point's network and were trained once" if shared else ""))
+             + (f"; {shared} shared another point's network and were trained once" if shared else "")
+             + (f"; accuracy: mean of {seeds} seeds" if seeds > 1 else ""))
     table = Table(title=title, title_justify="left")
     for col in ("", "alpha", "beta", "gamma", "a*b^2*g^2", "accuracy", "epochs", "MACs", "params", "status"):
         table.add_column(col, justify="left" if col in ("", "status") else "right")
     for r in rows[:top]:
         table.add_row(
             "*" if r["selected"] else "", f"{r['alpha']:g}", f"{r['beta']:g}", f"{r['gamma']:g}", f"{r['flops_ratio']:.3f}",
-            f"{r['accuracy']:.4f}", str(r["epochs"]), format_count(r["macs"]), format_count(r["params"]), _status(r),
+            _accuracy(r), str(r["epochs"]), format_count(r["macs"]), format_count(r["params"]), _status(r),
         )
     return table
+
+
+def _accuracy(row: dict[str, Any]) -> str:
+    """The mean, and over several seeds their SD: what tells a real difference from the seeds' own."""
+    sd = row.get("accuracy_sd")
+    return f"{row['accuracy']:.4f}" + (f" ± {sd:.4f}" if (row.get("seeds") or 1) > 1 and sd is not None else "")
 
 
 def _status(row: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ TUNE_DIR = "tune"
 GRID_COLUMNS = (
     "alpha", "beta", "gamma", "flops_ratio", "accuracy", "macs", "params", "status", "reason",
     "train_seconds", "selected", "index", "epochs", "resolution", "proxy_resolution", "attempts",
+    "seeds", "accuracy_sd",
 )
 
 
@@ -59,6 +60,15 @@ def append_event(path: Path, event: dict[str, Any]) -> None:
 def finished_points(events: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """The last ``done`` record of each point (what a resumed grid replays instead of training)."""
     return {int(e["index"]): e for e in events if e.get("event") == "done"}
+
+
+def finished_seeds(events: Sequence[dict[str, Any]]) -> dict[int, dict[int, dict[str, Any]]]:
+    """Each point's seeds that finished well (``seed`` events), so an interrupted point resumes from the next seed."""
+    out: dict[int, dict[int, dict[str, Any]]] = {}
+    for e in events:
+        if e.get("event") == "seed" and e.get("status") == "ok":
+            out.setdefault(int(e["index"]), {})[int(e["seed"])] = e
+    return out
 
 
 def attempts(events: Sequence[dict[str, Any]]) -> dict[int, int]:
@@ -92,6 +102,12 @@ def ledger_callback(path: Path, points: Sequence[GridPoint], epochs: int, on_poi
             append_event(path, {"event": "start", "index": trial.config["point"]["index"], "trial_id": trial.trial_id})
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+            if result.get("seed_done") is not None:
+                # One seed of a several-seed point: kept so that a resumed grid does not train it again.
+                keep = ("index", "accuracy", "loss", "status", "reason", "train_seconds", "epoch", "device")
+                append_event(path, {"event": "seed", "seed": int(result["seed_done"]), "trial_id": trial.trial_id,
+                                    **{k: result.get(k) for k in keep}})
+                return
             curve = self.curves.setdefault(trial.trial_id, [])
             if int(result.get("epoch", 0)) <= len(curve):
                 curve.clear()  # the trial restarted from scratch (a retry)
@@ -112,7 +128,7 @@ def ledger_callback(path: Path, points: Sequence[GridPoint], epochs: int, on_poi
         def _done(self, trial, result: dict, status: str) -> None:
             self.closed.add(trial.trial_id)
             keep = ("index", "alpha", "beta", "gamma", "accuracy", "loss", "reason", "train_seconds", "epoch",
-                    "macs", "params", "resolution", "proxy_resolution", "device", "replayed")
+                    "macs", "params", "resolution", "proxy_resolution", "device", "replayed", "accuracy_sd", "seed_accuracies")
             record = {k: result.get(k) for k in keep}
             record.update(event="done", status=status, curve=self.curves.get(trial.trial_id, []), trial_id=trial.trial_id)
             append_event(path, record)
@@ -163,7 +179,7 @@ def grid_rows(points: Sequence[GridPoint], events: Sequence[dict[str, Any]], epo
             row.update({**plan.counted.get(i, {}), "status": "skipped", "reason": plan.skipped[i]})
         elif i in plan.same_as and by_index.get(plan.same_as[i], {}).get("status") != "pending":
             twin = by_index[plan.same_as[i]]
-            keep = ("accuracy", "macs", "params", "status", "epochs", "resolution", "proxy_resolution")
+            keep = ("accuracy", "macs", "params", "status", "epochs", "resolution", "proxy_resolution", "seeds", "accuracy_sd")
             row.update({**{k: twin[k] for k in keep}, "train_seconds": 0.0, "reason": f"{SAME_NETWORK} {twin['index']} (trained once)"})
     best = select_best(rows, budget)
     for row in rows:
@@ -178,7 +194,9 @@ def _row(point: GridPoint, done: dict | None, error: dict | None, tries: int, ep
     row.update(alpha=point.alpha, beta=point.beta, gamma=point.gamma, flops_ratio=round(point.flops_ratio, 6),
                index=point.index, attempts=tries, status="pending", selected=False)
     if done is not None:
-        row.update({k: done.get(k) for k in ("accuracy", "macs", "params", "reason", "train_seconds", "resolution", "proxy_resolution")})
+        row.update({k: done.get(k) for k in ("accuracy", "macs", "params", "reason", "train_seconds", "resolution", "proxy_resolution",
+                                             "accuracy_sd")})
+        row["seeds"] = len(done.get("seed_accuracies") or ()) or 1
         row["epochs"] = done.get("epoch")
         status = done.get("status") or "ok"
         row["status"] = "stopped" if status == "ok" and (row["epochs"] or 0) < epochs else status
@@ -236,9 +254,13 @@ def _plain(value: Any) -> Any:
 
 
 def grid_settings(baseline: NetSpec, points: Sequence[GridPoint], proxy: Any, *, seed: int, dataset: str,
-                  resolution_multiple: int, scheduler: str, dropped_strides: int) -> dict[str, Any]:
-    """What makes two grid runs the same experiment (a folder is only resumed with equal settings)."""
+                  resolution_multiple: int, scheduler: str, dropped_strides: int, seeds: int = 1) -> dict[str, Any]:
+    """What makes two grid runs the same experiment (a folder is only resumed with equal settings).
+
+    ``seeds`` is recorded only when above 1, so a one-seed grid's fingerprint is what it always was.
+    """
     return {
+        **({"seeds": seeds} if seeds > 1 else {}),
         "dropped_strides": dropped_strides,
         "baseline": spec_to_dict(baseline),
         "points": [[p.alpha, p.beta, p.gamma] for p in points],

@@ -42,6 +42,7 @@ class ScaleConfig:
     latency: bool = False  # measure each member's latency
     latency_threads: int = 1
     seed: int = 0
+    grid_seeds: int = 1  # train each grid point with this many seeds (seed upwards) and rank points on the mean
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phis", tuple(self.phis))
@@ -62,6 +63,9 @@ class ScaleConfig:
                 raise EffsearchError(
                     f"coefficients {a:g},{b:g},{g:g} give alpha*beta^2*gamma^2 = {ratio:.3f}, not {target:g} +/- {tol:g}; "
                     "choose coefficients on the constraint, raise the grid tolerance, or set ignore_constraint=True")
+        n = self.grid_seeds
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise EffsearchError(f"the grid's seeds per point must be a whole number >= 1, not {n!r}")
         m = self.resolution_multiple
         if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
             raise EffsearchError(f"resolution multiple {m!r} is invalid; use a whole number >= 1, e.g. 8")
@@ -223,7 +227,7 @@ def _run_grid(spec: NetSpec, scale: ScaleConfig, run: ScaleRunConfig, proxy: Any
 
     return run_grid(spec, grid_points(scale.grid), data=data, proxy=proxy, folder=run.out, settings=run.tune_settings(),
                     seed=scale.seed, resolution_multiple=scale.multiple, on_point=on_point, callbacks=callbacks,
-                    on_start=on_start)
+                    on_start=on_start, seeds=scale.grid_seeds)
 
 
 def _grid_inputs(proxy: Any, data: Any) -> tuple[Any, Any]:

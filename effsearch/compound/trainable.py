@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,11 +52,15 @@ def evaluate_point(
     threads: int = 1,
     train_fn: TrainFn | None = None,
     report_epochs: bool = False,
+    seeds: int = 1,
+    known_seeds: dict[int, dict[int, dict[str, Any]]] | None = None,
 ) -> None:
     """Tune trainable for one grid point; ``known`` holds points finished in an earlier attempt.
 
     ``report_epochs`` reports every epoch (what ASHA needs); it costs one validation pass per epoch,
-    so the FIFO grid does without it.
+    so the FIFO grid does without it. With ``seeds`` > 1 the point is trained with seeds ``seed``
+    upwards, one after another, and scores the mean; each seed's result is reported as it finishes
+    (``seed_done``), and ``known_seeds[index]`` holds the seeds an interrupted attempt finished.
     """
     from ray import tune
 
@@ -74,7 +79,37 @@ def evaluate_point(
     drop = dropped_strides(baseline, base_resolution, min_feature)
     trained = adapt_for_proxy(spec, fixed["proxy_resolution"], num_classes=data.num_classes, in_chans=data.in_chans,
                               min_feature=min_feature, drop=drop)
-    _train_and_report(trained, data, proxy, seed, fixed, threads, tune.report, train_fn, report_epochs)
+    if seeds <= 1:
+        tune.report(_train_once(trained, data, proxy, seed, fixed, threads, tune.report, train_fn, report_epochs))
+        return
+    done = (known_seeds or {}).get(point["index"], {})
+    tune.report(_train_seeds(trained, data, proxy, range(seed, seed + seeds), fixed, threads, tune.report, train_fn, done))
+
+
+def _train_seeds(spec: NetSpec, data: Any, proxy: Any, seeds: range, fixed: dict, threads: int, report: Callable,
+                 train_fn: TrainFn | None, done: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Each seed in turn (those in ``done`` are not trained again); the final result is their mean.
+
+    A seed that fails fails the point: a mean over the seeds that happened to converge would not be
+    the same measurement as the other points'.
+    """
+    finals = []
+    for s in seeds:
+        final = done.get(s)
+        if final is None:
+            final = _train_once(spec, data, proxy, s, fixed, threads, report, train_fn, False)
+            report({**final, "final": False, "seed_done": s})
+        if final.get("status") != "ok":
+            return {**final, "final": True, "reason": f"seed {s}: {final.get('reason')}"}
+        finals.append(final)
+    accuracies = [float(f["accuracy"]) for f in finals]
+    losses = [float(f["loss"]) for f in finals if isinstance(f.get("loss"), (int, float))]
+    return {
+        **finals[-1], "final": True, "accuracy": statistics.fmean(accuracies), "accuracy_sd": statistics.stdev(accuracies),
+        "seed_accuracies": accuracies, "loss": statistics.fmean(losses) if losses else None,
+        # Charged as trained: seeds an earlier attempt finished count with their own seconds.
+        "train_seconds": sum(float(f.get("train_seconds") or 0.0) for f in finals),
+    }
 
 
 def epoch_budget(proxy: Any) -> int:
@@ -105,12 +140,14 @@ def _replay(record: dict[str, Any], fixed: dict[str, Any], report: Callable[[dic
     curve = list(record.get("curve") or [])
     for epoch, accuracy in enumerate(curve[:-1], start=1):
         report({**fixed, "epoch": epoch, "accuracy": accuracy, "final": False, "replayed": True})
-    final = {k: record.get(k) for k in ("accuracy", "loss", "status", "reason", "train_seconds", "epoch", "device")}
+    final = {k: record.get(k) for k in ("accuracy", "loss", "status", "reason", "train_seconds", "epoch", "device",
+                                        "accuracy_sd", "seed_accuracies")}
     report({**fixed, **final, "final": True, "replayed": True})
 
 
-def _train_and_report(spec: NetSpec, data: Any, proxy: Any, seed: int, fixed: dict, threads: int, report: Callable,
-                      train_fn: TrainFn | None, report_epochs: bool) -> None:
+def _train_once(spec: NetSpec, data: Any, proxy: Any, seed: int, fixed: dict, threads: int, report: Callable,
+                train_fn: TrainFn | None, report_epochs: bool) -> dict[str, Any]:
+    """Train one seed; per-epoch results go to ``report`` (with ``report_epochs``), the final one is returned."""
     train_fn = train_fn or default_train_fn()
     # Scoped, not set: a Ray worker would not care, but a caller in its own process (a test, a notebook)
     # must get its thread count back.
@@ -131,7 +168,7 @@ def _train_and_report(spec: NetSpec, data: Any, proxy: Any, seed: int, fixed: di
             metrics = train_fn(spec, data, config, seed=seed)
         accuracy = metrics.get("accuracy")
         ok = metrics.get("status") == "ok" and isinstance(accuracy, (int, float)) and math.isfinite(accuracy)
-        report({
+        return {
             **fixed, "epoch": epochs, "final": True,
             # ASHA and the selection need a number: a failed point scores 0 and is never selected.
             "accuracy": float(accuracy) if ok else 0.0,
@@ -140,4 +177,4 @@ def _train_and_report(spec: NetSpec, data: Any, proxy: Any, seed: int, fixed: di
             # Wall time in the trainer (training and any per-epoch validation), as in the per-epoch reports,
             # so full and early-stopped points are charged alike.
             "train_seconds": time.perf_counter() - start, "device": metrics.get("device"),
-        })
+        }

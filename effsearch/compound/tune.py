@@ -37,6 +37,7 @@ from effsearch.compound.ledger import (
     append_event,
     check_folder,
     finished_points,
+    finished_seeds,
     grid_budget,
     grid_rows,
     grid_settings,
@@ -49,6 +50,7 @@ from effsearch.compound.plan import plan_grid
 from effsearch.compound.settings import TuneSettings
 from effsearch.compound.trainable import TrainFn, accepts_on_epoch, default_train_fn, epoch_budget, evaluate_point
 from effsearch.engine.adapt import MIN_FEATURE, dropped_strides
+from effsearch.errors import EffsearchError
 from effsearch.runtime import stop
 from effsearch.runtime.cluster import ray_session
 
@@ -209,6 +211,7 @@ def run_grid(
     train_fn: TrainFn | None = None,
     on_point: Callable[[dict], None] | None = None,
     on_start: Callable[[], None] | None = None,
+    seeds: int = 1,
 ) -> GridResult:
     """Train every grid point at phi = 1 on the proxy through Ray Tune; resumes ``folder`` if it holds this grid.
 
@@ -216,18 +219,26 @@ def run_grid(
     (its ``resolution``, or the data's image size, is the proxy input at phi = 0). ``callbacks`` are extra
     Tune callbacks; ``on_point(record)`` is called on the driver as each point finishes; ``train_fn``
     replaces the proxy trainer (same signature, plus ``on_epoch``); ``on_start()`` once every check has
-    passed, before Ray starts. Returns every point's row (also written to ``folder/grid.csv``) and the selection.
+    passed, before Ray starts; ``seeds`` trains each point with seeds ``seed`` upwards and ranks points
+    on their mean (FIFO only: ASHA compares points epoch by epoch within one training). Returns every
+    point's row (also written to ``folder/grid.csv``) and the selection.
     """
     from ray import tune
 
     settings = settings or TuneSettings()
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise EffsearchError(f"the grid's seeds per point must be a whole number >= 1, not {seeds!r}")
+    if seeds > 1 and settings.scheduler == "asha":
+        raise EffsearchError(f"the grid trains a point's {seeds} seeds one after another, so ASHA cannot compare points "
+                             "epoch by epoch; use the fifo scheduler with several seeds, or one seed with ASHA")
     folder = Path(folder).resolve()
     proxy = _resolved(proxy, settings)
     epochs = epoch_budget(proxy)
     base_res = int(getattr(proxy, "resolution", None) or data.default_resolution)
     fingerprint = grid_settings(baseline, points, proxy, seed=seed, dataset=str(getattr(data, "name", "")),
                                 resolution_multiple=resolution_multiple, scheduler=settings.scheduler,
-                                dropped_strides=dropped_strides(baseline, base_res, getattr(proxy, "min_feature", MIN_FEATURE)))
+                                dropped_strides=dropped_strides(baseline, base_res, getattr(proxy, "min_feature", MIN_FEATURE)),
+                                seeds=seeds)
     events = check_folder(folder, fingerprint)
     budget = grid_budget(baseline, points)
     plan = plan_grid(baseline, points, budget, base_resolution=base_res, resolution_multiple=resolution_multiple)
@@ -239,6 +250,7 @@ def run_grid(
             evaluate_point, baseline=baseline, data=data, proxy=proxy, seed=seed, base_resolution=base_res,
             resolution_multiple=resolution_multiple, known=finished_points(events),
             threads=max(1, int(settings.cpus_per_trial)), train_fn=train_fn, report_epochs=settings.scheduler == "asha",
+            seeds=seeds, known_seeds=finished_seeds(events),
         ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
