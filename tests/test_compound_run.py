@@ -12,8 +12,6 @@ from effsearch.compound.run import ScaleConfig, ScaleRunConfig, run_scale
 from effsearch.errors import EffsearchError
 from effsearch.runtime import stop
 
-GRID = GridConfig(step=0.25, tolerance=0.2)  # three points on alpha * beta^2 * gamma^2 ~ 2
-
 
 @pytest.fixture(scope="module")
 def digits():
@@ -61,10 +59,16 @@ class StopAfterFirstPoint(Callback):
 
 @pytest.mark.slow
 def test_a_grid_and_family_from_python_and_a_requested_stop_resumes(ray_cluster, digits, tiny_spec, tmp_path):
+    import dataclasses
+
     from effsearch.compound.ledger import LEDGER, read_ledger
 
     out = tmp_path / "scale"
-    scale = ScaleConfig(phis=(1, 2), grid=GRID, seed=0)
+    # Channels rounded to 1 and alpha held at 1 keep three of the five points within the grid's
+    # budget, so the plan trains three (with tiny_spec's multiple of 8 it would train one, and a
+    # stop after the first point would find the grid already complete).
+    tiny_spec = dataclasses.replace(tiny_spec, channel_divisor=1)
+    scale = ScaleConfig(phis=(1, 2), grid=GridConfig(step=0.1, tolerance=0.1, alpha_range=(1, 1)), seed=0)
     where = ScaleRunConfig(out=out, workers=1)
     try:
         with pytest.raises(stop.Stopped):
