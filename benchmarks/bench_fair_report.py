@@ -161,6 +161,60 @@ def _shared(folder: Path) -> int:
     return int(grid["reason"].astype("string").fillna("").str.startswith("the same network as point").sum())
 
 
+def seed_scores(folder: Path) -> dict[int, dict[int, float]]:
+    """Each grid point's validation top-1 by seed, from ``grid.jsonl``'s ``seed`` events (a one-seed grid: its ``done`` records)."""
+    path = folder / "grid.jsonl"
+    if not path.is_file():
+        return {}
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    seed = int(next((e["settings"].get("seed", 0) for e in events if e.get("event") == "settings"), 0))
+    out: dict[int, dict[int, float]] = {}
+    for e in events:
+        if e.get("event") == "seed" and e.get("status") == "ok":
+            out.setdefault(int(e["index"]), {})[int(e["seed"])] = float(e["accuracy"])
+    if not out:
+        for e in events:
+            if e.get("event") == "done" and e.get("status") == "ok" and e.get("accuracy") is not None:
+                out[int(e["index"])] = {seed: float(e["accuracy"])}
+    return out
+
+
+def seeds_table(baselines: list[str], results: Path, width: str) -> list[str]:
+    """The grid ranked on one seed against the same grid ranked on the mean of several (``--grid-seeds``)."""
+    out = ["| baseline | point (alpha, beta, gamma) | counted MACs | one seed: val top-1 (rank) | several seeds: mean ± SD (rank) "
+           "| its first seed equals the one-seed grid's |",
+           "|---|---|---|---|---|---|"]
+    for b in baselines:
+        one_dir, many_dir = results / "grid-fair" / f"{b}-w{width}", results / "grid-fair-seeds3" / f"{b}-w{width}"
+        if not (many_dir / "grid.csv").is_file() or not (one_dir / "grid.csv").is_file():
+            continue
+        one, many = pd.read_csv(one_dir / "grid.csv"), pd.read_csv(many_dir / "grid.csv")
+        one_scores, many_scores = seed_scores(one_dir), seed_scores(many_dir)
+        trained = [int(i) for i in many.loc[(many["status"] == "ok") & many["reason"].isna(), "index"]]
+        mean = {i: statistics.fmean(many_scores[i].values()) for i in trained if many_scores.get(i)}
+        single = {i: next(iter(one_scores[i].values())) for i in trained if one_scores.get(i)}
+        rank_many = {i: r + 1 for r, i in enumerate(sorted(mean, key=lambda i: -mean[i]))}
+        rank_one = {i: r + 1 for r, i in enumerate(sorted(single, key=lambda i: -single[i]))}
+        for i in sorted(mean, key=lambda i: rank_many[i]):
+            row = many[many["index"] == i].iloc[0]
+            point = f"({row['alpha']:g}, {row['beta']:g}, {row['gamma']:g})"
+            picks = ("one-seed pick; " if _selected(one, i) else "") + ("several-seed pick" if _selected(many, i) else "")
+            values = many_scores[i]
+            sd = f" ± {statistics.stdev(values.values()):.4f}" if len(values) > 1 else ""
+            first = values.get(min(values))
+            same = "-" if i not in single else ("yes" if first == single[i] else f"no ({first:.4f})")
+            one_text = "-" if i not in single else f"{single[i]:.4f} ({rank_one[i]})"
+            label = f"{point}{' **' + picks.rstrip('; ') + '**' if picks else ''}"
+            out.append(f"| {b} | {label} | {row['macs'] / 1e6:.0f}M | {one_text} | {mean[i]:.4f}{sd} "
+                       f"(n={len(values)}) ({rank_many[i]}) | {same} |")
+    return out
+
+
+def _selected(grid: pd.DataFrame, index: int) -> bool:
+    chosen = grid.loc[grid["index"] == index, "selected"].astype(str).str.lower()
+    return bool((chosen == "true").any())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results"))
@@ -176,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(variant_table(baselines, args.results, args.width)))
     print("\nThe grid's coefficients against the paper's: compound test top-1, same recipe and seeds.\n")
     print("\n".join(grid_table(baselines, args.results, args.width)))
+    seeds = seeds_table(baselines, args.results, args.width)
+    if len(seeds) > 2:
+        print("\nThe grid on one seed against the same grid on several (`--grid-seeds`; validation top-1, trained points).\n")
+        print("\n".join(seeds))
     return 0
 
 

@@ -62,3 +62,34 @@ def test_the_tables_pair_by_seed_and_name_the_best_single_dimension(results, mon
     assert "not run" in rows["mobilenet-v2"]
     grid = next(line for line in text.splitlines() if line.startswith("| resnet-18 | 1 / 1 / 1"))
     assert "(1, 1.4, 1), 0.9200 | 1 | 0.9110 ± 0.0010 [2.10x] | 0.9127 ± 0.0015 [2.10x] | **+0.0017 (2 of 3)** |" in grid  # beyond both SDs
+
+
+def _grid(folder, points, events, settings_seed=0):
+    folder.mkdir(parents=True)
+    pd.DataFrame(points).to_csv(folder / "grid.csv", index=False)
+    lines = [{"event": "settings", "settings": {"seed": settings_seed}}, *events]
+    (folder / "grid.jsonl").write_text("\n".join(json.dumps(e) for e in lines) + "\n")
+
+
+def test_the_seeds_table_ranks_the_grid_on_one_seed_and_on_the_mean(tmp_path, monkeypatch, capsys):
+    def point(i, a, b, g, acc, selected, reason=None):
+        return {"index": i, "alpha": a, "beta": b, "gamma": g, "accuracy": acc, "macs": 200e6 + i * 1e6,
+                "status": "ok", "reason": reason, "selected": selected}
+    one = [point(0, 1.0, 1.4, 1.0, 0.920, True), point(1, 1.0, 1.1, 1.3, 0.915, False),
+           point(2, 1.1, 1.3, 1.0, 0.920, False, "the same network as point 0 (trained once)"), point(3, 1.0, 1.0, 1.4, 0.918, False)]
+    _grid(tmp_path / "grid-fair" / "resnet-18-w0.25", one,
+          [{"event": "done", "status": "ok", "index": p["index"], "accuracy": p["accuracy"]} for p in one])
+    seeds = {0: [0.920, 0.905, 0.906], 1: [0.915, 0.916, 0.917], 3: [0.917, 0.913, 0.912]}
+    many = [point(0, 1.0, 1.4, 1.0, 0.9103, False), point(1, 1.0, 1.1, 1.3, 0.916, True),
+            point(2, 1.1, 1.3, 1.0, 0.9103, False, "the same network as point 0 (trained once)"), point(3, 1.0, 1.0, 1.4, 0.914, False)]
+    _grid(tmp_path / "grid-fair-seeds3" / "resnet-18-w0.25", many,
+          [{"event": "seed", "status": "ok", "index": i, "seed": s, "accuracy": a} for i, v in seeds.items() for s, a in enumerate(v)])
+    report = load_script("bench_fair_report", monkeypatch)
+    assert report.main(["--results", str(tmp_path), "--baselines", "resnet-18"]) == 0
+    text = capsys.readouterr().out
+    rows = [line for line in text.splitlines() if line.startswith("| resnet-18 | (")]
+    # ranked on the mean: point 1 first (the several-seed pick), then 3, then 0 (the one-seed pick); the sharing point is left out
+    assert [r.split("|")[2].strip().split(" **")[0] for r in rows] == ["(1, 1.1, 1.3)", "(1, 1, 1.4)", "(1, 1.4, 1)"]
+    assert "**several-seed pick**" in rows[0] and "0.9150 (3) | 0.9160 ± 0.0010 (n=3) (1) | yes |" in rows[0]
+    assert "**one-seed pick**" in rows[2] and "0.9200 (1) | 0.9103 ± 0.0084 (n=3) (3) | yes |" in rows[2]
+    assert rows[1].rstrip(" |").endswith("no (0.9170)")  # seed 0 scored differently the second time
