@@ -121,19 +121,21 @@ def grid_choice(folder: Path) -> dict | None:
             "accuracy": float(row["accuracy"]), "macs": float(row["macs"]), "counts": counts}
 
 
-def grid_table(baselines: list[str], results: Path, width: str) -> list[str]:
+def grid_table(baselines: list[str], results: Path, width: str, grids: str = "grid-fair",
+               trained: str = "compare-fair-grid") -> list[str]:
+    """The grid's pick (from ``RESULTS/grids``) trained like the paper's (``RESULTS/trained``), paired by seed."""
     out = ["| baseline | grid points (trained / skipped over budget / sharing) | grid's pick (alpha, beta, gamma), proxy val top-1 "
            "| phi | paper's (1.2, 1.1, 1.15) | grid's | grid - paper, paired |",
            "|---|---|---|---|---|---|---|"]
     for b in baselines:
-        choice = grid_choice(results / "grid-fair" / f"{b}-w{width}")
+        choice = grid_choice(results / grids / f"{b}-w{width}")
         _, paper_rows = ledger_rows(results / "compare-fair" / f"{b}-w{width}")
-        _, grid_rows = ledger_rows(results / "compare-fair-grid" / f"{b}-w{width}")
         if choice is None:
             out.append(f"| {b} | not run | | | | | |")
             continue
+        grid_rows = _trained_rows(results, (trained, "compare-fair-grid"), f"{b}-w{width}", choice.get("coefficients"))
         c = choice["counts"]
-        folder = results / "grid-fair" / f"{b}-w{width}"
+        folder = results / grids / f"{b}-w{width}"
         shared = _shared(folder)
         points = f"{c.get('ok', 0) - shared} / {c.get('skipped', 0)} / {shared}"
         pick = "none" if "coefficients" not in choice else (
@@ -147,6 +149,16 @@ def grid_table(baselines: list[str], results: Path, width: str) -> list[str]:
             out.append(f"| {b} | {points} | {pick} | {phi} | {_mean_sd(paper)}{_size(paper_rows, phi)} | "
                        f"{_mean_sd(mine)}{_size(grid_rows, phi, paper_rows)} | {_paired_text(paired(mine, paper))} |")
     return out
+
+
+def _trained_rows(results: Path, folders: tuple[str, ...], name: str, coefficients: tuple[float, ...] | None) -> list[dict]:
+    """The rows of the first ledger among ``folders`` that trained ``coefficients`` (a pick another grid also made)."""
+    for folder in folders:
+        settings, rows = ledger_rows(results / folder / name)
+        c = settings.get("coefficients") or {}
+        if rows and coefficients is not None and (c.get("alpha"), c.get("beta"), c.get("gamma")) == coefficients:
+            return rows
+    return []
 
 
 def _size(rows: list[dict], phi: int, base_rows: list[dict] | None = None) -> str:
@@ -234,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(seeds) > 2:
         print("\nThe grid on one seed against the same grid on several (`--grid-seeds`; validation top-1, trained points).\n")
         print("\n".join(seeds))
+        print("\nThe several-seed grid's coefficients against the paper's (`compare-fair-grid-seeds3`).\n")
+        print("\n".join(grid_table([b for b in baselines if (args.results / "grid-fair-seeds3" / f"{b}-w{args.width}").is_dir()],
+                                    args.results, args.width, "grid-fair-seeds3", "compare-fair-grid-seeds3")))
     return 0
 
 

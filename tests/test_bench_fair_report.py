@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -18,9 +19,9 @@ ACCURACY = {
 MACS = {"baseline": 100e6, "compound": 210e6, "width": 205e6, "depth": 190e6, "resolution": 212e6}
 
 
-def _ledger(folder, accuracy, kind="compare"):
+def _ledger(folder, accuracy, coefficients=(1.2, 1.1, 1.15)):
     folder.mkdir(parents=True)
-    lines = [{"settings": {"kind": kind}}]
+    lines = [{"settings": {"kind": "compare", "coefficients": dict(zip(("alpha", "beta", "gamma"), coefficients, strict=True))}}]
     for (variant, phi), values in accuracy.items():
         for seed, acc in enumerate(values):
             lines.append({"key": f"{variant}-phi{phi}-s{seed}", "row": {"variant": variant, "phi": phi, "seed": seed,
@@ -31,7 +32,7 @@ def _ledger(folder, accuracy, kind="compare"):
 @pytest.fixture
 def results(tmp_path):
     _ledger(tmp_path / "compare-fair" / "resnet-18-w0.25", ACCURACY)
-    _ledger(tmp_path / "compare-fair-grid" / "resnet-18-w0.25", {("compound", 1): [0.913, 0.911, 0.914]})
+    _ledger(tmp_path / "compare-fair-grid" / "resnet-18-w0.25", {("compound", 1): [0.913, 0.911, 0.914]}, (1.0, 1.4, 1.0))
     grid = tmp_path / "grid-fair" / "resnet-18-w0.25"
     grid.mkdir(parents=True)
     pd.DataFrame([
@@ -93,3 +94,16 @@ def test_the_seeds_table_ranks_the_grid_on_one_seed_and_on_the_mean(tmp_path, mo
     assert "**several-seed pick**" in rows[0] and "0.9150 (3) | 0.9160 ± 0.0010 (n=3) (1) | yes |" in rows[0]
     assert "**one-seed pick**" in rows[2] and "0.9200 (1) | 0.9103 ± 0.0084 (n=3) (3) | yes |" in rows[2]
     assert rows[1].rstrip(" |").endswith("no (0.9170)")  # seed 0 scored differently the second time
+
+
+def test_a_grid_pick_is_paired_only_with_trainings_of_its_own_coefficients(results, monkeypatch, capsys):
+    report = load_script("bench_fair_report", monkeypatch)
+    # the several-seed grid picks what the one-seed grid picked: the one-seed grid's trainings serve both
+    shutil.copytree(results / "grid-fair", results / "grid-fair-seeds3")
+    table = report.grid_table(["resnet-18"], results, "0.25", "grid-fair-seeds3", "compare-fair-grid-seeds3")
+    assert "| 0.9127 ± 0.0015 [2.10x] | **+0.0017 (2 of 3)** |" in table[2]
+    # a ledger of other coefficients is not this pick's
+    _ledger(results / "compare-fair-grid" / "mobilenet-v2-w0.25", {("compound", 1): [0.9, 0.9, 0.9]}, (1.2, 1.1, 1.15))
+    grid = results / "grid-fair" / "mobilenet-v2-w0.25"
+    shutil.copytree(results / "grid-fair" / "resnet-18-w0.25", grid)
+    assert "not trained yet" in report.grid_table(["mobilenet-v2"], results, "0.25")[2]
