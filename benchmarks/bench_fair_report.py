@@ -6,6 +6,8 @@ Reads what ``bench_compare.py`` and ``effsearch scale`` left behind, trains noth
 * ``RESULTS/grid-fair/B-w0.25/grid.csv``: the grid's points and the one it selected;
 * ``RESULTS/compare-fair-grid/B-w0.25/rows.jsonl``: compound with the grid's coefficients, the same
   recipe and seeds (``bench_compare.py --coefficients A,B,G --variants compound``).
+* ``RESULTS/grid-fair-seeds3/B-w0.25/``: the same grid ranked on three seeds (``--grid-seeds 3``), and
+  ``RESULTS/compare-fair-grid-seeds3/B-w0.25/rows.jsonl`` its pick trained, where it differs from the one-seed pick.
 
 Every difference is paired by seed (the same seed gives both networks the same data order and
 initial draw), reported as the mean difference and the seeds won, next to the larger of the two
