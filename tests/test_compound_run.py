@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -59,8 +60,6 @@ class StopAfterFirstPoint(Callback):
 
 @pytest.mark.slow
 def test_a_grid_and_family_from_python_and_a_requested_stop_resumes(ray_cluster, digits, tiny_spec, tmp_path):
-    import dataclasses
-
     from effsearch.compound.ledger import LEDGER, read_ledger
 
     out = tmp_path / "scale"
