@@ -25,7 +25,10 @@ Scores: the *pick* after ``n`` evaluations is the evaluated architecture with th
 baseline`` picks its finalist on the mean of its seeds, so an architecture measured again is not
 judged on its luckiest value; with ``--pick shrunk``, the best posterior mean of a normal model whose
 noise is pooled from the repeats, so a once-measured lucky value counts for less than a consistent
-mean); its *regret* is the table optimum's true reward minus the pick's true reward
+mean; with ``--pick finalists``, what a user of a plain study does and ``effsearch baseline`` does
+with its finalists: the ``FINALISTS`` networks with the best observed values are trained again with
+the table's seeds and the best seed mean is kept, so a sampler is judged on whether the best network
+is among its top few, not on which of them drew a lucky value); its *regret* is the table optimum's true reward minus the pick's true reward
 (mean over seeds), in reward points x100. *Evaluations to top 0.5%*: the first evaluation of an
 architecture whose true reward is in the table's best 0.5% (censored at the run's length).
 
@@ -35,6 +38,7 @@ architecture whose true reward is in the table's best 0.5% (censored at the run'
     python benchmarks/bench_tables.py summary    # every setting in one table
     python benchmarks/bench_tables.py compare --a mnas --b tpe   # paired by seed, bootstrap intervals
     python benchmarks/bench_tables.py entropy --table micro --reward hard --noise seeds --seeds 0-3
+    python benchmarks/bench_tables.py best --budget 100   # how often each run found the table's best network
 
 Repeats: in a plain Optuna study an architecture asked for again is trained again (``--repeats
 evaluate``, the default: a new noisy value, one more evaluation). ``effsearch baseline`` answers it
@@ -55,6 +59,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import heapq
 import json
 import math
 import statistics
@@ -76,6 +81,10 @@ BUDGETS = (25, 50, 100, 200, 500)
 TOP = 0.005
 REJECT = 1.2
 ASKS = 4
+FINALISTS = 5
+"""Distinct networks with the best observed values that the finalists pick trains again with every seed."""
+FINAL_SEEDS = 3
+"""Seeds a finalist is trained with: the micro table's recorded seeds; on supernet-small, Gaussian draws."""
 
 
 @dataclass
@@ -250,6 +259,11 @@ def shrunk_pick(sums: dict[int, list[float]]) -> int:
     return keys[int(np.argmax(posterior_means(n, m, squares)))]
 
 
+def finalists_pick(best_values: dict[int, float], retrained: Any, k: int = FINALISTS) -> int:
+    """Of the ``k`` architectures with the best observed values, the one whose seed mean (``retrained(i)``) is best."""
+    return max(heapq.nlargest(k, best_values, key=best_values.__getitem__), key=retrained)
+
+
 def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int, evaluations: int,
             repeats: str = "evaluate") -> dict[str, Any]:
     """One search of ``evaluations`` trainings (table lookups); returns its trace of true rewards and picks.
@@ -291,6 +305,19 @@ def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int,
     sums: dict[int, list[float]] = {}  # architecture -> [sum, count, sum of squares] of its observed rewards
     picked_mean: list[int] = []
     picked_shrunk: list[int] = []
+    picked_final: list[int] = []
+    best_values: dict[int, float] = {}  # architecture -> its best observed reward, as a study lists its trials
+    retrain_rng = np.random.default_rng([seed, 104729])
+    retrained: dict[int, float] = {}
+
+    def seed_mean(i: int) -> float:
+        """A finalist's reward on the mean of FINAL_SEEDS trainings, drawn once per run."""
+        if i not in retrained:
+            acc = table.mean[i]
+            if noise != "none" and table.noise_sd is not None:
+                acc = acc + retrain_rng.normal(0.0, table.noise_sd / math.sqrt(FINAL_SEEDS))
+            retrained[i] = float(table.reward(acc, table.macs[i], reward))
+        return retrained[i]
     while len(picked) < evaluations and asks < ASKS * evaluations:
         trial = study.ask()
         trained = len(evaluated)
@@ -310,15 +337,20 @@ def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int,
         # measured again is judged on the mean of its values, not on its luckiest one.
         picked_mean.append(max(sums, key=lambda k: sums[k][0] / sums[k][1]))
         picked_shrunk.append(shrunk_pick(sums))
+        best_values[evaluated[-1]] = max(value, best_values.get(evaluated[-1], -math.inf))
+        picked_final.append(finalists_pick(best_values, seed_mean))
     picked += [best_i] * (evaluations - len(picked))
     picked_mean += picked_mean[-1:] * (evaluations - len(picked_mean))
     picked_shrunk += picked_shrunk[-1:] * (evaluations - len(picked_shrunk))
+    picked_final += picked_final[-1:] * (evaluations - len(picked_final))
     hits = [n + 1 for n, i in enumerate(evaluated) if true[i] >= top]
     out = {
         "table": table.name, "reward": reward, "noise": noise, "sampler": sampler_text, "seed": seed,
         "evaluations": evaluations, "repeats": repeats, "asks": asks, "regret": [round(100 * (best - float(true[i])), 4) for i in picked],
         "regret_mean": [round(100 * (best - float(true[i])), 4) for i in picked_mean],
         "regret_shrunk": [round(100 * (best - float(true[i])), 4) for i in picked_shrunk],
+        "regret_finalists": [round(100 * (best - float(true[i])), 4) for i in picked_final],
+        "best_at": [n + 1 for n, i in enumerate(evaluated) if i == int(np.argmax(true))],  # evaluations of the table's best
         "to_top": hits[0] if hits else None, "distinct": len(set(evaluated)), "seconds": round(time.perf_counter() - start, 2),
         # Share of each 50 evaluations over the target: how fast a sampler learns the budget's cliff.
         "over": [round(float(np.mean(table.macs[evaluated[i:i + 50]] > table.target)), 3) for i in range(0, len(evaluated), 50)],
@@ -399,6 +431,9 @@ def _median_to_top(values: list[int | None], cap: int) -> str:
 def _picked(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The runs file's rows, each with ``regret`` taken from the pick chosen by ``--pick``."""
     rows = _rows(args.out or RUNS)
+    if getattr(args, "only_seeds", None):  # one seed set of a file that holds several
+        keep = set(_seeds(args.only_seeds))
+        rows = [r for r in rows if r["seed"] in keep]
     if args.pick == "max":
         return rows
     key = f"regret_{args.pick}"
@@ -483,6 +518,28 @@ def compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def best(args: argparse.Namespace) -> int:
+    """How often each sampler evaluated the table's best network by ``--budget``: found (in how many
+    seeds) is the search; evaluated again is what lets a noisy pick see its true level."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in _picked(args):
+        if "best_at" in r:
+            groups.setdefault((r["table"], r["reward"], r["noise"], r["sampler"]), []).append(r)
+    print(f"| table | reward | noise | sampler | seeds | found by {args.budget} | evaluations of it by {args.budget} "
+          f"(median where found) | first (median where found) | regret @{args.budget}, found / not |")
+    print("|---" * 9 + "|")
+    for key in sorted(groups):
+        rs = groups[key]
+        hits = [[n for n in r["best_at"] if n <= args.budget] for r in rs]
+        found = [h for h in hits if h]
+        regret = [[r["regret"][args.budget - 1] for r, h in zip(rs, hits, strict=True) if bool(h) == f] for f in (True, False)]
+        cells = [f"{statistics.median(x):.2f}" if x else "-" for x in regret]
+        print("| " + " | ".join(key) + f" | {len(rs)} | {len(found)} | "
+              + (f"{statistics.median(len(h) for h in found):.0f} | {statistics.median(h[0] for h in found):.0f}" if found else "- | -")
+              + f" | {cells[0]} / {cells[1]} |")
+    return 0
+
+
 def entropy(args: argparse.Namespace) -> int:
     """The controller's entropy share and baseline per update, from the runs already recorded."""
     path = args.out or RUNS
@@ -499,10 +556,11 @@ def entropy(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help=f"runs file (default {RUNS})")
-    parser.add_argument("--pick", choices=("max", "mean", "shrunk"), default="max",
+    parser.add_argument("--pick", choices=("max", "mean", "shrunk", "finalists"), default="max",
                         help="report the pick with the best single observed reward, with the best mean over its "
                              "evaluations (as effsearch baseline picks on seed means), or with the best mean "
-                             "shrunk towards the others by its count (empirical Bayes)")
+                             "shrunk towards the others by its count (empirical Bayes), or the best seed mean of the "
+                             f"{FINALISTS} best observed (finalists trained again with every seed)")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run")
     r.add_argument("--table", choices=sorted(TABLES), required=True)
@@ -514,11 +572,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--repeats", choices=("evaluate", "cached"), default="evaluate",
                    help="a repeated architecture is trained again (plain Optuna) or answered from the cache (effsearch baseline)")
     sub.add_parser("report")
-    sub.add_parser("summary", help="every setting in one markdown table")
+    m = sub.add_parser("summary", help="every setting in one markdown table")
     c = sub.add_parser("compare", help="two samplers paired by seed, with bootstrap intervals")
     c.add_argument("--a", default="mnas")
     c.add_argument("--b", default="tpe")
     c.add_argument("--repeats", choices=("evaluate", "cached"), default="evaluate")
+    b = sub.add_parser("best", help="how often each run found and re-evaluated the table's best network")
+    b.add_argument("--budget", type=int, default=100)
+    for p in (m, c, b):
+        p.add_argument("--seeds", dest="only_seeds", default=None, help="only these seeds, e.g. 100-129 (default: all)")
     e = sub.add_parser("entropy")
     e.add_argument("--table", choices=sorted(TABLES), required=True)
     e.add_argument("--reward", default="soft")
@@ -526,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--seeds", default="0-3")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return {"run": run, "report": report, "summary": summary, "compare": compare, "entropy": entropy}[args.command](args)
+    return {"run": run, "report": report, "summary": summary, "compare": compare, "best": best, "entropy": entropy}[args.command](args)
 
 
 if __name__ == "__main__":
