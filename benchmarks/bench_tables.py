@@ -28,9 +28,10 @@ noise is pooled from the repeats, so a once-measured lucky value counts for less
 mean; with ``--pick finalists``, what a user of a plain study does and ``effsearch baseline`` does
 with its finalists: the ``FINALISTS`` networks with the best observed values are trained again with
 the table's seeds and the best seed mean is kept, so a sampler is judged on whether the best network
-is among its top few, not on which of them drew a lucky value); its *regret* is the table optimum's true reward minus the pick's true reward
-(mean over seeds), in reward points x100. *Evaluations to top 0.5%*: the first evaluation of an
-architecture whose true reward is in the table's best 0.5% (censored at the run's length).
+is among its top few, not on which of them drew a lucky value); its *regret* is the table optimum's
+true reward minus the pick's true reward (mean over seeds), in reward points x100. *Evaluations to
+top 0.5%*: the first evaluation of an architecture whose true reward is in the table's best 0.5%
+(censored at the run's length).
 
     python benchmarks/bench_tables.py run --table supernet-small --samplers mnas,random,tpe,evolution --seeds 0-11
     python benchmarks/bench_tables.py run --table micro --samplers mnas,random,tpe,evolution --seeds 0-11
@@ -344,13 +345,14 @@ def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int,
     picked_shrunk += picked_shrunk[-1:] * (evaluations - len(picked_shrunk))
     picked_final += picked_final[-1:] * (evaluations - len(picked_final))
     hits = [n + 1 for n, i in enumerate(evaluated) if true[i] >= top]
+    optimum = int(np.argmax(true))
     out = {
         "table": table.name, "reward": reward, "noise": noise, "sampler": sampler_text, "seed": seed,
         "evaluations": evaluations, "repeats": repeats, "asks": asks, "regret": [round(100 * (best - float(true[i])), 4) for i in picked],
         "regret_mean": [round(100 * (best - float(true[i])), 4) for i in picked_mean],
         "regret_shrunk": [round(100 * (best - float(true[i])), 4) for i in picked_shrunk],
         "regret_finalists": [round(100 * (best - float(true[i])), 4) for i in picked_final],
-        "best_at": [n + 1 for n, i in enumerate(evaluated) if i == int(np.argmax(true))],  # evaluations of the table's best
+        "best_at": [n + 1 for n, i in enumerate(evaluated) if i == optimum],  # evaluations of the table's best network
         "to_top": hits[0] if hits else None, "distinct": len(set(evaluated)), "seconds": round(time.perf_counter() - start, 2),
         # Share of each 50 evaluations over the target: how fast a sampler learns the budget's cliff.
         "over": [round(float(np.mean(table.macs[evaluated[i:i + 50]] > table.target)), 3) for i in range(0, len(evaluated), 50)],

@@ -38,6 +38,7 @@ class ControllerConfig:
     scale_decay: float | None = None  # decay of the advantage's RMS (default: baseline_decay)
     unique: bool = True  # propose only architectures the study has not tried (controller.propose)
     proposals: int = 8  # policy proposals per trial, screened by the surrogate when > 1
+    local: int = 0  # one-decision neighbours of the best trial so far that join the screened proposals
     remeasure: float = 0.25  # share of trials that evaluate the believed-best architecture again
 
     def __post_init__(self) -> None:
@@ -49,6 +50,8 @@ class ControllerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ControllerError(f"controller {name} {value!r} must be an integer >= 1")
+        if isinstance(self.local, bool) or not isinstance(self.local, int) or self.local < 0:
+            raise ControllerError(f"controller local {self.local!r} must be an integer >= 0")
         if self.lr is None:
             object.__setattr__(self, "lr", DEFAULT_LR[self.algorithm])
         _check_number("lr", self.lr, lo=0, lo_open=True)

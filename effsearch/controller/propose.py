@@ -11,6 +11,11 @@ Two rules on top of plain policy sampling, both measured on tables of trained ne
   that is best under a Thompson draw of :class:`~effsearch.controller.surrogate.Surrogate` (fitted on
   every evaluated trial) is evaluated: the policy says where to look, the evaluated trials say which
   of its proposals is most likely to pay (a predictor-guided step).
+* **Neighbours of the best.** With ``local > 0`` that many one-decision changes of the best trial so
+  far (new to the study, drawn at random) join the proposals the surrogate screens. The policy moves
+  a little per update, so a network one change away from the best, such as the one step to the
+  budget's edge, can wait many updates for its turn; measured on tables of trained networks, the
+  neighbours found the best network by 100 evaluations twice as often or more.
 * **A known cost term.** Given ``factor`` (the reward's multiplier for an architecture, computed before
   training: ``(COST/T)^w`` of an accuracy-times-cost reward, 0 for one rejected untrained), the
   surrogate models the reward divided by it, which is accuracy, a smoother and more additive function
@@ -52,7 +57,7 @@ def _generator(seed: int, number: int, attempt: int) -> torch.Generator:
 
 def propose(learner: Learner, number: int, forced: dict[int, int], *, proposals: int, unique: bool,
             tried: set[tuple[int, ...]], rows: Sequence[tuple[Sequence[int], float]],
-            factor: Callable[[Sequence[int]], float] | None = None) -> tuple[list[int], list[float]]:
+            factor: Callable[[Sequence[int]], float] | None = None, local: int = 0) -> tuple[list[int], list[float]]:
     """The actions of trial ``number`` and their per-decision log-probabilities under the policy."""
     wanted = max(1, proposals)
     if wanted == 1 and not unique:
@@ -74,6 +79,8 @@ def propose(learner: Learner, number: int, forced: dict[int, int], *, proposals:
         candidates.append((row, logps[a].tolist()))
         if len(candidates) == wanted:
             break
+    if local and wanted > 1 and not forced and len(rows) >= MIN_ROWS:
+        candidates += _neighbours(learner, number, local, rows, tried | seen)
     if not candidates:
         return actions[0].tolist(), logps[0].tolist()
     if len(candidates) == 1:
@@ -88,6 +95,26 @@ def propose(learner: Learner, number: int, forced: dict[int, int], *, proposals:
     values = surrogate.draw(np.random.default_rng(derived_seed(learner.seed, number, -2)))
     scores = surrogate.predict([c[0] for c in candidates], values) * factors
     return candidates[int(np.argmax(scores))]
+
+
+def _neighbours(learner: Learner, number: int, count: int, rows: Sequence[tuple[Sequence[int], float]],
+                taken: set[tuple[int, ...]]) -> list[tuple[list[int], list[float]]]:
+    """Up to ``count`` one-decision changes of the best trial so far, not yet taken, with their policy log-probabilities.
+
+    They were not drawn from the policy, so their behaviour probability is the current policy's (PPO's
+    ratio starts at 1 for them, as for a trial the policy did not sample).
+    """
+    best = list(max(rows, key=lambda r: r[1])[0])
+    sizes = learner.policy.sizes
+    near = [[*best[:d], c, *best[d + 1:]] for d in range(len(sizes)) for c in range(sizes[d]) if c != best[d]]
+    near = [n for n in near if tuple(n) not in taken]
+    if not near:
+        return []
+    rng = np.random.default_rng(derived_seed(learner.seed, number, -3))
+    chosen = [near[i] for i in rng.permutation(len(near))[:count]]
+    with torch.no_grad():
+        logps, _ = learner.policy.evaluate(torch.tensor(chosen, dtype=torch.long))
+    return list(zip(chosen, logps.tolist(), strict=True))
 
 
 class Tried:

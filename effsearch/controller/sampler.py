@@ -97,6 +97,7 @@ class MnasSampler(BaseSampler):
         scale_decay: decay of the running RMS that scales advantages (default: ``baseline_decay``).
         unique: propose only architectures the study has not tried yet (default True).
         proposals: policy proposals per trial; above 1 the surrogate picks which one is evaluated (default 8).
+        local: one-decision neighbours of the best trial so far that join the screened proposals.
         remeasure: share of trials that re-evaluate the believed-best architecture while noise shows (default 0.25).
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
             order (e.g. ``effsearch.search.space.load_space("mnasnet").distributions()``); default: inferred.
@@ -129,8 +130,7 @@ class MnasSampler(BaseSampler):
         search_space: dict[str, BaseDistribution] | None = None,
         fidelity: str = ControllerConfig.fidelity,
         scale_decay: float | None = None,
-        unique: bool = ControllerConfig.unique,
-        proposals: int = ControllerConfig.proposals,
+        unique: bool = ControllerConfig.unique, proposals: int = ControllerConfig.proposals, local: int = ControllerConfig.local,
         remeasure: float = ControllerConfig.remeasure,
         reward_factor: Callable[[dict[str, Any]], float] | None = None,
     ) -> None:
@@ -138,7 +138,7 @@ class MnasSampler(BaseSampler):
             algorithm=algorithm, lr=lr, batch_size=batch_size, epochs=epochs, clip=clip,
             entropy_weight=entropy_weight, baseline_decay=baseline_decay, hidden_size=hidden_size,
             embed_size=embed_size, failed_reward=failed_reward, fidelity=fidelity, scale_decay=scale_decay,
-            unique=unique, proposals=proposals, remeasure=remeasure,
+            unique=unique, proposals=proposals, local=local, remeasure=remeasure,
         )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ControllerError(f"controller seed {seed!r} must be an integer or None")
@@ -319,7 +319,7 @@ class MnasSampler(BaseSampler):
         for t, name in enumerate(learner.names):
             if name in fixed and fixed[name] in learner.space[name].choices:
                 forced[t] = learner.space[name].choices.index(fixed[name])
-        cfg, rows = self.config, list(self._rows.values())
+        cfg, rows, factor = self.config, list(self._rows.values()), (self._factor_of if self._factor else None)
         again = None if forced else remeasure_target(rows, learner.policy.sizes, trial.number, cfg.remeasure)
         if again is not None:
             actions, record = again, {"actions": again, "update": learner.num_updates, "remeasure": True}
@@ -327,7 +327,7 @@ class MnasSampler(BaseSampler):
             if cfg.unique:
                 self._tried.update(study, learner, TRIAL_ATTR)
             actions, logps = propose(learner, trial.number, forced, proposals=cfg.proposals, unique=cfg.unique,
-                                     tried=self._tried.keys, rows=rows, factor=self._factor_of if self._factor else None)
+                                     tried=self._tried.keys, rows=rows, factor=factor, local=cfg.local)
             record = {"actions": actions, "update": learner.num_updates}
             if not forced:  # pinned choices were not drawn from the policy: no behaviour probability
                 record["logp"] = logps
