@@ -17,15 +17,15 @@ def test_neighbours_change_one_decision_of_the_best_and_skip_what_was_taken():
     best = [1, 2, 0, 3, 1, 2]
     rows = [([0] * len(SIZES), 0.5), (best, 0.9), ([3] * len(SIZES), 0.7)]
     taken = {tuple([2, *best[1:]]), tuple(best)}
-    near = _neighbours(learner, 5, 100, rows, taken)
+    near = _neighbours(learner, 5, 100, rows, (taken,))
     assert len(near) == sum(k - 1 for k in SIZES) - 1  # every one-decision change but the taken one
     for actions, logps in near:
         assert sum(a != b for a, b in zip(actions, best, strict=True)) == 1 and tuple(actions) not in taken
         with torch.no_grad():  # their behaviour probability is the current policy's
             expected, _ = learner.policy.evaluate(torch.tensor([actions]))
         assert np.allclose(logps, expected[0].tolist())
-    assert [a for a, _ in _neighbours(learner, 5, 3, rows, taken)] == [a for a, _ in _neighbours(learner, 5, 3, rows, taken)]
-    assert len(_neighbours(learner, 5, 3, rows, taken)) == 3
+    assert [a for a, _ in _neighbours(learner, 5, 3, rows, (taken,))] == [a for a, _ in _neighbours(learner, 5, 3, rows, (taken,))]
+    assert len(_neighbours(learner, 5, 3, rows, (taken,))) == 3
 
 
 def test_neighbours_join_only_a_screen():

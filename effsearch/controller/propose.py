@@ -80,7 +80,7 @@ def propose(learner: Learner, number: int, forced: dict[int, int], *, proposals:
         if len(candidates) == wanted:
             break
     if local and wanted > 1 and not forced and len(rows) >= MIN_ROWS:
-        candidates += _neighbours(learner, number, local, rows, tried | seen)
+        candidates += _neighbours(learner, number, local, rows, (tried, seen))
     if not candidates:
         return actions[0].tolist(), logps[0].tolist()
     if len(candidates) == 1:
@@ -98,8 +98,9 @@ def propose(learner: Learner, number: int, forced: dict[int, int], *, proposals:
 
 
 def _neighbours(learner: Learner, number: int, count: int, rows: Sequence[tuple[Sequence[int], float]],
-                taken: set[tuple[int, ...]]) -> list[tuple[list[int], list[float]]]:
-    """Up to ``count`` one-decision changes of the best trial so far, not yet taken, with their policy log-probabilities.
+                taken: Sequence[set[tuple[int, ...]]]) -> list[tuple[list[int], list[float]]]:
+    """Up to ``count`` one-decision changes of the best trial so far, in none of the ``taken`` sets, with their
+    policy log-probabilities (the sets are read, not merged: the study's may hold every trial).
 
     They were not drawn from the policy, so their behaviour probability is the current policy's (PPO's
     ratio starts at 1 for them, as for a trial the policy did not sample).
@@ -107,7 +108,7 @@ def _neighbours(learner: Learner, number: int, count: int, rows: Sequence[tuple[
     best = list(max(rows, key=lambda r: r[1])[0])
     sizes = learner.policy.sizes
     near = [[*best[:d], c, *best[d + 1:]] for d in range(len(sizes)) for c in range(sizes[d]) if c != best[d]]
-    near = [n for n in near if tuple(n) not in taken]
+    near = [n for n in near if not any(tuple(n) in keys for keys in taken)]
     if not near:
         return []
     rng = np.random.default_rng(derived_seed(learner.seed, number, -3))
