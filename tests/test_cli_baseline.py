@@ -175,6 +175,7 @@ def test_sigkill_mid_search_then_the_same_command_finishes_it(tmp_path):
     study = optuna.load_study(study_name="run", storage=storage)
     done_before = {t.number: (t.params, t.values) for t in study.trials if t.state.name == "COMPLETE"}
     in_flight = [t for t in study.trials if t.state.name == "RUNNING"]
+    last_before = study.trials[-1].number
     saved = state.load(study._storage, study._study_id)
     assert len(done_before) >= 9 and 1 <= len(in_flight) <= 4 and saved is not None and saved["num_updates"] == 1
 
@@ -200,8 +201,12 @@ def test_sigkill_mid_search_then_the_same_command_finishes_it(tmp_path):
     assert len(counted) == 18 and set(counted["state"]) == {"COMPLETE"}
     assert counted.loc[counted["status"] == "ok", "blocks"].is_unique  # no architecture trained twice
     final = state.load(study._storage, study._study_id)  # the controller went on from its saved state
-    assert final["num_updates"] == 2 and final["seed"] == saved["seed"]  # 18 trials, batches of 8
-    assert min(r[0] for r in final["consumed"]) == 0 and max(r[1] for r in final["consumed"]) >= 15
+    # 18 trials in batches of 8; neighbours of the best in the screen are not learned from, so 1 or 2 updates.
+    assert final["num_updates"] >= saved["num_updates"] and final["seed"] == saved["seed"]
+    learned = [t for t in study.trials if t.state.name == "COMPLETE" and not (t.system_attrs.get("effsearch:mnas") or {}).get("local")]
+    assert final["num_updates"] == len(learned) // 8
+    after = [r for t in study.trials if t.number > last_before and (r := t.system_attrs.get("effsearch:mnas"))]
+    assert after and all(r["update"] >= saved["num_updates"] for r in after)  # proposed by the restored policy
 
 
 @pytest.mark.slow

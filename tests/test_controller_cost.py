@@ -81,8 +81,8 @@ def test_before_the_surrogate_fits_the_screen_only_avoids_rejected_proposals():
         return zero_first[key]
 
     rows = [([0] * len(SIZES), 0.5)] * (MIN_ROWS - 1)
-    actions, _ = propose(learner, 3, {}, proposals=4, unique=True, tried=set(), rows=rows, factor=factor)
-    plain, _ = propose(learner, 3, {}, proposals=4, unique=True, tried=set(), rows=rows)
+    actions, *_ = propose(learner, 3, {}, proposals=4, unique=True, tried=set(), rows=rows, factor=factor)
+    plain, *_ = propose(learner, 3, {}, proposals=4, unique=True, tried=set(), rows=rows)
     assert factor(actions) > 0 and factor(plain) == 0.0  # the plain screen takes the first proposal
     assert actions != plain
 

@@ -61,5 +61,5 @@ def test_a_search_with_neighbours_steps_from_its_best_network():
     for seed in range(3):
         problem = Problem(seed)
         local = _steps_from_the_best(run(problem, seed, 60, local=2))
-        plain = _steps_from_the_best(run(problem, seed, 60))
+        plain = _steps_from_the_best(run(problem, seed, 60, local=0))
         assert local.count(1) >= 0.15 * len(local) and plain.count(1) <= 0.05 * len(plain), (local, plain)

@@ -123,7 +123,7 @@ def test_screened_proposals_find_the_best_of_an_additive_space_sooner():
 def test_history_records_each_update_and_survives_a_restart(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     values = [[0.0, 1.0, 0.2], [0.3, 0.0], [0.0, 0.5, 0.9, 0.1]]
-    first = MnasSampler(seed=2, batch_size=4, search_space=space([3, 2, 4]), remeasure=0)
+    first = MnasSampler(seed=2, batch_size=4, search_space=space([3, 2, 4]), remeasure=0, local=0)  # all learned from
     study = optuna.create_study(storage=storage, study_name="s", direction="maximize", sampler=first)
     study.optimize(additive(values), n_trials=24)
     rows = first.history
@@ -134,7 +134,7 @@ def test_history_records_each_update_and_survives_a_restart(tmp_path):
     frame = controller_frame(study)
     assert list(frame["update"]) == list(range(1, 7)) and "advantage_scale" in frame
 
-    second = MnasSampler(batch_size=4, remeasure=0)
+    second = MnasSampler(batch_size=4, remeasure=0, local=0)
     resumed = optuna.load_study(storage=storage, study_name="s", sampler=second)
     resumed.optimize(additive(values), n_trials=4)
     assert second.history[:6] == rows and second.history[6]["update"] == 7

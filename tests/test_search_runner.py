@@ -216,8 +216,10 @@ def test_mnas_controller_drives_the_study_and_persists_its_policy(tmp_path):
     search(out, evaluate=Scorer(), trials=17, sampler="mnas")
     study = _study(out)
     payload = state.load(study._storage, study._study_id)
-    assert payload is not None and payload["num_updates"] == 2  # 17 trials, batches of 8
-    assert all(t.system_attrs.get("effsearch:mnas") for t in study.trials)  # sampled by the policy
+    records = [t.system_attrs.get("effsearch:mnas") for t in study.trials]
+    assert all(records)  # proposed by the controller: the policy, or a neighbour of the best in its screen
+    learned = sum(not r.get("local") for r in records)  # neighbours of the best are not learned from
+    assert payload is not None and payload["num_updates"] == learned // 8 >= 1  # batches of 8
 
 
 def test_a_different_setting_is_refused_before_anything_is_written(tmp_path):

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 
 TRIAL_ATTR = "effsearch:mnas"
-"""Trial system attribute: ``{"actions": [...], "logp": [...], "update": n}`` as sampled."""
+"""Trial system attribute: ``{"actions": [...], "logp": [...], "update": n}`` as sampled (with ``"remeasure"`` or
+``"local"``: a re-measurement or a neighbour of the best, not learned from)."""
 
 
 @contextmanager

@@ -18,10 +18,11 @@ How it plugs into Optuna:
   (PPO by default, see :mod:`effsearch.controller.ppo`). Finished trials are collected both when
   this process tells a trial (``after_trial``) and when it samples one, so trials that finish out of
   order, in other processes or while this one was down are all learned from exactly once.
-* **Proposals.** By default each trial is a new architecture, the best of 8 policy proposals under a
-  Thompson draw of a surrogate (:mod:`effsearch.controller.propose`); once repeats show noise, every
-  4th trial re-measures the believed-best one (:mod:`effsearch.controller.remeasure`).
-  ``unique=False, proposals=1, remeasure=0`` is the plain MNAS policy.
+* **Proposals.** By default each trial is a new architecture: of 8 policy proposals and 2
+  one-decision neighbours of the best trial, the best under a Thompson draw of a surrogate
+  (:mod:`effsearch.controller.propose`); once repeats show noise, every 4th trial re-measures the
+  believed-best one (:mod:`effsearch.controller.remeasure`). Neighbours and re-measurements are not
+  learned from. ``unique=False, proposals=1, remeasure=0`` is the plain MNAS policy.
 * **Workers in flight.** Each trial records the choices and per-decision log-probabilities its
   policy sampled; PPO weighs a trial by the ratio against *that* policy, so trials sampled before
   the latest update still count correctly. Trials the policy did not sample (enqueued, random, or
@@ -97,7 +98,7 @@ class MnasSampler(BaseSampler):
         scale_decay: decay of the running RMS that scales advantages (default: ``baseline_decay``).
         unique: propose only architectures the study has not tried yet (default True).
         proposals: policy proposals per trial; above 1 the surrogate picks which one is evaluated (default 8).
-        local: one-decision neighbours of the best trial so far that join the screened proposals (default 0).
+        local: one-decision neighbours of the best trial so far that join the screened proposals (default 2).
         remeasure: share of trials that re-evaluate the believed-best architecture while noise shows (default 0.25).
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
             order (e.g. ``effsearch.search.space.load_space("mnasnet").distributions()``); default: inferred.
@@ -119,13 +120,10 @@ class MnasSampler(BaseSampler):
         seed: int | None = None,
         algorithm: str = ControllerConfig.algorithm,
         lr: float | None = None,
-        batch_size: int = ControllerConfig.batch_size,
-        epochs: int = ControllerConfig.epochs,
-        clip: float = ControllerConfig.clip,
-        entropy_weight: float = ControllerConfig.entropy_weight,
+        batch_size: int = ControllerConfig.batch_size, epochs: int = ControllerConfig.epochs,
+        clip: float = ControllerConfig.clip, entropy_weight: float = ControllerConfig.entropy_weight,
         baseline_decay: float = ControllerConfig.baseline_decay,
-        hidden_size: int = ControllerConfig.hidden_size,
-        embed_size: int = ControllerConfig.embed_size,
+        hidden_size: int = ControllerConfig.hidden_size, embed_size: int = ControllerConfig.embed_size,
         failed_reward: float | None = None,
         search_space: dict[str, BaseDistribution] | None = None,
         fidelity: str = ControllerConfig.fidelity,
@@ -297,8 +295,9 @@ class MnasSampler(BaseSampler):
             if row is not None:
                 self._rows[trial.number] = (row[0], row[1])
             if learner is not None and trial.number not in learner.consumed and not (running and trial.number in self._pending):
-                # A re-measurement was not drawn from the policy: it informs the surrogate, not the gradient.
-                if row is None or (trial.system_attrs.get(TRIAL_ATTR) or {}).get("remeasure"):
+                # Re-measurements and neighbours were not drawn from the policy: they inform the surrogate only.
+                record = trial.system_attrs.get(TRIAL_ATTR) or {}
+                if row is None or record.get("remeasure") or record.get("local"):
                     learner.consumed.add(trial.number)  # never learned from: do not look at it again
                     if row is None:
                         self._note_unusable(learner, trial, state_)
@@ -326,9 +325,9 @@ class MnasSampler(BaseSampler):
         else:
             if cfg.unique:
                 self._tried.update(study, learner, TRIAL_ATTR)
-            actions, logps = propose(learner, trial.number, forced, proposals=cfg.proposals, unique=cfg.unique,
-                                     tried=self._tried.keys, rows=rows, factor=factor, local=cfg.local)
-            record = {"actions": actions, "update": learner.num_updates}
+            actions, logps, near = propose(learner, trial.number, forced, proposals=cfg.proposals, unique=cfg.unique,
+                                           tried=self._tried.keys, rows=rows, factor=factor, local=cfg.local)
+            record = {"actions": actions, "update": learner.num_updates, **({"local": True} if near else {})}
             if not forced:  # pinned choices were not drawn from the policy: no behaviour probability
                 record["logp"] = logps
         study._storage.set_trial_system_attr(trial._trial_id, TRIAL_ATTR, record)
