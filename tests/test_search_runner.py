@@ -31,6 +31,7 @@ def test_a_search_fills_the_results_folder_as_documented(tmp_path):
     space = load_space("small")
     assert list(trials.columns) == list(TRIAL_COLUMNS) + [f"d_{name}" for name, _ in space.decisions]
     assert len(trials) == 6 and set(trials["state"]) == {"COMPLETE"} and set(trials["sampler"]) == {"random"}
+    assert trials["proposal"].isna().all()  # only the controller's trials say where they came from
     for _, row in trials.iterrows():  # every number is recomputed from the decisions, not trusted
         spec = space.to_spec({name: row[f"d_{name}"] for name, _ in space.decisions})
         cost = count(spec)
@@ -220,6 +221,9 @@ def test_mnas_controller_drives_the_study_and_persists_its_policy(tmp_path):
     assert all(records)  # proposed by the controller: the policy, or a neighbour of the best in its screen
     learned = sum(not r.get("local") for r in records)  # neighbours of the best are not learned from
     assert payload is not None and payload["num_updates"] == learned // 8 >= 1  # batches of 8
+    proposal = pd.read_csv(out / "trials.csv").set_index("number")["proposal"]  # where each trial came from
+    assert [proposal[t.number] for t in study.trials] == ["neighbour" if r.get("local") else "policy" for r in records]
+    assert set(proposal[:8]) == {"policy"}  # no neighbours before the screen has 8 trials
 
 
 def test_a_different_setting_is_refused_before_anything_is_written(tmp_path):

@@ -19,12 +19,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from effsearch.arch.spec import NetSpec
 from effsearch.arch.specio import save_spec
+from effsearch.controller.learner import TRIAL_ATTR
 from effsearch.runtime.results import atomic_write_csv
 from effsearch.search.study import nested_attrs
 from effsearch.units import format_count
 
 TRIAL_COLUMNS = (
-    "number", "state", "status", "reason", "sampler", "blocks", "params", "macs", "accuracy", "reward",
+    "number", "state", "status", "reason", "sampler", "proposal", "blocks", "params", "macs", "accuracy", "reward",
     "rung", "seed_accuracies", "over_budget", "train_seconds", "images_per_s", "latency_ms", "evaluator", "kernels", "datetime_start",
     "datetime_complete", "duration_s",
 )
@@ -53,13 +54,27 @@ def _reward(trial: FrozenTrial) -> float | None:
     return value
 
 
+def _proposal(trial: FrozenTrial) -> str | None:
+    """Where the controller's trial came from: ``policy`` (a policy sample), ``neighbour`` (a neighbour of the
+    best trial, chosen by the screen), ``remeasure`` or ``fixed`` (pinned choices, such as a requeued trial);
+    ``None`` for other samplers. Only policy samples are learned from."""
+    record = trial.system_attrs.get(TRIAL_ATTR) or {}
+    if not record:
+        return None
+    if record.get("local"):
+        return "neighbour"
+    if record.get("remeasure"):
+        return "remeasure"
+    return "policy" if "logp" in record else "fixed"
+
+
 def trial_row(trial: FrozenTrial, decisions: list[str]) -> dict[str, Any]:
     """One row of ``trials.csv``."""
     attrs, proxy = trial.user_attrs, nested_attrs(trial.user_attrs, "proxy")
     row = {
         "number": trial.number, "state": trial.state.name,
         "status": attrs.get("status") or _DEFAULT_STATUS[trial.state], "reason": attrs.get("reason"),
-        "sampler": attrs.get("sampler"), "blocks": attrs.get("blocks"), "params": attrs.get("params"),
+        "sampler": attrs.get("sampler"), "proposal": _proposal(trial), "blocks": attrs.get("blocks"), "params": attrs.get("params"),
         "macs": attrs.get("macs"), "accuracy": attrs.get("accuracy"), "reward": _reward(trial),
         "over_budget": attrs.get("over_budget"), "train_seconds": proxy.get("train_seconds"),
         "images_per_s": proxy.get("images_per_s"), "latency_ms": attrs.get("latency_ms", proxy.get("latency_ms")),
