@@ -397,3 +397,14 @@ def test_the_space_skeleton_is_the_spaces_network_read_without_the_search_packag
             "assert not [m for m in sys.modules if m.startswith('effsearch.search')], 'the search package was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_proposal_column_is_kept_and_blank_in_older_runs():
+    """Where a controller trial came from (policy sample or neighbour of the best) reaches the trials grid;
+    a trials.csv written before the column existed shows it blank."""
+    from effsearch.review.dashboard.app import TRIAL_COLUMNS
+    from effsearch.review.dashboard.frames import normalize_trials
+
+    frame = normalize_trials(pd.DataFrame({"number": [0, 1, 2], "proposal": ["policy", "neighbour", None]}))
+    assert list(frame["proposal"]) == ["policy", "neighbour", ""] and "proposal" in TRIAL_COLUMNS
+    assert list(normalize_trials(pd.DataFrame({"number": [0]}))["proposal"]) == [""]

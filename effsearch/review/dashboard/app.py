@@ -37,7 +37,7 @@ TABS = (("runs", "Runs"), ("pareto", "Pareto front"), ("learning", "Learning"), 
         ("grid", "Grid"), ("family", "Family"), ("trained", "Trained"))
 TAB_STYLE = {"padding": "8px 12px", "lineHeight": "22px"}
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
-TRIAL_COLUMNS = ("run", "number", "outcome", "sampler", "accuracy", "reward", "macs", "params", "latency_ms",
+TRIAL_COLUMNS = ("run", "number", "outcome", "sampler", "proposal", "accuracy", "reward", "macs", "params", "latency_ms",
                  "over_budget", "train_seconds", "duration_s", "blocks", "reason", "datetime_start")
 
 

@@ -31,7 +31,7 @@ RESULT_FILES = (
 NUMERIC_TRIAL_COLUMNS = (
     "number", "params", "macs", "accuracy", "reward", "rung", "train_seconds", "images_per_s", "latency_ms", "duration_s",
 )
-TEXT_TRIAL_COLUMNS = ("state", "status", "reason", "sampler", "blocks", "seed_accuracies", "datetime_start", "datetime_complete")
+TEXT_TRIAL_COLUMNS = ("state", "status", "reason", "sampler", "proposal", "blocks", "seed_accuracies", "datetime_start", "datetime_complete")
 OUTCOMES = ("ok", "over budget", "cached", "rejected", "failed", "pruned", "running")
 CONTROLLER_COLUMNS = ("update", "last_trial", "loss", "entropy", "entropy_share", "reward_mean", "reward_sd", "baseline",
                       "advantage_scale")
