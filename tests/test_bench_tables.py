@@ -232,3 +232,19 @@ def test_sampler_settings_parse(bench):
     assert bench.parse_sampler("mnas[lr=0.01,unique=false,algorithm=reinforce]") == (
         "mnas", {"lr": 0.01, "unique": False, "algorithm": "reinforce"})
     assert bench.parse_sampler("tpe") == ("tpe", {})
+
+
+def test_bench_neighbours_reports_where_the_neighbours_start(monkeypatch, capsys):
+    """The anchor diagnosis reruns a seeded search; its wrapper is undone afterwards."""
+    from effsearch.controller import propose
+
+    module = load_script("bench_neighbours", monkeypatch)
+    original = propose._neighbours
+    table = module.bench_tables.TABLES["micro"]()
+    row = module.one_seed(table, "hard", "none", "mnas[local=2]", 3, 30)
+    assert propose._neighbours is original and module.bench_tables.optuna.create_study is optuna.create_study
+    assert row["screened"] > 0 and 0 <= row["one_step"] <= row["screened"] and 0 < row["neighbour_share"] < 1
+    assert row["last_steps"] is not None and (row["last_steps"] == 0) == (row["better_than_anchor"] == 0)
+    assert module.main(["--seeds", "3", "--budget", "30", "--noise", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "| 3 |" in out and "best network found in" in out
