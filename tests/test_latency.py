@@ -26,10 +26,15 @@ def test_latency_record():
 
 
 def test_latency_grows_with_resolution():
-    # 16x the pixels: the median must rise clearly (compared in the same process, not against a clock)
-    small = min(measure_latency(tiny(32), threads=1, min_run_time=0.05)["latency_ms"] for _ in range(2))
-    large = min(measure_latency(tiny(32), resolution=128, threads=1, min_run_time=0.05)["latency_ms"] for _ in range(2))
-    assert large > small
+    # 49x the pixels: the median must rise clearly (compared in the same process, not against a clock).
+    # At 128 px this net was only 2.4x slower than at 32 (fixed per-layer costs dominate), so a busy
+    # spell on a shared core could reverse the order; at 224 px it is 7x. The two are measured in turn,
+    # so a busy spell slows both, and the quickest of three of each is compared.
+    small, large = [], []
+    for _ in range(3):
+        small.append(measure_latency(tiny(32), threads=1, min_run_time=0.05)["latency_ms"])
+        large.append(measure_latency(tiny(32), resolution=224, threads=1, min_run_time=0.05)["latency_ms"])
+    assert min(large) > 1.5 * min(small), (small, large)
 
 
 def test_latency_rejects_bad_arguments():
