@@ -1,10 +1,10 @@
 """Where the controller's neighbours of the best trial start from, on a table of trained networks.
 
 For each seed it reruns one search of ``bench_tables.py`` (the same seeded run) and records, at every
-screened trial, the network the neighbours start from (the best single value so far: the anchor):
-how many decisions it is from the table's best network, and whether that network was among the
-neighbours offered to the screen. With it, the share of trials that were neighbours and the policy's
-entropy at the end. It answers why a search misses the table's best network: an anchor one step
+screened trial, the network the neighbours start from (of the best single values so far, the anchors,
+the one nearest the table's best network): how many decisions it is from the table's best network,
+and whether that network was among the neighbours offered to the screen. With it, the share of
+trials that were neighbours and the policy's entropy at the end. It answers why a search misses the table's best network: an anchor one step
 away offers it; an anchor in another basin never does.
 
     .venv/bin/python benchmarks/bench_neighbours.py --table micro --reward hard --noise seeds --seeds 800-829
@@ -36,9 +36,11 @@ def one_seed(table: bench_tables.Table, reward: str, noise: str, sampler: str, s
     studies: list[optuna.Study] = []
     neighbours, create = propose._neighbours, optuna.create_study
 
-    def wrapped(learner, number, count, rows, taken):
-        out = neighbours(learner, number, count, rows, taken)
-        offered.append((tuple(max(rows, key=lambda r: r[1])[0]), [tuple(a) for a, _ in out]))
+    def wrapped(learner, number, count, rows, taken, anchors=propose.ANCHORS):
+        out = neighbours(learner, number, count, rows, taken, anchors)
+        starts = propose.anchors_of(rows, anchors)  # the anchor reported is the one nearest the table's best
+        offered.append((min(starts, key=lambda a: sum(x != y for x, y in zip(a, optimum, strict=True))),
+                        [tuple(a) for a, _ in out]))
         return out
 
     def creating(*args, **kwargs):

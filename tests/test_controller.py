@@ -205,7 +205,7 @@ def test_workers_in_flight_finish_out_of_order():
     saved = state.load(study._storage, study._study_id)
     assert {n for lo, hi in saved["consumed"] for n in range(lo, hi + 1)} <= learner.consumed
     records = [t.system_attrs[TRIAL_ATTR] for t in study.trials[4:]]  # the first four were random
-    assert len({r["update"] for r in records}) > 10
+    assert len({r["update"] for r in records}) >= sampler.num_updates >= 8  # each update's policy proposed trials
     _, last = first_and_last(study)
     assert last >= 5.0
 

@@ -38,7 +38,8 @@ class ControllerConfig:
     scale_decay: float | None = None  # decay of the advantage's RMS (default: baseline_decay)
     unique: bool = True  # propose only architectures the study has not tried (controller.propose)
     proposals: int = 8  # policy proposals per trial, screened by the surrogate when > 1
-    local: int = 2  # one-decision neighbours of the best trial so far that join the screened proposals
+    local: int = 2  # one-decision neighbours of the best trials so far that join the screened proposals
+    anchors: int = 1  # the best distinct trials (by single value) those neighbours start from
     remeasure: float = 0.25  # share of trials that evaluate the believed-best architecture again
 
     def __post_init__(self) -> None:
@@ -46,7 +47,7 @@ class ControllerConfig:
             raise ControllerError(f"controller fidelity {self.fidelity!r} is unknown; use one of {', '.join(FIDELITIES)}")
         if self.algorithm not in ALGORITHMS:
             raise ControllerError(f"controller algorithm {self.algorithm!r} is unknown; use one of {', '.join(ALGORITHMS)}")
-        for name in ("batch_size", "epochs", "hidden_size", "embed_size", "proposals"):
+        for name in ("batch_size", "epochs", "hidden_size", "embed_size", "proposals", "anchors"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ControllerError(f"controller {name} {value!r} must be an integer >= 1")

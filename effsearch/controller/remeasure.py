@@ -30,8 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from effsearch.controller.propose import MIN_ROWS
-from effsearch.controller.surrogate import Surrogate, one_hot
+from effsearch.controller.surrogate import MIN_ROWS, Surrogate, one_hot
 
 CAP = 8
 """Values per architecture beyond which it is not re-measured."""
@@ -75,12 +74,18 @@ def remeasure_target(rows: Sequence[tuple[Sequence[int], float]], sizes: Sequenc
     return target(rows, sizes)
 
 
+def deterministic(rows: Sequence[tuple[Sequence[int], float]]) -> bool:
+    """Whether ``PROBES`` or more repeats have all returned exactly their architecture's first value."""
+    squares, dof = repeat_spread(_groups(rows))
+    return dof >= PROBES and squares == 0.0
+
+
 def target(rows: Sequence[tuple[Sequence[int], float]], sizes: Sequence[int]) -> list[int] | None:
     """The architecture to evaluate again, or ``None`` when re-measuring would teach nothing."""
+    if deterministic(rows):
+        return None
     groups = _groups(rows)
     squares, dof = repeat_spread(groups)
-    if dof >= PROBES and squares == 0.0:
-        return None  # repeats agree exactly: a deterministic objective
     keys = list(groups)
     surrogate = Surrogate(sizes, [r[0] for r in rows], [r[1] for r in rows])
     spread2 = surrogate.spread**2

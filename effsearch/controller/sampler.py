@@ -98,7 +98,8 @@ class MnasSampler(BaseSampler):
         scale_decay: decay of the running RMS that scales advantages (default: ``baseline_decay``).
         unique: propose only architectures the study has not tried yet (default True).
         proposals: policy proposals per trial; above 1 the surrogate picks which one is evaluated (default 8).
-        local: one-decision neighbours of the best trial so far that join the screened proposals (default 2).
+        local: one-decision neighbours of the best trials so far that join the screened proposals (default 2).
+        anchors: how many of the best distinct trials (by single value) the neighbours start from (default 1).
         remeasure: share of trials that re-evaluate the believed-best architecture while noise shows (default 0.25).
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
             order (e.g. ``effsearch.search.space.load_space("mnasnet").distributions()``); default: inferred.
@@ -129,14 +130,14 @@ class MnasSampler(BaseSampler):
         fidelity: str = ControllerConfig.fidelity,
         scale_decay: float | None = None,
         unique: bool = ControllerConfig.unique, proposals: int = ControllerConfig.proposals, local: int = ControllerConfig.local,
-        remeasure: float = ControllerConfig.remeasure,
+        remeasure: float = ControllerConfig.remeasure, anchors: int = ControllerConfig.anchors,
         reward_factor: Callable[[dict[str, Any]], float] | None = None,
     ) -> None:
         self.config = ControllerConfig(
             algorithm=algorithm, lr=lr, batch_size=batch_size, epochs=epochs, clip=clip,
             entropy_weight=entropy_weight, baseline_decay=baseline_decay, hidden_size=hidden_size,
             embed_size=embed_size, failed_reward=failed_reward, fidelity=fidelity, scale_decay=scale_decay,
-            unique=unique, proposals=proposals, local=local, remeasure=remeasure,
+            unique=unique, proposals=proposals, local=local, remeasure=remeasure, anchors=anchors,
         )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ControllerError(f"controller seed {seed!r} must be an integer or None")
@@ -326,7 +327,7 @@ class MnasSampler(BaseSampler):
             if cfg.unique:
                 self._tried.update(study, learner, TRIAL_ATTR)
             actions, logps, near = propose(learner, trial.number, forced, proposals=cfg.proposals, unique=cfg.unique,
-                                           tried=self._tried.keys, rows=rows, factor=factor, local=cfg.local)
+                                           tried=self._tried.keys, rows=rows, factor=factor, local=cfg.local, anchors=cfg.anchors)
             record = {"actions": actions, "update": learner.num_updates, **({"local": True} if near else {})}
             if not forced:  # pinned choices were not drawn from the policy: no behaviour probability
                 record["logp"] = logps

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+MIN_ROWS = 8
+"""Evaluated trials before the surrogate screens or judges (fewer fit nothing but the mean)."""
 PRIOR_PRECISION = 1.0
 """Per value, in units of the reward's own SD: shrinks values of choices seen a few times towards 0."""
 
