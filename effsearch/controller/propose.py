@@ -95,7 +95,7 @@ def propose(learner: Learner, number: int, forced: dict[int, int], *, proposals:
             break
     if local and wanted > 1 and not forced and len(rows) >= MIN_ROWS:
         # A study whose repeats agree exactly has no lucky values: its best trial is the one anchor.
-        anchors = 1 if deterministic(rows) else anchors
+        anchors = 1 if anchors > 1 and deterministic(rows) else anchors
         candidates += [(*near, True) for near in _neighbours(learner, number, local, rows, (tried, seen), anchors)]
     if not candidates:
         return actions[0].tolist(), logps[0].tolist(), False
