@@ -4,8 +4,8 @@ For each seed it reruns one search of ``bench_tables.py`` (the same seeded run) 
 screened trial, the network the neighbours start from (of the best single values so far, the anchors,
 the one nearest the table's best network): how many decisions it is from the table's best network,
 and whether that network was among the neighbours offered to the screen. With it, the share of
-trials that were neighbours and the policy's entropy at the end. It answers why a search misses the table's best network: an anchor one step
-away offers it; an anchor in another basin never does.
+trials that were neighbours and the policy's entropy at the end. It answers why a search misses the
+table's best network: an anchor one step away offers it; an anchor in another basin never does.
 
     .venv/bin/python benchmarks/bench_neighbours.py --table micro --reward hard --noise seeds --seeds 800-829
 """

@@ -38,7 +38,7 @@ class ControllerConfig:
     scale_decay: float | None = None  # decay of the advantage's RMS (default: baseline_decay)
     unique: bool = True  # propose only architectures the study has not tried (controller.propose)
     proposals: int = 8  # policy proposals per trial, screened by the surrogate when > 1
-    local: int = 2  # one-decision neighbours of the best trials so far that join the screened proposals
+    local: int = 2  # one-decision neighbours of the best trial so far (see anchors) that join the screened proposals
     anchors: int = 1  # the best distinct trials (by single value) those neighbours start from
     remeasure: float = 0.25  # share of trials that evaluate the believed-best architecture again
 

@@ -98,7 +98,7 @@ class MnasSampler(BaseSampler):
         scale_decay: decay of the running RMS that scales advantages (default: ``baseline_decay``).
         unique: propose only architectures the study has not tried yet (default True).
         proposals: policy proposals per trial; above 1 the surrogate picks which one is evaluated (default 8).
-        local: one-decision neighbours of the best trials so far that join the screened proposals (default 2).
+        local: one-decision neighbours of the best trial so far that join the screened proposals (default 2).
         anchors: how many of the best distinct trials (by single value) the neighbours start from (default 1).
         remeasure: share of trials that re-evaluate the believed-best architecture while noise shows (default 0.25).
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
