@@ -74,18 +74,21 @@ def remeasure_target(rows: Sequence[tuple[Sequence[int], float]], sizes: Sequenc
     return target(rows, sizes)
 
 
+def _agree(squares: float, dof: int) -> bool:
+    return dof >= PROBES and squares == 0.0
+
+
 def deterministic(rows: Sequence[tuple[Sequence[int], float]]) -> bool:
     """Whether ``PROBES`` or more repeats have all returned exactly their architecture's first value."""
-    squares, dof = repeat_spread(_groups(rows))
-    return dof >= PROBES and squares == 0.0
+    return _agree(*repeat_spread(_groups(rows)))
 
 
 def target(rows: Sequence[tuple[Sequence[int], float]], sizes: Sequence[int]) -> list[int] | None:
     """The architecture to evaluate again, or ``None`` when re-measuring would teach nothing."""
-    if deterministic(rows):
-        return None
     groups = _groups(rows)
     squares, dof = repeat_spread(groups)
+    if _agree(squares, dof):
+        return None  # repeats agree exactly: a deterministic objective
     keys = list(groups)
     surrogate = Surrogate(sizes, [r[0] for r in rows], [r[1] for r in rows])
     spread2 = surrogate.spread**2
