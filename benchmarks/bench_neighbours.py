@@ -3,8 +3,9 @@
 For each seed it reruns one search of ``bench_tables.py`` (the same seeded run) and records, at every
 screened trial, the network the neighbours start from (of the best single values so far, the anchors,
 the one nearest the table's best network): how many decisions it is from the table's best network,
-and whether that network was among the neighbours offered to the screen. With it, the share of
-trials that were neighbours and the policy's entropy at the end. It answers why a search misses the
+whether that network was among the neighbours offered to the screen, and from which trial on the
+last anchor had been the anchor (a lucky best single value can stay the anchor for the rest of a
+run). With it, the share of trials that were neighbours and the policy's entropy at the end. It answers why a search misses the
 table's best network: an anchor one step away offers it; an anchor in another basin never does.
 
     .venv/bin/python benchmarks/bench_neighbours.py --table micro --reward hard --noise seeds --seeds 800-829
@@ -32,14 +33,14 @@ def one_seed(table: bench_tables.Table, reward: str, noise: str, sampler: str, s
     """One search's anchors and neighbours (``propose._neighbours`` is wrapped for the run, then restored)."""
     true = table.true_rewards(reward)
     optimum = table.keys[int(np.argmax(true))]
-    offered: list[tuple[tuple[int, ...], list[tuple[int, ...]]]] = []
+    offered: list[tuple[int, tuple[int, ...], list[tuple[int, ...]]]] = []
     studies: list[optuna.Study] = []
     neighbours, create = propose._neighbours, optuna.create_study
 
     def wrapped(learner, number, count, rows, taken, anchors=propose.ANCHORS):
         out = neighbours(learner, number, count, rows, taken, anchors)
         starts = propose.anchors_of(rows, anchors)  # the anchor reported is the one nearest the table's best
-        offered.append((min(starts, key=lambda a: sum(x != y for x, y in zip(a, optimum, strict=True))),
+        offered.append((number, min(starts, key=lambda a: sum(x != y for x, y in zip(a, optimum, strict=True))),
                         [tuple(a) for a, _ in out]))
         return out
 
@@ -52,13 +53,18 @@ def one_seed(table: bench_tables.Table, reward: str, noise: str, sampler: str, s
         run = bench_tables.one_run(table, reward, noise, sampler, seed, budget)
     finally:
         propose._neighbours, bench_tables.optuna.create_study = neighbours, create
-    steps = [sum(a != b for a, b in zip(anchor, optimum, strict=True)) for anchor, _ in offered]
-    anchor = offered[-1][0] if offered else None
+    steps = [sum(a != b for a, b in zip(anchor, optimum, strict=True)) for _, anchor, _ in offered]
+    anchor = offered[-1][1] if offered else None
+    since = None  # the trial from which the last anchor was the anchor of every screened trial
+    for number, start, _ in reversed(offered):
+        if start != anchor:
+            break
+        since = number
     records = [t.system_attrs.get(TRIAL_ATTR) or {} for t in studies[-1].trials]
     history = run.get("history") or [{}]
     return {
         "seed": seed, "found": bool(run["best_at"]), "regret": run["regret"][-1], "screened": len(steps),
-        "one_step": steps.count(1), "offered": sum(optimum in near for _, near in offered),
+        "one_step": steps.count(1), "offered": sum(optimum in near for _, _, near in offered), "anchor_since": since,
         "last_steps": steps[-1] if steps else None,
         "better_than_anchor": int((true > true[table.index[anchor]]).sum()) if anchor else None,
         "neighbour_share": float(np.mean([bool(r.get("local")) for r in records])),
@@ -79,18 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     table = bench_tables.TABLES[args.table]()
     rows = [one_seed(table, args.reward, args.noise, args.sampler, s, args.budget) for s in bench_tables._seeds(args.seeds)]
     print("| seed | found best | regret | anchor one step from best (of screened trials) | best offered | "
-          "anchor's steps from best at the end | networks better than it | neighbour share | entropy share |")
-    print("|---" * 9 + "|")
+          "anchor's steps from best at the end | networks better than it | the anchor since trial | neighbour share | "
+          "entropy share |")
+    print("|---" * 10 + "|")
     for r in rows:
         print(f"| {r['seed']} | {'yes' if r['found'] else 'no'} | {r['regret']:.2f} | {r['one_step']} / {r['screened']} | "
-              f"{r['offered']} | {r['last_steps']} | {r['better_than_anchor']} | {r['neighbour_share']:.2f} | "
+              f"{r['offered']} | {r['last_steps']} | {r['better_than_anchor']} | {r['anchor_since']} | {r['neighbour_share']:.2f} | "
               f"{r['entropy_share'] if r['entropy_share'] is None else round(r['entropy_share'], 2)} |")
     missed = [r for r in rows if not r["found"]]
     print(f"\n{args.table} {args.reward} {args.noise} {args.sampler}, {args.budget} evaluations: best network found in "
           f"{len(rows) - len(missed)} of {len(rows)} seeds; where missed, the anchor ended "
           f"{'-'.join(str(f(r['last_steps'] for r in missed)) for f in (min, max)) if missed else '-'} steps from it "
           f"(median {statistics.median(r['last_steps'] for r in missed) if missed else '-'}) and was never one step from it in "
-          f"{sum(r['one_step'] == 0 for r in missed)} of {len(missed)}; neighbours "
+          f"{sum(r['one_step'] == 0 for r in missed)} of {len(missed)}; it had been the anchor since trial "
+          f"{statistics.median(r['anchor_since'] for r in missed) if missed else '-'} (median), and the best network "
+          f"was offered as a neighbour and lost the screen in {sum(r['offered'] > 0 for r in missed)}; neighbours "
           f"{statistics.median(r['neighbour_share'] for r in rows):.2f} of the trials (median)")
     return 0
 

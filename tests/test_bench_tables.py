@@ -245,6 +245,7 @@ def test_bench_neighbours_reports_where_the_neighbours_start(monkeypatch, capsys
     assert propose._neighbours is original and module.bench_tables.optuna.create_study is optuna.create_study
     assert row["screened"] > 0 and 0 <= row["one_step"] <= row["screened"] and 0 < row["neighbour_share"] < 1
     assert row["last_steps"] is not None and (row["last_steps"] == 0) == (row["better_than_anchor"] == 0)
+    assert 8 <= row["anchor_since"] < 30  # screened trials start once the surrogate has its rows
     assert module.main(["--seeds", "3", "--budget", "30", "--noise", "none"]) == 0
     out = capsys.readouterr().out
     assert "| 3 |" in out and "best network found in" in out
