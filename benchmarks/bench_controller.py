@@ -227,6 +227,10 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         from effsearch import MnasSampler
 
         return MnasSampler(seed=seed)
+    if name == "controller-no-optima":  # the default before 2026-12-07: what the surrogate's optima cost and buy
+        from effsearch import MnasSampler
+
+        return MnasSampler(seed=seed, optima=0)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "tpe":
@@ -235,6 +239,8 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
 
 
 SAMPLERS = ("controller", "random", "tpe")
+EXTRA = ("controller-no-optima",)
+"""Samplers that run only when ``--samplers`` names them."""
 
 
 def trials_to_reach(problem: Problem, sampler: optuna.samplers.BaseSampler, threshold: float, cap: int) -> tuple[int | None, float]:
@@ -279,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5, help="problems (and sampler seeds) 0..N-1 (default 5)")
     parser.add_argument("--cap", type=int, default=2000, help="trials per run before a run counts as censored")
-    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated subset of " + ", ".join(SAMPLERS))
+    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated subset of " + ", ".join(SAMPLERS) + " (also: " + ", ".join(EXTRA) + ")")
     parser.add_argument("--mc-samples", type=int, default=2_000_000, help="uniform samples to estimate random search's exact odds")
     parser.add_argument("--quick", action="store_true", help="2 seeds, cap 1000, 200k Monte Carlo samples")
     args = parser.parse_args(argv)
@@ -311,11 +317,16 @@ def main(argv: list[str] | None = None) -> int:
               f"{random_median(rate, args.mc_samples):>14}  " + "  ".join(f"{c:>14}" for c in cells), flush=True)
     print("(cells: trials to reach the threshold, and in brackets the best reward found / optimum)")
     print(f"\ntrials to reach {FRACTION:.0%} of the exact optimum, median over {args.seeds} seeds (cap {args.cap}):")
+    per_trial = {}
     for name in samplers:
         ran = sum(args.cap if n is None else n for n in results[name])
+        per_trial[name] = seconds[name] / ran
         print(f"  {name:<11} {median_trials(results[name], args.cap):>7}   "
               f"censored {sum(n is None for n in results[name])}/{args.seeds}   "
-              f"{seconds[name]:.0f}s, {1000 * seconds[name] / ran:.1f} ms per trial")
+              f"{seconds[name]:.0f}s, {1000 * per_trial[name]:.1f} ms per trial")
+    if "controller" in per_trial and "controller-no-optima" in per_trial:
+        print(f"time per trial, controller / controller-no-optima (same process): "
+              f"{per_trial['controller'] / per_trial['controller-no-optima']:.2f}")
     if "controller" in results:
         ctrl = median_trials(results["controller"], args.cap)
         for name in (s for s in samplers if s != "controller"):

@@ -67,7 +67,7 @@ def one_seed(table: bench_tables.Table, reward: str, noise: str, sampler: str, s
         "one_step": steps.count(1), "offered": sum(optimum in near for _, _, near in offered), "anchor_since": since,
         "last_steps": steps[-1] if steps else None,
         "better_than_anchor": int((true > true[table.index[anchor]]).sum()) if anchor else None,
-        "neighbour_share": float(np.mean([bool(r.get("local")) for r in records])),
+        "neighbour_share": float(np.mean([bool(r.get("local")) and not r.get("optimum") for r in records])),
         "entropy_share": history[-1].get("entropy_share"),
     }
 

@@ -464,9 +464,19 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+STATS = {
+    "median": statistics.median,
+    "mean": statistics.mean,
+    # Where the median is 0 or a fraction of a point, it flips on whether half the seeds picked the best
+    # network: the share that did, and the mean, say how far from that edge a sampler is.
+    "zero": lambda regrets: float(np.mean([r == 0 for r in regrets])),
+}
+
+
 def summary(args: argparse.Namespace) -> int:
-    """One markdown table: every (table, repeats, reward, noise) x sampler, medians at each budget."""
-    rows = _picked(args)
+    """One markdown table: every (table, repeats, reward, noise) x sampler, one statistic of the regret
+    (``--stat``: median, mean, or the share of seeds at zero regret) at each budget."""
+    rows, stat = _picked(args), STATS[getattr(args, "stat", "median")]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["table"], r.get("repeats", "evaluate"), r["reward"], r["noise"], r["sampler"]), []).append(r)
@@ -476,7 +486,7 @@ def summary(args: argparse.Namespace) -> int:
                                               "evolution", "random"))}
     for key in sorted(groups, key=lambda k: (*k[:4], order.get(k[4], 9), k[4])):
         rs = groups[key]
-        cells = [f"{statistics.median(r['regret'][b - 1] for r in rs):.2f}" for b in BUDGETS if b <= rs[0]["evaluations"]]
+        cells = [f"{stat([r['regret'][b - 1] for r in rs]):.2f}" for b in BUDGETS if b <= rs[0]["evaluations"]]
         print("| " + " | ".join(map(str, key)) + f" | {len(rs)} | " + " | ".join(cells)
               + f" | {_median_to_top([r['to_top'] for r in rs], rs[0]['evaluations'])} | {statistics.median(r['distinct'] for r in rs):.0f} |")
     return 0
@@ -575,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="a repeated architecture is trained again (plain Optuna) or answered from the cache (effsearch baseline)")
     sub.add_parser("report")
     m = sub.add_parser("summary", help="every setting in one markdown table")
+    m.add_argument("--stat", choices=sorted(STATS), default="median",
+                   help="the regret's median over seeds, its mean, or the share of seeds at zero regret")
     c = sub.add_parser("compare", help="two samplers paired by seed, with bootstrap intervals")
     c.add_argument("--a", default="mnas")
     c.add_argument("--b", default="tpe")

@@ -249,3 +249,21 @@ def test_bench_neighbours_reports_where_the_neighbours_start(monkeypatch, capsys
     assert module.main(["--seeds", "3", "--budget", "30", "--noise", "none"]) == 0
     out = capsys.readouterr().out
     assert "| 3 |" in out and "best network found in" in out
+
+
+def test_summary_reports_the_median_the_mean_or_the_share_at_zero(bench, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(bench.TABLES, "toy", lambda: toy(bench, seeds=3))
+    out = tmp_path / "runs.jsonl.gz"
+    argv = ["--out", str(out), "run", "--table", "toy", "--samplers", "random", "--rewards", "hard",
+            "--noise", "seeds", "--seeds", "0-3", "--evaluations", "50"]
+    assert bench.main(argv) == 0
+    regrets = [r["regret"] for r in bench._rows(out)]
+    expected = {"median": [np.median([r[b - 1] for r in regrets]) for b in (25, 50)],
+                "mean": [np.mean([r[b - 1] for r in regrets]) for b in (25, 50)],
+                "zero": [np.mean([r[b - 1] == 0 for r in regrets]) for b in (25, 50)]}
+    assert len({tuple(v) for v in expected.values()}) == 3, expected  # the three statistics differ here
+    for stat, values in expected.items():
+        capsys.readouterr()
+        assert bench.main(["--out", str(out), "summary", "--stat", stat]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| toy |"))
+        assert line.split(" | ")[6:8] == [f"{v:.2f}" for v in values], stat

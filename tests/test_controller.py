@@ -64,9 +64,10 @@ def target_logp(sampler: MnasSampler, target: np.ndarray) -> float:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_learns_in_a_plain_optuna_study(seed):
-    """The screened policy without neighbours of the best (``local=0``) concentrates on the target."""
+    """The screened policy without neighbours of the best or the surrogate's optima (``local=0, optima=0``)
+    concentrates on the target."""
     target = np.random.default_rng(seed).integers(0, CHOICES, PARAMS)
-    sampler = MnasSampler(seed=seed, local=0)
+    sampler = MnasSampler(seed=seed, local=0, optima=0)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     threads = torch.get_num_threads()
     study.optimize(matches(target), n_trials=160)
@@ -82,15 +83,16 @@ def test_learns_in_a_plain_optuna_study(seed):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_neighbours_find_the_target_sooner_and_the_policy_learns_from_its_own_trials(seed):
-    """The default adds two neighbours of the best trial to each screen. On this additive objective the
-    surrogate then climbs one decision at a time (measured: the target at trials 29-35, against 63-74
-    without them), so the policy gets fewer trials of its own to learn from; neighbours are not learned
-    from, and the policy still moves most of the way to the target (measured log-probability -1.7 to -2.3
-    at 160 trials, from -11.1; -0.35 to -0.61 without neighbours)."""
+    """Two neighbours of the best trial in each screen (the default; the surrogate's optima, also a
+    default, are off here to see the neighbours alone). On this additive objective the surrogate then
+    climbs one decision at a time (measured: the target at trials 29-35, against 63-74 without them),
+    so the policy gets fewer trials of its own to learn from; neighbours are not learned from, and the
+    policy still moves most of the way to the target (measured log-probability -1.7 to -2.3 at 160
+    trials, from -11.1; -0.35 to -0.61 without neighbours)."""
     target = np.random.default_rng(seed).integers(0, CHOICES, PARAMS)
     runs = {}
     for local in (2, 0):
-        sampler = MnasSampler(seed=seed, local=local)
+        sampler = MnasSampler(seed=seed, local=local, optima=0)
         study = optuna.create_study(direction="maximize", sampler=sampler)
         study.optimize(matches(target), n_trials=160)
         runs[local] = sampler, study
@@ -159,13 +161,13 @@ def tensors_equal(a: dict, b: dict) -> bool:
 
 def test_a_new_process_restores_the_exact_policy_and_continues(tmp_path):
     target = np.random.default_rng(3).integers(0, CHOICES, PARAMS)
-    # Every trial a policy sample (no re-measurements, no neighbours of the best), so the update counts are exact.
-    first = MnasSampler(seed=3, batch_size=4, hidden_size=16, remeasure=0, local=0)
+    # Every trial a policy sample (no re-measurements, neighbours or optima), so the update counts are exact.
+    first = MnasSampler(seed=3, batch_size=4, hidden_size=16, remeasure=0, local=0, optima=0)
     study = optuna.create_study(storage=sqlite(tmp_path), study_name="s", direction="maximize", sampler=first)
     study.optimize(matches(target), n_trials=20)
     assert first.num_updates == 5
 
-    second = MnasSampler(batch_size=4, remeasure=0, local=0)  # a fresh process: no seed, nothing in memory, another width
+    second = MnasSampler(batch_size=4, remeasure=0, local=0, optima=0)  # a fresh process: no seed, nothing in memory, another width
     resumed = optuna.load_study(storage=sqlite(tmp_path), study_name="s", sampler=second)
     trial = resumed.ask()  # before_trial restores and catches up
     assert second.num_updates == 5 and second.seed == first.seed
@@ -248,7 +250,7 @@ def study_attrs(study: optuna.Study) -> dict:
 def test_state_is_chunked_and_survives_a_torn_write(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(state, "CHUNK_CHARS", 20_000)
     target = np.random.default_rng(5).integers(0, CHOICES, PARAMS)
-    sampler = MnasSampler(seed=5, batch_size=4, hidden_size=16, remeasure=0, local=0)  # every trial learned from
+    sampler = MnasSampler(seed=5, batch_size=4, hidden_size=16, remeasure=0, local=0, optima=0)  # every trial learned from
     study = optuna.create_study(storage=sqlite(tmp_path), study_name="s", direction="maximize", sampler=sampler)
     study.optimize(matches(target), n_trials=12)
     assert sampler.num_updates == 3

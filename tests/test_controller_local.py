@@ -104,6 +104,6 @@ def test_a_search_with_neighbours_steps_from_its_best_network():
     is measured in benchmarks/README.md.)"""
     for seed in range(3):
         problem = Problem(seed)
-        local = _steps_from_the_best(run(problem, seed, 60, local=2))
-        plain = _steps_from_the_best(run(problem, seed, 60, local=0))
+        local = _steps_from_the_best(run(problem, seed, 60, local=2, optima=0))
+        plain = _steps_from_the_best(run(problem, seed, 60, local=0, optima=0))
         assert local.count(1) >= 0.15 * len(local) and plain.count(1) <= 0.05 * len(plain), (local, plain)

@@ -79,11 +79,17 @@ def test_the_search_gives_the_controller_the_term_and_it_proposes_fewer_rejected
     # T = 250M, rejected above 1.2 T = 300M: about 60% of the space, as at a tight MAC budget.
     config = RewardConfig(target=2.5e8, reject_above=1.2)
     shares = {}
-    for name, sampler in (("aware", "mnas"), ("blind", MnasSampler(seed=0, search_space=SPACE.distributions(), remeasure=0))):
+    # The surrogate's optima are off in the two compared, so that the term alone makes the difference:
+    # with them on, the screen soon steers clear of rejected networks even blind (measured: none after
+    # trial 8 in either run of 48).
+    plain = {"seed": 0, "search_space": SPACE.distributions(), "remeasure": 0, "optima": 0}
+    runs = (("by name", "mnas"), ("aware", MnasSampler(**plain, reward_factor=cost_term(SPACE, config, objectives=1))),
+            ("blind", MnasSampler(**plain)))
+    for name, sampler in runs:
         out = tmp_path / name
         result = search(out, evaluate=Scorer(), sampler=sampler, trials=48, reward=config)
         trials = pd.read_csv(out / "trials.csv").sort_values("number")
         shares[name] = (trials["status"].iloc[8:] == "rejected").mean()
-        if name == "aware":
+        if name == "by name":
             assert isinstance(result.study.sampler._factor, CostTerm)
-    assert shares["aware"] < 0.5 * shares["blind"], shares
+    assert shares["aware"] < 0.5 * shares["blind"] and shares["by name"] < 0.5 * shares["blind"], shares

@@ -41,6 +41,7 @@ class ControllerConfig:
     local: int = 2  # one-decision neighbours of the best trial so far (see anchors) that join the screened proposals
     anchors: int = 1  # the best distinct trials (by single value) those neighbours start from
     remeasure: float = 0.25  # share of trials that evaluate the believed-best architecture again
+    optima: int = 2  # optima of that many more Thompson draws of the surrogate that join the screened proposals
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:
@@ -51,8 +52,10 @@ class ControllerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ControllerError(f"controller {name} {value!r} must be an integer >= 1")
-        if isinstance(self.local, bool) or not isinstance(self.local, int) or self.local < 0:
-            raise ControllerError(f"controller local {self.local!r} must be an integer >= 0")
+        for name in ("local", "optima"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ControllerError(f"controller {name} {value!r} must be an integer >= 0")
         if self.lr is None:
             object.__setattr__(self, "lr", DEFAULT_LR[self.algorithm])
         _check_number("lr", self.lr, lo=0, lo_open=True)

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 TRIAL_ATTR = "effsearch:mnas"
 """Trial system attribute: ``{"actions": [...], "logp": [...], "update": n}`` as sampled (with ``"remeasure"`` or
-``"local"``: a re-measurement or a neighbour of the best, not learned from)."""
+``"local"``: a re-measurement, or a neighbour of the best or, with ``"optimum"`` too, an optimum of the surrogate;
+none of them learned from)."""
 
 
 @contextmanager

@@ -18,11 +18,11 @@ How it plugs into Optuna:
   (PPO by default, see :mod:`effsearch.controller.ppo`). Finished trials are collected both when
   this process tells a trial (``after_trial``) and when it samples one, so trials that finish out of
   order, in other processes or while this one was down are all learned from exactly once.
-* **Proposals.** By default each trial is a new architecture: of 8 policy proposals and 2
-  one-decision neighbours of the best trial, the best under a Thompson draw of a surrogate
-  (:mod:`effsearch.controller.propose`); once repeats show noise, every 4th trial re-measures the
-  believed-best one (:mod:`effsearch.controller.remeasure`). Neighbours and re-measurements are not
-  learned from. ``unique=False, proposals=1, remeasure=0`` is the plain MNAS policy.
+* **Proposals.** By default each trial is a new architecture: of 8 policy proposals, 2 one-decision
+  neighbours of the best trial and the optima of 2 surrogate draws, the best under a Thompson draw of
+  the surrogate (:mod:`effsearch.controller.propose`); once repeats show noise, every 4th trial
+  re-measures the believed-best one (:mod:`effsearch.controller.remeasure`). Only policy proposals
+  are learned from. ``unique=False, proposals=1, remeasure=0`` is the plain MNAS policy.
 * **Workers in flight.** Each trial records the choices and per-decision log-probabilities its
   policy sampled; PPO weighs a trial by the ratio against *that* policy, so trials sampled before
   the latest update still count correctly. Trials the policy did not sample (enqueued, random, or
@@ -98,8 +98,8 @@ class MnasSampler(BaseSampler):
         scale_decay: decay of the running RMS that scales advantages (default: ``baseline_decay``).
         unique: propose only architectures the study has not tried yet (default True).
         proposals: policy proposals per trial; above 1 the surrogate picks which one is evaluated (default 8).
-        local: one-decision neighbours of the best trial so far that join the screened proposals (default 2).
-        anchors: how many of the best distinct trials (by single value) the neighbours start from (default 1).
+        local, anchors, optima: ``local`` one-decision neighbours of the ``anchors`` best distinct trials by single
+            value (default 2, of 1) and the optima of ``optima`` extra surrogate draws (default 2) join the screen.
         remeasure: share of trials that re-evaluate the believed-best architecture while noise shows (default 0.25).
         search_space: ``{name: CategoricalDistribution}`` to control from the first trial, in this
             order (e.g. ``effsearch.search.space.load_space("mnasnet").distributions()``); default: inferred.
@@ -125,7 +125,7 @@ class MnasSampler(BaseSampler):
         clip: float = ControllerConfig.clip, entropy_weight: float = ControllerConfig.entropy_weight,
         baseline_decay: float = ControllerConfig.baseline_decay,
         hidden_size: int = ControllerConfig.hidden_size, embed_size: int = ControllerConfig.embed_size,
-        failed_reward: float | None = None,
+        failed_reward: float | None = None, optima: int = ControllerConfig.optima,
         search_space: dict[str, BaseDistribution] | None = None,
         fidelity: str = ControllerConfig.fidelity,
         scale_decay: float | None = None,
@@ -137,7 +137,7 @@ class MnasSampler(BaseSampler):
             algorithm=algorithm, lr=lr, batch_size=batch_size, epochs=epochs, clip=clip,
             entropy_weight=entropy_weight, baseline_decay=baseline_decay, hidden_size=hidden_size,
             embed_size=embed_size, failed_reward=failed_reward, fidelity=fidelity, scale_decay=scale_decay,
-            unique=unique, proposals=proposals, local=local, remeasure=remeasure, anchors=anchors,
+            unique=unique, proposals=proposals, local=local, remeasure=remeasure, anchors=anchors, optima=optima,
         )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ControllerError(f"controller seed {seed!r} must be an integer or None")
@@ -326,9 +326,9 @@ class MnasSampler(BaseSampler):
         else:
             if cfg.unique:
                 self._tried.update(study, learner, TRIAL_ATTR)
-            actions, logps, near = propose(learner, trial.number, forced, proposals=cfg.proposals, unique=cfg.unique,
-                                           tried=self._tried.keys, rows=rows, factor=factor, local=cfg.local, anchors=cfg.anchors)
-            record = {"actions": actions, "update": learner.num_updates, **({"local": True} if near else {})}
+            settings = {k: getattr(cfg, k) for k in ("proposals", "unique", "local", "anchors", "optima")}
+            actions, logps, flags = propose(learner, trial.number, forced, tried=self._tried.keys, rows=rows, factor=factor, **settings)
+            record = {"actions": actions, "update": learner.num_updates, **flags}
             if not forced:  # pinned choices were not drawn from the policy: no behaviour probability
                 record["logp"] = logps
         study._storage.set_trial_system_attr(trial._trial_id, TRIAL_ATTR, record)

@@ -56,11 +56,14 @@ def _reward(trial: FrozenTrial) -> float | None:
 
 def _proposal(trial: FrozenTrial) -> str | None:
     """Where the controller's trial came from: ``policy`` (a policy sample), ``neighbour`` (a neighbour of the
-    best trial, chosen by the screen), ``remeasure`` or ``fixed`` (pinned choices, such as a requeued trial);
-    ``None`` for other samplers. Neighbours and re-measurements are not learned from; the rest are."""
+    best trial, chosen by the screen), ``optimum`` (an optimum of the surrogate, chosen by the screen),
+    ``remeasure`` or ``fixed`` (pinned choices, such as a requeued trial); ``None`` for other samplers.
+    Neighbours, optima and re-measurements are not learned from; the rest are."""
     record = trial.system_attrs.get(TRIAL_ATTR) or {}
     if not record:
         return None
+    if record.get("optimum"):
+        return "optimum"
     if record.get("local"):
         return "neighbour"
     if record.get("remeasure"):
