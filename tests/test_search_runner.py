@@ -218,12 +218,13 @@ def test_mnas_controller_drives_the_study_and_persists_its_policy(tmp_path):
     study = _study(out)
     payload = state.load(study._storage, study._study_id)
     records = [t.system_attrs.get("effsearch:mnas") for t in study.trials]
-    assert all(records)  # proposed by the controller: the policy, or a neighbour of the best in its screen
-    learned = sum(not r.get("local") for r in records)  # neighbours of the best are not learned from
+    assert all(records)  # proposed by the controller: the policy, or a neighbour or optimum in its screen
+    learned = sum(not r.get("local") for r in records)  # neighbours and optima are not learned from
     assert payload is not None and payload["num_updates"] == learned // 8 >= 1  # batches of 8
     proposal = pd.read_csv(out / "trials.csv").set_index("number")["proposal"]  # where each trial came from
-    assert [proposal[t.number] for t in study.trials] == ["neighbour" if r.get("local") else "policy" for r in records]
-    assert set(proposal[:8]) == {"policy"}  # no neighbours before the screen has 8 trials
+    expected = ["optimum" if r.get("optimum") else "neighbour" if r.get("local") else "policy" for r in records]
+    assert [proposal[t.number] for t in study.trials] == expected
+    assert set(proposal[:8]) == {"policy"}  # no neighbours or optima before the screen has 8 trials
 
 
 def test_a_different_setting_is_refused_before_anything_is_written(tmp_path):
