@@ -230,6 +230,17 @@ class TableFactor:
         return float(self.table.reward(1.0, self.table.macs[self.table.index[key]], self.kind))
 
 
+def sampler_list(text: str) -> list[str]:
+    """``"mnas[local=2,optima=2];tpe"`` or ``"mnas,tpe"`` -> the samplers: split at ``;`` and at commas outside ``[...]``."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text + ";"):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == ";" or (ch == "," and depth == 0):
+            out.append(text[start:i].strip())
+            start = i + 1
+    return [s for s in out if s]
+
+
 def make_sampler(text: str, space: dict[str, Any], seed: int, factor: TableFactor | None = None) -> optuna.samplers.BaseSampler:
     name, settings = parse_sampler(text)
     if name == "mnas":
@@ -410,7 +421,7 @@ def run(args: argparse.Namespace) -> int:
           f"MACs, noise SD {table.noise_sd if table.noise_sd is not None else 'recorded seeds'}", flush=True)
     for reward in args.rewards.split(","):
         for noise in args.noise.split(","):
-            for sampler in filter(None, args.samplers.split(";" if ";" in args.samplers else ",")):
+            for sampler in sampler_list(args.samplers):
                 for seed in _seeds(args.seeds):
                     if (table.name, reward, noise, sampler, seed, args.evaluations, args.repeats) in done:
                         continue
@@ -576,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run")
     r.add_argument("--table", choices=sorted(TABLES), required=True)
-    r.add_argument("--samplers", default="mnas,random,tpe,evolution", help="comma-separated, or separated by ; when settings (with commas) are given")
+    r.add_argument("--samplers", default="mnas,random,tpe,evolution", help="separated by commas or ; (commas inside a sampler's [settings] stay with it)")
     r.add_argument("--rewards", default="soft,hard")
     r.add_argument("--noise", default="none,seeds")
     r.add_argument("--seeds", default="0-11")

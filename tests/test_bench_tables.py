@@ -206,6 +206,16 @@ def test_evolution_children_change_one_decision(bench):
     assert np.mean(values[-20:]) > np.mean(values[:10]) + 1 and max(values) == 8  # tournament selection climbs
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("mnas,random,tpe", ["mnas", "random", "tpe"]),
+    ("mnas[local=2,optima=2]", ["mnas[local=2,optima=2]"]),  # one sampler with settings is not cut at its commas
+    ("mnas[local=2,optima=0],tpe", ["mnas[local=2,optima=0]", "tpe"]),
+    ("mnas[lr=0.01];tpe;", ["mnas[lr=0.01]", "tpe"]),
+])
+def test_sampler_list_keeps_settings_together(bench, text, expected):
+    assert bench.sampler_list(text) == expected
+
+
 def test_run_resumes_and_report_prints(bench, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(bench.TABLES, "toy", lambda: toy(bench))
     out = tmp_path / "runs.jsonl.gz"
