@@ -83,6 +83,17 @@ def test_one_chance_agreement_is_not_taken_for_a_noise_free_study():
     assert target(thrice, SIZES) is None
 
 
+def test_equal_values_agree_exactly_though_their_float_mean_misses_them():
+    """The mean of three 0.1s is not 0.1 in floating point: the repeats still agree, and the study is noise-free."""
+    value = 0.1
+    assert np.mean([value] * 3) != value  # the rounding this guards against
+    rows = [([a, b, 0, 0], 0.1 * a + 0.05 * b) for a in range(3) for b in range(3)]
+    thrice = [*rows, *[([0, 0, 1, 1], value)] * 3, ([2, 2, 0, 0], 0.1 * 2 + 0.05 * 2), ([2, 1, 0, 0], 0.1 * 2 + 0.05 * 1)]
+    assert measurement_noise({(0,): [value] * 3}) == 0.0
+    assert target(thrice, SIZES) is None
+    assert target([*thrice, ([2, 1, 0, 0], 0.3)], SIZES) is not None  # a repeat that differs: noise after all
+
+
 def test_not_due_or_too_few_rows_gives_nothing():
     rows = [([0, 0, 0, a % 3], 0.1 * a) for a in range(3)]
     assert remeasure_target(rows * 4, SIZES, 5, 0.25) is None  # trial 5 is not due
