@@ -42,6 +42,7 @@ class ControllerConfig:
     anchors: int = 1  # the best distinct trials (by single value) those neighbours start from
     remeasure: float = 0.25  # share of trials that evaluate the believed-best architecture again
     optima: int = 2  # optima of that many more Thompson draws of the surrogate that join the screened proposals
+    ranks: bool = True  # the screen's surrogate is fitted on the normal scores of the values' ranks (controller.propose)
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:
@@ -64,8 +65,9 @@ class ControllerConfig:
         _check_number("baseline_decay", self.baseline_decay, lo=0, hi=1, hi_open=True)
         if self.scale_decay is not None:
             _check_number("scale_decay", self.scale_decay, lo=0, hi=1, hi_open=True)
-        if not isinstance(self.unique, bool):
-            raise ControllerError(f"controller unique {self.unique!r} must be True or False")
+        for name in ("unique", "ranks"):
+            if not isinstance(getattr(self, name), bool):
+                raise ControllerError(f"controller {name} {getattr(self, name)!r} must be True or False")
         _check_number("remeasure", self.remeasure, lo=0, hi=0.5)
         if self.failed_reward is not None:
             _check_number("failed_reward", self.failed_reward)

@@ -10,10 +10,9 @@ How it plugs into Optuna:
 * **Reward.** A complete trial's value (negated for ``minimize`` studies). Failed and pruned trials
   are skipped unless ``failed_reward`` is set, in which case they count as that reward: use 0 for
   an accuracy-times-cost reward, where "it did not train" is the worst outcome.
-  Under a successive-halving or Hyperband pruner the reward is each trial's first rung instead,
-  taken as soon as it is reported (:mod:`effsearch.controller.rewards` says why). Multi-objective
-  studies are rejected; combine the objectives into one reward (as ``effsearch baseline`` does) or
-  use NSGA-II.
+  Under a successive-halving or Hyperband pruner the reward is each trial's first rung instead, taken as
+  soon as it is reported (:mod:`effsearch.controller.rewards` says why). Multi-objective studies are
+  rejected; combine the objectives into one reward (as ``effsearch baseline`` does) or use NSGA-II.
 * **Learning.** Every ``batch_size`` finished trials, in trial-number order, make one policy update
   (PPO by default, see :mod:`effsearch.controller.ppo`). Finished trials are collected both when
   this process tells a trial (``after_trial``) and when it samples one, so trials that finish out of
@@ -98,6 +97,7 @@ class MnasSampler(BaseSampler):
         scale_decay: decay of the running RMS that scales advantages (default: ``baseline_decay``).
         unique: propose only architectures the study has not tried yet (default True).
         proposals: policy proposals per trial; above 1 the surrogate picks which one is evaluated (default 8).
+        ranks: fit that surrogate on the normal scores of the values' ranks (default True; not with ``reward_factor``).
         local, anchors, optima: ``local`` one-decision neighbours of the ``anchors`` best distinct trials by single
             value (default 2, of 1) and the optima of ``optima`` extra surrogate draws (default 2) join the screen.
         remeasure: share of trials that re-evaluate the believed-best architecture while noise shows (default 0.25).
@@ -130,14 +130,14 @@ class MnasSampler(BaseSampler):
         fidelity: str = ControllerConfig.fidelity,
         scale_decay: float | None = None,
         unique: bool = ControllerConfig.unique, proposals: int = ControllerConfig.proposals, local: int = ControllerConfig.local,
-        remeasure: float = ControllerConfig.remeasure, anchors: int = ControllerConfig.anchors,
+        remeasure: float = ControllerConfig.remeasure, anchors: int = ControllerConfig.anchors, ranks: bool = ControllerConfig.ranks,
         reward_factor: Callable[[dict[str, Any]], float] | None = None,
     ) -> None:
         self.config = ControllerConfig(
             algorithm=algorithm, lr=lr, batch_size=batch_size, epochs=epochs, clip=clip,
             entropy_weight=entropy_weight, baseline_decay=baseline_decay, hidden_size=hidden_size,
             embed_size=embed_size, failed_reward=failed_reward, fidelity=fidelity, scale_decay=scale_decay,
-            unique=unique, proposals=proposals, local=local, remeasure=remeasure, anchors=anchors, optima=optima,
+            unique=unique, proposals=proposals, local=local, remeasure=remeasure, anchors=anchors, optima=optima, ranks=ranks,
         )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ControllerError(f"controller seed {seed!r} must be an integer or None")
@@ -326,7 +326,7 @@ class MnasSampler(BaseSampler):
         else:
             if cfg.unique:
                 self._tried.update(study, learner, TRIAL_ATTR)
-            settings = {k: getattr(cfg, k) for k in ("proposals", "unique", "local", "anchors", "optima")}
+            settings = {k: getattr(cfg, k) for k in ("proposals", "unique", "local", "anchors", "optima", "ranks")}
             actions, logps, flags = propose(learner, trial.number, forced, tried=self._tried.keys, rows=rows, factor=factor, **settings)
             record = {"actions": actions, "update": learner.num_updates, **flags}
             if not forced:  # pinned choices were not drawn from the policy: no behaviour probability

@@ -33,6 +33,22 @@ def one_hot(actions: Sequence[Sequence[int]], sizes: Sequence[int]) -> np.ndarra
     return x
 
 
+def normal_scores(values: Sequence[float]) -> np.ndarray:
+    """``values`` replaced by the standard normal quantiles of their ranks, ``ppf((rank - 1/2) / n)``, ties sharing
+    their average rank: the same order, on a scale where a cliff or a few outliers weigh no more than their place."""
+    from scipy.special import ndtri  # scipy.special imports quickly; scipy.stats, for rankdata, does not
+
+    y = np.asarray(values, dtype=float)
+    order = np.argsort(y, kind="stable")
+    ascending = y[order]
+    first = np.r_[True, ascending[1:] != ascending[:-1]]  # where each distinct value starts in sorted order
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(y)]
+    ranks = np.empty(len(y))
+    ranks[order] = ((starts + 1 + ends) / 2.0)[np.cumsum(first) - 1]  # 1-based average rank of each tie group
+    return ndtri((ranks - 0.5) / len(y))
+
+
 class Surrogate:
     """The posterior over per-choice reward values given evaluated ``(actions, reward)`` rows.
 
