@@ -48,12 +48,12 @@ Rules on top of plain policy sampling, each measured on tables of trained networ
 * **Ranks.** With ``ranks`` (the default) and no ``factor``, the surrogate is fitted on the normal
   scores of the values' ranks (:func:`~effsearch.controller.surrogate.normal_scores`), so the screen
   sees only their order, as TPE does. A Gaussian linear model fitted on the values of a reward with a
-  cliff (a budget's hard penalty) spends its fit on the height of the drop and its noise estimate on
-  the networks below it, and screens the networks near the top no better than at random. With a
-  ``factor`` the surrogate models accuracy, which has no cliff, and ranks are not used. Measured on
-  tables of trained networks, three sets of 100 seeds (one never used for a decision), under a hard
-  cliff without noise: a top-0.5% network by a median 24-34 evaluations against 34-58 fitted on the
-  values (TPE 28-36); from 100 evaluations on, level (``benchmarks/README.md``, "The screen fitted on ranks").
+  cliff (a budget's hard penalty) spends its fit on the height of the drop, and its optima lean away
+  from the budget's edge, where the best networks are. With a ``factor`` the surrogate models
+  accuracy, which has no cliff, and ranks are not used. Measured on tables of trained networks, three
+  sets of 100 seeds (one never used for a decision), under a hard cliff without noise: a top-0.5%
+  network by a median 24-34 evaluations against 34-58 fitted on the values (TPE 28-36); from 100
+  evaluations on, level (``benchmarks/README.md``, "The screen fitted on ranks").
 
 Draw ``a`` of trial ``n`` uses the generator ``(seed, n, a)`` (draw 0: ``(seed, n)``), so a trial's
 proposal is reproducible, whichever process makes it.
@@ -133,8 +133,10 @@ def propose(learner: Learner, number: int, forced: dict[int, int], *, proposals:
         rows = [(r[0], r[1] / f) for f, r in known]
     if len(rows) < MIN_ROWS:
         return candidates[int(np.argmax(factors > 0))]  # the first that will be trained
-    values = [r[1] for r in rows]
-    surrogate = Surrogate(learner.policy.sizes, [r[0] for r in rows], normal_scores(values) if ranks and factor is None else values)
+    fitted = [r[1] for r in rows]
+    if ranks and factor is None:  # with a factor the rows are accuracies, which have no cliff to be blind to
+        fitted = normal_scores(fitted)
+    surrogate = Surrogate(learner.policy.sizes, [r[0] for r in rows], fitted)
     values = surrogate.draw(np.random.default_rng(derived_seed(learner.seed, number, -2)))
     if optima and not forced:
         have = {tuple(c[0]) for c in candidates}
