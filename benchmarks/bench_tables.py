@@ -53,6 +53,9 @@ counting trainings.
 carry controller settings for ablations, e.g. ``mnas[entropy_weight=0.02,batch_size=16]``;
 ``mnas[factor=true]`` gives the controller the reward's cost term from the table's MACs, as ``effsearch
 baseline`` gives it the term from a candidate's counted MACs (``MnasSampler(reward_factor=...)``).
+Seed sets measured into separate files are read as one with ``--also`` (a run in two files counts once):
+
+    python benchmarks/bench_tables.py --out a.jsonl.gz --also b.jsonl.gz summary
 """
 
 from __future__ import annotations
@@ -406,10 +409,26 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _key(r: dict[str, Any]) -> tuple:
+    return r["table"], r["reward"], r["noise"], r["sampler"], r["seed"], r["evaluations"], r.get("repeats", "evaluate")
+
+
 def _done(path: Path) -> set[tuple]:
-    rows = _rows(path)
-    return {(r["table"], r["reward"], r["noise"], r["sampler"], r["seed"], r["evaluations"], r.get("repeats", "evaluate"))
-            for r in rows}
+    return {_key(r) for r in _rows(path)}
+
+
+def _pooled(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs of ``--out`` and of every ``--also`` file, a run recorded in two of them counted once: seed sets
+    measured into separate ledgers, read as one."""
+    rows, seen = [], set()
+    for path in [args.out or RUNS, *args.also]:
+        if path in args.also and not path.is_file():
+            raise SystemExit(f"bench_tables: --also {path} is not a runs file")
+        for r in _rows(path):
+            if _key(r) not in seen:
+                seen.add(_key(r))
+                rows.append(r)
+    return rows
 
 
 def run(args: argparse.Namespace) -> int:
@@ -442,8 +461,8 @@ def _median_to_top(values: list[int | None], cap: int) -> str:
 
 
 def _picked(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The runs file's rows, each with ``regret`` taken from the pick chosen by ``--pick``."""
-    rows = _rows(args.out or RUNS)
+    """The runs files' rows, each with ``regret`` taken from the pick chosen by ``--pick``."""
+    rows = _pooled(args)
     if getattr(args, "only_seeds", None):  # one seed set of a file that holds several
         keep = set(_seeds(args.only_seeds))
         rows = [r for r in rows if r["seed"] in keep]
@@ -579,6 +598,9 @@ def entropy(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help=f"runs file (default {RUNS})")
+    parser.add_argument("--also", type=Path, action="append", default=[],
+                        help="a further runs file whose runs join those of --out in report, summary, compare and best "
+                             "(repeat it to pool several seed sets; a run in two files counts once)")
     parser.add_argument("--pick", choices=("max", "mean", "shrunk", "finalists"), default="max",
                         help="report the pick with the best single observed reward, with the best mean over its "
                              "evaluations (as effsearch baseline picks on seed means), or with the best mean "

@@ -277,3 +277,24 @@ def test_summary_reports_the_median_the_mean_or_the_share_at_zero(bench, tmp_pat
         assert bench.main(["--out", str(out), "summary", "--stat", stat]) == 0
         line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| toy |"))
         assert line.split(" | ")[6:8] == [f"{v:.2f}" for v in values], stat
+
+
+def test_also_pools_seed_sets_from_several_ledgers_once_each(bench, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(bench.TABLES, "toy", lambda: toy(bench, seeds=3))
+    one, first, second = (tmp_path / f"{n}.jsonl.gz" for n in ("one", "first", "second"))
+    common = ["run", "--table", "toy", "--samplers", "random", "--rewards", "hard", "--noise", "seeds", "--evaluations", "30"]
+    assert bench.main(["--out", str(one), *common, "--seeds", "0-3"]) == 0
+    assert bench.main(["--out", str(first), *common, "--seeds", "0-1"]) == 0
+    assert bench.main(["--out", str(second), *common, "--seeds", "1-3"]) == 0  # seed 1 in both: counted once
+
+    def summary(*files):
+        capsys.readouterr()
+        argv = ["--out", str(files[0]), *[a for f in files[1:] for a in ("--also", str(f))], "summary"]
+        assert bench.main(argv) == 0
+        return next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| toy |"))
+
+    pooled = summary(first, second)
+    assert pooled == summary(one) and "| random | 4 |" in pooled
+    assert "| random | 2 |" in summary(first)
+    with pytest.raises(SystemExit, match=r"--also .* is not a runs file"):
+        bench.main(["--out", str(first), "--also", str(tmp_path / "missing.jsonl.gz"), "summary"])
