@@ -359,14 +359,15 @@ def one_run(table: Table, reward: str, noise: str, sampler_text: str, seed: int,
     picked_shrunk += picked_shrunk[-1:] * (evaluations - len(picked_shrunk))
     picked_final += picked_final[-1:] * (evaluations - len(picked_final))
     hits = [n + 1 for n, i in enumerate(evaluated) if true[i] >= top]
-    optimum = int(np.argmax(true))
     out = {
         "table": table.name, "reward": reward, "noise": noise, "sampler": sampler_text, "seed": seed,
         "evaluations": evaluations, "repeats": repeats, "asks": asks, "regret": [round(100 * (best - float(true[i])), 4) for i in picked],
         "regret_mean": [round(100 * (best - float(true[i])), 4) for i in picked_mean],
         "regret_shrunk": [round(100 * (best - float(true[i])), 4) for i in picked_shrunk],
         "regret_finalists": [round(100 * (best - float(true[i])), 4) for i in picked_final],
-        "best_at": [n + 1 for n, i in enumerate(evaluated) if i == optimum],  # evaluations of the table's best network
+        # Evaluations of a network at the table's optimum: several can share it (a score rounded to its
+        # validation set's resolution), and finding any of them is zero regret.
+        "best_at": [n + 1 for n, i in enumerate(evaluated) if true[i] >= best], "ties": int(np.sum(true >= best)),
         "to_top": hits[0] if hits else None, "distinct": len(set(evaluated)), "seconds": round(time.perf_counter() - start, 2),
         # Share of each 50 evaluations over the target: how fast a sampler learns the budget's cliff.
         "over": [round(float(np.mean(table.macs[evaluated[i:i + 50]] > table.target)), 3) for i in range(0, len(evaluated), 50)],
@@ -561,12 +562,27 @@ def compare(args: argparse.Namespace) -> int:
 
 
 def best(args: argparse.Namespace) -> int:
-    """How often each sampler evaluated the table's best network by ``--budget``: found (in how many
-    seeds) is the search; evaluated again is what lets a noisy pick see its true level."""
+    """How often each sampler evaluated a network at the table's optimum by ``--budget`` (any of them where
+    several share it): found (in how many seeds) is the search; evaluated again is what lets a noisy pick
+    see its true level."""
     groups: dict[tuple, list[dict]] = {}
+    ties: dict[tuple[str, str], int] = {}
+    skipped = 0
     for r in _picked(args):
-        if "best_at" in r:
-            groups.setdefault((r["table"], r["reward"], r["noise"], r["sampler"]), []).append(r)
+        if "best_at" not in r:
+            continue
+        if "ties" not in r:  # recorded when best_at held only the first of the networks at the optimum
+            cell = (r["table"], r["reward"])
+            if cell not in ties:
+                true = TABLES[r["table"]]().true_rewards(r["reward"])
+                ties[cell] = int(np.sum(true >= true.max()))
+            if ties[cell] > 1:
+                skipped += 1
+                continue
+        groups.setdefault((r["table"], r["reward"], r["noise"], r["sampler"]), []).append(r)
+    if skipped:
+        print(f"{skipped} runs of tables whose optimum several networks share were recorded before every one of them "
+              "counted; left out (run them again into a new file)")
     print(f"| table | reward | noise | sampler | seeds | found by {args.budget} | evaluations of it by {args.budget} "
           f"(median where found) | first (median where found) | regret @{args.budget}, found / not |")
     print("|---" * 9 + "|")

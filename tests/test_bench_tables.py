@@ -298,3 +298,42 @@ def test_also_pools_seed_sets_from_several_ledgers_once_each(bench, tmp_path, mo
     assert "| random | 2 |" in summary(first)
     with pytest.raises(SystemExit, match=r"--also .* is not a runs file"):
         bench.main(["--out", str(first), "--also", str(tmp_path / "missing.jsonl.gz"), "summary"])
+
+
+def test_best_counts_every_network_that_shares_the_optimum(bench, tmp_path, monkeypatch, capsys):
+    """A score rounded to its validation set's resolution can put several networks at the optimum (18 in
+    supernet-small's hard reward): evaluating any of them is zero regret, so each counts as found."""
+    base = toy(bench, seeds=1)
+    seeds = np.round(base.seeds, 2)  # a resolution of 0.01: several networks share the best accuracy
+    table = bench.Table("toy", base.decisions, base.keys, np.full(len(base.keys), 1e8), seeds)
+    true = table.true_rewards("hard")
+    tied = set(np.flatnonzero(true >= true.max()))
+    assert len(tied) > 1
+    monkeypatch.setitem(bench.TABLES, "toy", lambda: table)
+    out = tmp_path / "runs.jsonl.gz"
+    assert bench.main(["--out", str(out), "run", "--table", "toy", "--samplers", "random", "--rewards", "hard",
+                       "--noise", "none", "--seeds", "0-3", "--evaluations", "60"]) == 0
+    for seed in range(4):
+        r = next(x for x in bench._rows(out) if x["seed"] == seed)
+        assert r["ties"] == len(tied)
+        # replay the run: the same seed draws the same networks
+        evaluated = []
+        study = bench.optuna.create_study(direction="maximize", sampler=bench.make_sampler("random", {
+            n: bench.optuna.distributions.CategoricalDistribution(c) for n, c in table.decisions}, seed, None))
+        for _ in range(60):
+            trial = study.ask()
+            key = tuple(c.index(trial.suggest_categorical(n, c)) for n, c in table.decisions)
+            evaluated.append(table.index[key])
+            study.tell(trial, float(true[table.index[key]]))
+        assert r["best_at"] == [n + 1 for n, i in enumerate(evaluated) if i in tied]
+        assert (min(r["regret"]) == 0.0) == bool(r["best_at"])
+    # A run recorded before ties counted (no "ties" field) is left out on such a table, and said so.
+    rows = bench._rows(out)
+    with bench._open(out, "w") as f:
+        for r in rows:
+            r.pop("ties")
+            f.write(bench.json.dumps(r) + "\n")
+    capsys.readouterr()
+    assert bench.main(["--out", str(out), "best", "--budget", "60"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("4 runs of tables whose optimum several networks share") and "| toy |" not in text
