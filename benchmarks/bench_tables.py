@@ -52,7 +52,8 @@ counting trainings.
 ``benchmarks/results/tables/runs.jsonl.gz`` and skips those already there (resumable). A sampler name may
 carry controller settings for ablations, e.g. ``mnas[entropy_weight=0.02,batch_size=16]``;
 ``mnas[factor=true]`` gives the controller the reward's cost term from the table's MACs, as ``effsearch
-baseline`` gives it the term from a candidate's counted MACs (``MnasSampler(reward_factor=...)``).
+baseline`` gives it the term from a candidate's counted MACs (``MnasSampler(reward_factor=...)``);
+``tag=...`` only names rows (a prototype's, whose code differs from the committed one).
 Seed sets measured into separate files are read as one with ``--also`` (a run in two files counts once):
 
     python benchmarks/bench_tables.py --out a.jsonl.gz --also b.jsonl.gz summary
@@ -246,6 +247,7 @@ def sampler_list(text: str) -> list[str]:
 
 def make_sampler(text: str, space: dict[str, Any], seed: int, factor: TableFactor | None = None) -> optuna.samplers.BaseSampler:
     name, settings = parse_sampler(text)
+    settings.pop("tag", None)  # a label for a prototype's rows: the code under test differs, not a setting
     if name == "mnas":
         from effsearch.controller import MnasSampler
 

@@ -10,6 +10,7 @@ from effsearch.errors import EffsearchError
 
 ALGORITHMS = ("ppo", "reinforce")
 FIDELITIES = ("auto", "final", "first")
+SCREENS = ("mean", "draw")
 
 
 DEFAULT_LR = {"ppo": 0.002, "reinforce": 0.005}
@@ -43,10 +44,13 @@ class ControllerConfig:
     remeasure: float = 0.25  # share of trials that evaluate the believed-best architecture again
     optima: int = 2  # optima of that many more Thompson draws of the surrogate that join the screened proposals
     ranks: bool = True  # the screen's surrogate is fitted on the normal scores of the values' ranks (controller.propose)
+    screen: str = "mean"  # what picks among the screened proposals: the surrogate's posterior mean or one Thompson draw
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:
             raise ControllerError(f"controller fidelity {self.fidelity!r} is unknown; use one of {', '.join(FIDELITIES)}")
+        if self.screen not in SCREENS:
+            raise ControllerError(f"controller screen {self.screen!r} is unknown; use one of {', '.join(SCREENS)}")
         if self.algorithm not in ALGORITHMS:
             raise ControllerError(f"controller algorithm {self.algorithm!r} is unknown; use one of {', '.join(ALGORITHMS)}")
         for name in ("batch_size", "epochs", "hidden_size", "embed_size", "proposals", "anchors"):

@@ -18,8 +18,8 @@ How it plugs into Optuna:
   this process tells a trial (``after_trial``) and when it samples one, so trials that finish out of
   order, in other processes or while this one was down are all learned from exactly once.
 * **Proposals.** By default each trial is a new architecture: of 8 policy proposals, 2 one-decision
-  neighbours of the best trial and the optima of 2 surrogate draws, the best under a Thompson draw of
-  the surrogate (:mod:`effsearch.controller.propose`); once repeats show noise, every 4th trial
+  neighbours of the best trial and the optima of 2 surrogate draws, the best under the surrogate's
+  posterior mean (:mod:`effsearch.controller.propose`); once repeats show noise, every 4th trial
   re-measures the believed-best one (:mod:`effsearch.controller.remeasure`). Only policy proposals
   are learned from. ``unique=False, proposals=1, remeasure=0`` is the plain MNAS policy.
 * **Workers in flight.** Each trial records the choices and per-decision log-probabilities its
@@ -96,7 +96,8 @@ class MnasSampler(BaseSampler):
         fidelity: which value is a trial's reward: ``"final"``, ``"first"`` or ``"auto"`` (controller.rewards).
         scale_decay: decay of the running RMS that scales advantages (default: ``baseline_decay``).
         unique: propose only architectures the study has not tried yet (default True).
-        proposals: policy proposals per trial; above 1 the surrogate picks which one is evaluated (default 8).
+        proposals, screen: policy proposals per trial (default 8); above 1 the surrogate picks the one evaluated, by
+            its posterior mean (``screen="mean"``, the default) or a Thompson draw (``"draw"``).
         ranks: fit that surrogate on the normal scores of the values' ranks (default True; not with ``reward_factor``).
         local, anchors, optima: ``local`` one-decision neighbours of the ``anchors`` best distinct trials by single
             value (default 2, of 1) and the optima of ``optima`` extra surrogate draws (default 2) join the screen.
@@ -123,12 +124,10 @@ class MnasSampler(BaseSampler):
         lr: float | None = None,
         batch_size: int = ControllerConfig.batch_size, epochs: int = ControllerConfig.epochs,
         clip: float = ControllerConfig.clip, entropy_weight: float = ControllerConfig.entropy_weight,
-        baseline_decay: float = ControllerConfig.baseline_decay,
-        hidden_size: int = ControllerConfig.hidden_size, embed_size: int = ControllerConfig.embed_size,
-        failed_reward: float | None = None, optima: int = ControllerConfig.optima,
+        baseline_decay: float = ControllerConfig.baseline_decay, hidden_size: int = ControllerConfig.hidden_size,
+        embed_size: int = ControllerConfig.embed_size, failed_reward: float | None = None, optima: int = ControllerConfig.optima,
         search_space: dict[str, BaseDistribution] | None = None,
-        fidelity: str = ControllerConfig.fidelity,
-        scale_decay: float | None = None,
+        fidelity: str = ControllerConfig.fidelity, scale_decay: float | None = None, screen: str = ControllerConfig.screen,
         unique: bool = ControllerConfig.unique, proposals: int = ControllerConfig.proposals, local: int = ControllerConfig.local,
         remeasure: float = ControllerConfig.remeasure, anchors: int = ControllerConfig.anchors, ranks: bool = ControllerConfig.ranks,
         reward_factor: Callable[[dict[str, Any]], float] | None = None,
@@ -138,6 +137,7 @@ class MnasSampler(BaseSampler):
             entropy_weight=entropy_weight, baseline_decay=baseline_decay, hidden_size=hidden_size,
             embed_size=embed_size, failed_reward=failed_reward, fidelity=fidelity, scale_decay=scale_decay,
             unique=unique, proposals=proposals, local=local, remeasure=remeasure, anchors=anchors, optima=optima, ranks=ranks,
+            screen=screen,
         )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ControllerError(f"controller seed {seed!r} must be an integer or None")
@@ -326,7 +326,7 @@ class MnasSampler(BaseSampler):
         else:
             if cfg.unique:
                 self._tried.update(study, learner, TRIAL_ATTR)
-            settings = {k: getattr(cfg, k) for k in ("proposals", "unique", "local", "anchors", "optima", "ranks")}
+            settings = {k: getattr(cfg, k) for k in ("proposals", "unique", "local", "anchors", "optima", "ranks", "screen")}
             actions, logps, flags = propose(learner, trial.number, forced, tried=self._tried.keys, rows=rows, factor=factor, **settings)
             record = {"actions": actions, "update": learner.num_updates, **flags}
             if not forced:  # pinned choices were not drawn from the policy: no behaviour probability

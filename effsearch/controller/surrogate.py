@@ -3,9 +3,9 @@
 The reward of an architecture is modelled as a sum of one value per (decision, choice), which is how
 accuracy and MACs mostly behave over a cell-free space (each stage's choices add their own effect),
 with a Gaussian prior on the values and Gaussian noise. The posterior is exact (one small linear
-solve), and a *Thompson draw* from it scores a set of proposals: the proposal that is best under
-one plausible model is evaluated, so unexplored choices keep a chance in proportion to how little is
-known about them. The noise variance is re-estimated from the residuals at every fit, so a noisy
+solve). Its posterior mean scores a set of proposals, or a *Thompson draw* from it does: the
+proposal that is best under one plausible model is evaluated, so unexplored choices keep a chance in
+proportion to how little is known about them; the optima of such draws join the proposals. The noise variance is re-estimated from the residuals at every fit, so a noisy
 objective widens the posterior instead of over-fitting single scores.
 """
 

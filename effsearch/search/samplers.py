@@ -106,8 +106,9 @@ def _mnas(*, seed: int, space: Any, workers: int,
     # architecture, and divergence is rare enough not to need teaching. No re-measuring: the search's
     # cache answers a repeated architecture with its first value, and its pick handles the noise
     # (seed means of the finalists), so a re-measuring trial would only spend one of --trials. The
-    # cost term lets its screen weigh each proposal's exact cost against its predicted accuracy.
-    return MnasSampler(seed=seed, search_space=space.distributions(), remeasure=0, reward_factor=reward_factor)
+    # cost term lets its screen weigh each proposal's exact cost against its predicted accuracy; the
+    # screen stays a Thompson draw, the one the cost term was measured with (controller.propose).
+    return MnasSampler(seed=seed, search_space=space.distributions(), remeasure=0, screen="draw", reward_factor=reward_factor)
 
 
 def _tpe(*, seed: int, space: Any, workers: int) -> optuna.samplers.BaseSampler:
