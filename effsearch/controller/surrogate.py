@@ -5,8 +5,9 @@ accuracy and MACs mostly behave over a cell-free space (each stage's choices add
 with a Gaussian prior on the values and Gaussian noise. The posterior is exact (one small linear
 solve). Its posterior mean scores a set of proposals, or a *Thompson draw* from it does: the
 proposal that is best under one plausible model is evaluated, so unexplored choices keep a chance in
-proportion to how little is known about them; the optima of such draws join the proposals. The noise variance is re-estimated from the residuals at every fit, so a noisy
-objective widens the posterior instead of over-fitting single scores.
+proportion to how little is known about them; the optima of such draws join the proposals. The
+noise variance is re-estimated from the residuals at every fit, so a noisy objective widens the
+posterior instead of over-fitting single scores.
 """
 
 from __future__ import annotations
