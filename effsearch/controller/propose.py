@@ -16,11 +16,11 @@ Rules on top of plain policy sampling, each measured on tables of trained networ
   so the screen need not add more, as TPE draws its candidates at random and then takes the best by
   its density ratio. Measured on tables of trained networks with noise under a hard cliff, on four
   sets of 100 seeds (one fresh): the median regret of the pick at 100 evaluations fell from
-  0.50-0.60 reward points x100 to 0.40-0.45 (TPE 0.50-0.60); without noise and on the smaller table
-  it is level; with noise under the soft reward it is a little worse at 100 on the two sets that
-  measured it (0.46-0.49 against 0.39; TPE 0.59-0.71; ``benchmarks/README.md``, "Screening by the
-  posterior mean"). A known ``factor`` does not change the screen; ``effsearch baseline`` keeps
-  ``"draw"``, the screen its cost term was measured with.
+  0.50-0.60 reward points x100 to 0.40-0.45 (TPE 0.50-0.60; 211 searches better, 138 worse). Small
+  losses within each set's spread elsewhere with noise (the smaller table under the hard cliff at
+  50-100: 111 better, 132 worse); level without noise and at 500 evaluations
+  (``benchmarks/README.md``, "Screening by the posterior mean"). A known ``factor`` does not change
+  the screen; ``effsearch baseline`` keeps ``"draw"``, the screen its cost term was measured with.
 * **Neighbours of the best.** With ``local > 0`` (2 by default) that many one-decision changes of
   the best trial so far (new to the study, drawn at random) join the proposals the surrogate screens.
   The policy moves a little per update, so a network one change away from the best, such as the one
