@@ -40,6 +40,7 @@ top 0.5%*: the first evaluation of an architecture whose true reward is in the t
     python benchmarks/bench_tables.py compare --a mnas --b tpe   # paired by seed, bootstrap intervals
     python benchmarks/bench_tables.py entropy --table micro --reward hard --noise seeds --seeds 0-3
     python benchmarks/bench_tables.py best --budget 100   # how often each run found the table's best network
+    python benchmarks/bench_tables.py standing --a mnas --b tpe --b random   # the medians' gap, its interval, sign tests
 
 Repeats: in a plain Optuna study an architecture asked for again is trained again (``--repeats
 evaluate``, the default: a new noisy value, one more evaluation). ``effsearch baseline`` answers it
@@ -563,6 +564,58 @@ def compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def sign_test(better: int, worse: int) -> float:
+    """Two-sided sign test: the chance of a split at least this uneven between seeds that favour either side,
+    were neither sampler better (ties carry no sign)."""
+    n, k = better + worse, min(better, worse)
+    return 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+
+
+def medians_apart(a: list[dict], b: list[dict], budget: int, *, draws: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """The acceptance's own quantity, median regret of ``a`` minus that of ``b`` at ``budget``, on the seeds both
+    ran, with a 90% interval from resampling seeds (each resampled seed keeps both its runs: paired), the seeds
+    each side wins, and the sign test's p. A median at 0 or a fraction of a point flips on whether half the seeds
+    picked the best network, so the interval says whether a gap between medians is more than that flip."""
+    by_seed = {r["seed"]: r["regret"][budget - 1] for r in b}
+    pairs = np.array([(r["regret"][budget - 1], by_seed[r["seed"]]) for r in a if r["seed"] in by_seed])
+    rng = np.random.default_rng(seed)
+    picks = pairs[rng.integers(len(pairs), size=(draws, len(pairs)))]
+    gaps = np.median(picks[..., 0], axis=1) - np.median(picks[..., 1], axis=1)
+    low, high = np.quantile(gaps, [0.05, 0.95])
+    better, worse = int(np.sum(pairs[:, 0] < pairs[:, 1])), int(np.sum(pairs[:, 0] > pairs[:, 1]))
+    return {"seeds": len(pairs), "a": float(np.median(pairs[:, 0])), "b": float(np.median(pairs[:, 1])),
+            "gap": float(np.median(pairs[:, 0]) - np.median(pairs[:, 1])), "low": float(low), "high": float(high),
+            "better": better, "worse": worse, "p": sign_test(better, worse)}
+
+
+def standing(args: argparse.Namespace) -> int:
+    """One markdown table per opponent: ``--a``'s median regret against each ``--b``'s at every budget of every
+    setting, the gap between the medians with its interval, seeds won and lost, and the sign test."""
+    groups: dict[tuple, dict[str, list[dict]]] = {}
+    for r in _picked(args):
+        if r["sampler"] in (args.a, *args.b) and r.get("repeats", "evaluate") == args.repeats:
+            groups.setdefault((r["table"], r["reward"], r["noise"]), {}).setdefault(r["sampler"], []).append(r)
+    for other in args.b:
+        print(f"\n{args.a} against {other} ({args.repeats}, {args.pick} pick): median regret x100 of each, the gap "
+              "[90% paired bootstrap interval], seeds better / worse, sign test p; a positive gap is behind")
+        print("| table | reward | noise | seeds | " + " | ".join(f"@{b}" for b in BUDGETS) + " |")
+        print("|---" * (len(BUDGETS) + 4) + "|")
+        for key in sorted(groups):
+            runs = groups[key]
+            if args.a not in runs or other not in runs:
+                continue
+            cells, shortest = [], min(r["evaluations"] for r in runs[args.a] + runs[other])
+            for budget in BUDGETS:
+                if budget > shortest:
+                    cells.append("-")
+                    continue
+                c = medians_apart(runs[args.a], runs[other], budget)
+                cells.append(f"{c['a']:.2f} / {c['b']:.2f}: {c['gap']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}] "
+                             f"{c['better']}/{c['worse']} p={c['p']:.2g}")
+            print("| " + " | ".join(key) + f" | {c['seeds']} | " + " | ".join(cells) + " |")
+    return 0
+
+
 def best(args: argparse.Namespace) -> int:
     """How often each sampler evaluated a network at the table's optimum by ``--budget`` (any of them where
     several share it): found (in how many seeds) is the search; evaluated again is what lets a noisy pick
@@ -617,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help=f"runs file (default {RUNS})")
     parser.add_argument("--also", type=Path, action="append", default=[],
-                        help="a further runs file whose runs join those of --out in report, summary, compare and best "
+                        help="a further runs file whose runs join those of --out in report, summary, compare, standing and best "
                              "(repeat it to pool several seed sets; a run in two files counts once)")
     parser.add_argument("--pick", choices=("max", "mean", "shrunk", "finalists"), default="max",
                         help="report the pick with the best single observed reward, with the best mean over its "
@@ -642,9 +695,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--a", default="mnas")
     c.add_argument("--b", default="tpe")
     c.add_argument("--repeats", choices=("evaluate", "cached"), default="evaluate")
+    st = sub.add_parser("standing", help="one sampler's median regret against others', with intervals and sign tests")
+    st.add_argument("--a", default="mnas")
+    st.add_argument("--b", action="append", default=None, help="an opponent (repeat it; default tpe and random)")
+    st.add_argument("--repeats", choices=("evaluate", "cached"), default="evaluate")
     b = sub.add_parser("best", help="how often each run found and re-evaluated the table's best network")
     b.add_argument("--budget", type=int, default=100)
-    for p in (m, c, b):
+    for p in (m, c, st, b):
         p.add_argument("--seeds", dest="only_seeds", default=None, help="only these seeds, e.g. 100-129 (default: all)")
     e = sub.add_parser("entropy")
     e.add_argument("--table", choices=sorted(TABLES), required=True)
@@ -652,8 +709,10 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--noise", default="none")
     e.add_argument("--seeds", default="0-3")
     args = parser.parse_args(argv)
+    if args.command == "standing" and not args.b:
+        args.b = ["tpe", "random"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return {"run": run, "report": report, "summary": summary, "compare": compare, "best": best, "entropy": entropy}[args.command](args)
+    return {"run": run, "report": report, "summary": summary, "compare": compare, "standing": standing, "best": best, "entropy": entropy}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -337,3 +337,33 @@ def test_best_counts_every_network_that_shares_the_optimum(bench, tmp_path, monk
     assert bench.main(["--out", str(out), "best", "--budget", "60"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("4 runs of tables whose optimum several networks share") and "| toy |" not in text
+
+
+def test_sign_test_matches_the_binomial_tails(bench):
+    from math import comb
+
+    assert bench.sign_test(5, 0) == pytest.approx(2 / 32)
+    assert bench.sign_test(0, 5) == pytest.approx(2 / 32)
+    assert bench.sign_test(3, 3) == 1.0 and bench.sign_test(0, 0) == 1.0
+    assert bench.sign_test(14, 6) == pytest.approx(2 * sum(comb(20, i) for i in range(7)) / 2**20)
+
+
+def test_standing_gives_the_gap_between_medians_on_the_seeds_both_ran(bench, tmp_path, monkeypatch, capsys):
+    def row(sampler, seed, value):
+        return {"table": "toy", "reward": "hard", "noise": "seeds", "sampler": sampler, "seed": seed, "evaluations": 25,
+                "repeats": "evaluate", "regret": [value] * 25}
+
+    a = [row("a", s, v) for s, v in enumerate([0.0, 0.0, 0.1, 0.2, 0.5, 0.0, 0.9])]
+    b = [row("b", s, v) for s, v in enumerate([0.3, 0.0, 0.4, 0.1, 0.6, 0.2])]  # seed 6 only in a: not paired
+    c = bench.medians_apart(a, b, 25)
+    assert c["seeds"] == 6 and c["a"] == pytest.approx(0.05) and c["b"] == pytest.approx(0.25)
+    assert c["gap"] == pytest.approx(-0.2) and c["low"] <= c["gap"] <= c["high"]
+    assert (c["better"], c["worse"]) == (4, 1) and c["p"] == pytest.approx(bench.sign_test(4, 1))
+    same = bench.medians_apart(a, [row("b", r["seed"], r["regret"][0]) for r in a], 25)
+    assert (same["gap"], same["low"], same["high"], same["better"], same["worse"], same["p"]) == (0, 0, 0, 0, 0, 1.0)
+    out = tmp_path / "runs.jsonl.gz"
+    with gzip.open(out, "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in a + b)
+    assert bench.main(["--out", str(out), "standing", "--a", "a", "--b", "b"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| toy |"))
+    assert line.startswith("| toy | hard | seeds | 6 | 0.05 / 0.25: -0.20 [") and "4/1 p=0.38" in line
