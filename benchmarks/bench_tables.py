@@ -604,7 +604,11 @@ def standing(args: argparse.Namespace) -> int:
             runs = groups[key]
             if args.a not in runs or other not in runs:
                 continue
-            cells, shortest = [], min(r["evaluations"] for r in runs[args.a] + runs[other])
+            common = {r["seed"] for r in runs[args.a]} & {r["seed"] for r in runs[other]}
+            if not common:  # the two ran this setting on different seeds: nothing to pair
+                continue
+            shortest = min(r["evaluations"] for r in runs[args.a] + runs[other])
+            cells = []
             for budget in BUDGETS:
                 if budget > shortest:
                     cells.append("-")
@@ -612,7 +616,7 @@ def standing(args: argparse.Namespace) -> int:
                 c = medians_apart(runs[args.a], runs[other], budget)
                 cells.append(f"{c['a']:.2f} / {c['b']:.2f}: {c['gap']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}] "
                              f"{c['better']}/{c['worse']} p={c['p']:.2g}")
-            print("| " + " | ".join(key) + f" | {c['seeds']} | " + " | ".join(cells) + " |")
+            print("| " + " | ".join(key) + f" | {len(common)} | " + " | ".join(cells) + " |")
     return 0
 
 

@@ -349,8 +349,8 @@ def test_sign_test_matches_the_binomial_tails(bench):
 
 
 def test_standing_gives_the_gap_between_medians_on_the_seeds_both_ran(bench, tmp_path, monkeypatch, capsys):
-    def row(sampler, seed, value):
-        return {"table": "toy", "reward": "hard", "noise": "seeds", "sampler": sampler, "seed": seed, "evaluations": 25,
+    def row(sampler, seed, value, noise="seeds"):
+        return {"table": "toy", "reward": "hard", "noise": noise, "sampler": sampler, "seed": seed, "evaluations": 25,
                 "repeats": "evaluate", "regret": [value] * 25}
 
     a = [row("a", s, v) for s, v in enumerate([0.0, 0.0, 0.1, 0.2, 0.5, 0.0, 0.9])]
@@ -363,7 +363,8 @@ def test_standing_gives_the_gap_between_medians_on_the_seeds_both_ran(bench, tmp
     assert (same["gap"], same["low"], same["high"], same["better"], same["worse"], same["p"]) == (0, 0, 0, 0, 0, 1.0)
     out = tmp_path / "runs.jsonl.gz"
     with gzip.open(out, "wt") as f:
-        f.writelines(json.dumps(r) + "\n" for r in a + b)
+        # A setting the two ran on different seeds has nothing to pair: no row for it, and no error.
+        f.writelines(json.dumps(r) + "\n" for r in [*a, *b, row("a", 50, 0.1, "none"), row("b", 51, 0.1, "none")])
     assert bench.main(["--out", str(out), "standing", "--a", "a", "--b", "b"]) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| toy |"))
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("| toy |")]
     assert line.startswith("| toy | hard | seeds | 6 | 0.05 / 0.25: -0.20 [") and "4/1 p=0.38" in line
