@@ -542,12 +542,18 @@ def paired(a: list[dict], b: list[dict], budget: int, *, draws: int = 2000, seed
             "better": int(np.sum(diffs < 0)), "tied": int(np.sum(diffs == 0)), "worse": int(np.sum(diffs > 0))}
 
 
-def compare(args: argparse.Namespace) -> int:
-    """One markdown table: ``--a`` against ``--b``, paired by seed, at each budget of every setting."""
+def _by_setting(args: argparse.Namespace, samplers: tuple[str, ...]) -> dict[tuple, dict[str, list[dict]]]:
+    """The runs of ``samplers`` with ``--repeats``, by (table, reward, noise) and then by sampler."""
     groups: dict[tuple, dict[str, list[dict]]] = {}
     for r in _picked(args):
-        if r["sampler"] in (args.a, args.b) and r.get("repeats", "evaluate") == args.repeats:
+        if r["sampler"] in samplers and r.get("repeats", "evaluate") == args.repeats:
             groups.setdefault((r["table"], r["reward"], r["noise"]), {}).setdefault(r["sampler"], []).append(r)
+    return groups
+
+
+def compare(args: argparse.Namespace) -> int:
+    """One markdown table: ``--a`` against ``--b``, paired by seed, at each budget of every setting."""
+    groups = _by_setting(args, (args.a, args.b))
     print(f"{args.a} against {args.b} ({args.repeats}): median paired regret difference x100 [90% bootstrap interval], "
           "seeds better / tied / worse; negative favours the first")
     print("| table | reward | noise | seeds | " + " | ".join(f"@{b}" for b in BUDGETS) + " |")
@@ -591,10 +597,7 @@ def medians_apart(a: list[dict], b: list[dict], budget: int, *, draws: int = 200
 def standing(args: argparse.Namespace) -> int:
     """One markdown table per opponent: ``--a``'s median regret against each ``--b``'s at every budget of every
     setting, the gap between the medians with its interval, seeds won and lost, and the sign test."""
-    groups: dict[tuple, dict[str, list[dict]]] = {}
-    for r in _picked(args):
-        if r["sampler"] in (args.a, *args.b) and r.get("repeats", "evaluate") == args.repeats:
-            groups.setdefault((r["table"], r["reward"], r["noise"]), {}).setdefault(r["sampler"], []).append(r)
+    groups = _by_setting(args, (args.a, *args.b))
     for other in args.b:
         print(f"\n{args.a} against {other} ({args.repeats}, {args.pick} pick): median regret x100 of each, the gap "
               "[90% paired bootstrap interval], seeds better / worse, sign test p; a positive gap is behind")

@@ -368,3 +368,17 @@ def test_standing_gives_the_gap_between_medians_on_the_seeds_both_ran(bench, tmp
     assert bench.main(["--out", str(out), "standing", "--a", "a", "--b", "b"]) == 0
     [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("| toy |")]
     assert line.startswith("| toy | hard | seeds | 6 | 0.05 / 0.25: -0.20 [") and "4/1 p=0.38" in line
+
+
+def test_compare_pairs_two_samplers_by_seed(bench, tmp_path, capsys):
+    def row(sampler, seed, value):
+        return {"table": "toy", "reward": "hard", "noise": "seeds", "sampler": sampler, "seed": seed, "evaluations": 500,
+                "repeats": "evaluate", "regret": [value] * 500}
+
+    out = tmp_path / "runs.jsonl.gz"
+    with gzip.open(out, "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in [row("a", 0, 0.1), row("a", 1, 0.5), row("a", 2, 0.2),
+                                                    row("b", 0, 0.3), row("b", 1, 0.5), row("b", 2, 0.1), row("b", 3, 0.0)])
+    assert bench.main(["--out", str(out), "compare", "--a", "a", "--b", "b"]) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("| toy |")]
+    assert line.startswith("| toy | hard | seeds | 3 | +0.00 [") and line.count(" 1/1/1") == 5  # seed 3 has no pair
