@@ -551,13 +551,17 @@ def _by_setting(args: argparse.Namespace, samplers: tuple[str, ...]) -> dict[tup
     return groups
 
 
+def _setting_header() -> None:
+    print("| table | reward | noise | seeds | " + " | ".join(f"@{b}" for b in BUDGETS) + " |")
+    print("|---" * (len(BUDGETS) + 4) + "|")
+
+
 def compare(args: argparse.Namespace) -> int:
     """One markdown table: ``--a`` against ``--b``, paired by seed, at each budget of every setting."""
     groups = _by_setting(args, (args.a, args.b))
     print(f"{args.a} against {args.b} ({args.repeats}): median paired regret difference x100 [90% bootstrap interval], "
           "seeds better / tied / worse; negative favours the first")
-    print("| table | reward | noise | seeds | " + " | ".join(f"@{b}" for b in BUDGETS) + " |")
-    print("|---" * (len(BUDGETS) + 4) + "|")
+    _setting_header()
     for key in sorted(groups):
         runs = groups[key]
         if len(runs) < 2:
@@ -601,8 +605,7 @@ def standing(args: argparse.Namespace) -> int:
     for other in args.b:
         print(f"\n{args.a} against {other} ({args.repeats}, {args.pick} pick): median regret x100 of each, the gap "
               "[90% paired bootstrap interval], seeds better / worse, sign test p; a positive gap is behind")
-        print("| table | reward | noise | seeds | " + " | ".join(f"@{b}" for b in BUDGETS) + " |")
-        print("|---" * (len(BUDGETS) + 4) + "|")
+        _setting_header()
         for key in sorted(groups):
             runs = groups[key]
             if args.a not in runs or other not in runs:
