@@ -42,6 +42,9 @@ top 0.5%*: the first evaluation of an architecture whose true reward is in the t
     python benchmarks/bench_tables.py best --budget 100   # how often each run found the table's best network
     python benchmarks/bench_tables.py standing --a mnas --b tpe --b random   # the medians' gap, its interval, sign tests
 
+``oracle[top=K]`` is a reference rather than a sampler to compare: every evaluation is one of the table's
+``K`` best networks, so its regret is what the pick loses to noise once a search has found them.
+
 Repeats: in a plain Optuna study an architecture asked for again is trained again (``--repeats
 evaluate``, the default: a new noisy value, one more evaluation). ``effsearch baseline`` answers it
 from its cache instead, at no cost and with the first value; ``--repeats cached`` measures that,
@@ -211,6 +214,28 @@ class Evolution(optuna.samplers.BaseSampler):
         return param_distribution.choices[self.rng.integers(len(param_distribution.choices))]
 
 
+class Oracle(optuna.samplers.BaseSampler):
+    """A reference, not a competitor: every evaluation is one of the table's ``top`` best networks by true
+    reward, drawn uniformly. It is a search that has already found the best networks, so its regret is
+    what the pick loses to noise alone (``oracle[top=1]`` evaluates only the optimum)."""
+
+    def __init__(self, space: dict[str, Any], factor: TableFactor, *, seed: int, top: int = 1) -> None:
+        table = factor.table
+        self.space = space
+        self.best = [{name: choices[c] for (name, choices), c in zip(table.decisions, table.keys[i], strict=True)}
+                     for i in np.argsort(-table.true_rewards(factor.kind), kind="stable")[:top]]
+        self.rng = np.random.default_rng(seed)
+
+    def infer_relative_search_space(self, study, trial):
+        return self.space
+
+    def sample_relative(self, study, trial, search_space):
+        return dict(self.best[self.rng.integers(len(self.best))])
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        raise AssertionError("every decision is sampled relatively")
+
+
 def parse_sampler(text: str) -> tuple[str, dict[str, Any]]:
     """``mnas[lr=0.01,batch_size=16]`` -> ("mnas", {"lr": 0.01, "batch_size": 16})."""
     if "[" not in text:
@@ -261,6 +286,8 @@ def make_sampler(text: str, space: dict[str, Any], seed: int, factor: TableFacto
         return optuna.samplers.TPESampler(seed=seed, **settings)
     if name == "evolution":
         return Evolution(space, seed=seed, **settings)
+    if name == "oracle":
+        return Oracle(space, factor, seed=seed, **settings)
     raise SystemExit(f"bench_tables: unknown sampler {name!r}")
 
 

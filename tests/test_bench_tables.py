@@ -206,6 +206,23 @@ def test_evolution_children_change_one_decision(bench):
     assert np.mean(values[-20:]) > np.mean(values[:10]) + 1 and max(values) == 8  # tournament selection climbs
 
 
+def test_the_oracle_evaluates_only_the_tables_best_networks(bench):
+    """The reference for what noise alone costs the pick: a search that only ever evaluates the top networks."""
+    table = toy(bench, seeds=3)
+    true = table.true_rewards("soft")
+    alone = bench.one_run(table, "soft", "seeds", "oracle[top=1]", seed=0, evaluations=40)
+    assert alone["distinct"] == 1 and set(alone["regret"]) == {0.0} and alone["best_at"] == list(range(1, 41))
+    few = bench.one_run(table, "soft", "seeds", "oracle[top=5]", seed=0, evaluations=200)
+    assert few["distinct"] == 5 and len(few["best_at"]) > 20  # each of the five drawn about as often
+    fifth = np.sort(true)[-5]
+    assert max(few["regret"]) <= 100 * (true.max() - fifth) + 1e-4  # regrets are rounded to 4 places
+    # Noise lets a lucky seed of a runner-up beat every value of the best: the max pick's regret is the
+    # largest gap between the optimum and the runner-up whose lucky seed is the highest value of the five.
+    top5 = np.argsort(-true)[:5]
+    luckiest = top5[np.argmax([table.reward(table.seeds[i], table.macs[i], "soft").max() for i in top5])]
+    assert few["regret"][-1] == round(100 * (true.max() - true[luckiest]), 4)
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("mnas,random,tpe", ["mnas", "random", "tpe"]),
     ("mnas[local=2,optima=2]", ["mnas[local=2,optima=2]"]),  # one sampler with settings is not cut at its commas
